@@ -1,0 +1,198 @@
+// Package policy loads, validates and prints sockjail's per-service policy
+// files.
+//
+// A policy is a TOML file (schema version 1) that says how one service's
+// program is confined: which paths it may read, write and execute, which
+// syscalls and TCP ports it may use, which limits apply, and how its
+// connection is closed. Every key is optional; an omitted key takes the
+// secure default of [Default].
+//
+// The package knows nothing about processes or sockets: it turns text into a
+// validated [Policy] value and back. Applying a policy is the job of package
+// sandbox; running a connection is the job of internal/session.
+package policy
+
+import "time"
+
+// SchemaVersion is the only policy schema version this package accepts.
+const SchemaVersion = 1
+
+// Enforce says what to do when a protection that the policy asks for cannot
+// be applied on the running kernel.
+type Enforce string
+
+const (
+	// EnforceStrict refuses to start the program (the default).
+	EnforceStrict Enforce = "strict"
+	// EnforceBestEffort applies what the kernel supports and logs the rest.
+	EnforceBestEffort Enforce = "best-effort"
+)
+
+// Policy is a validated, defaults-filled policy. The zero value is not
+// useful; obtain one from [Default], [Load] or [Parse].
+type Policy struct {
+	Version    int        `toml:"version"`
+	Enforce    Enforce    `toml:"enforce"`
+	Program    Program    `toml:"program"`
+	Connection Connection `toml:"connection"`
+	Filesystem Filesystem `toml:"filesystem"`
+	Network    Network    `toml:"network"`
+	Syscalls   Syscalls   `toml:"syscalls"`
+	Limits     Limits     `toml:"limits"`
+	Serve      Serve      `toml:"serve"`
+	Terminal   Terminal   `toml:"terminal"`
+
+	// Source names where the policy came from: a file name, or
+	// "(default)" for the embedded default. It is not part of the file.
+	Source string `toml:"-"`
+}
+
+// Stderr says where the program's standard error goes.
+type Stderr string
+
+const (
+	StderrLog        Stderr = "log"        // into sockjail's log, tagged with the connection
+	StderrNull       Stderr = "null"       // /dev/null
+	StderrConnection Stderr = "connection" // the client's socket, like stdout
+	StderrInherit    Stderr = "inherit"    // sockjail's own stderr, untouched
+)
+
+// UserDynamic is the [Program.User] value that asks for a transient uid and
+// gid per connection.
+const UserDynamic = "dynamic"
+
+// Program describes the identity and environment of the served program.
+type Program struct {
+	// User is "" (nobody when started as root, else the current user), a
+	// user name, a numeric uid, or [UserDynamic].
+	User string `toml:"user"`
+	// Group is "" (the user's primary group), a group name or a numeric gid.
+	Group string `toml:"group"`
+	// DynamicUIDs is the inclusive uid/gid range that [UserDynamic] allocates
+	// from. It must avoid systemd's dynamic range (61184–65519) and regular
+	// users.
+	DynamicUIDs IDRange `toml:"dynamic_uids"`
+	Workdir     string  `toml:"workdir"`
+	// Env is set in the program's environment.
+	Env map[string]string `toml:"env"`
+	// PassEnv names variables copied from sockjail's own environment.
+	PassEnv []string `toml:"pass_env"`
+	Stderr  Stderr   `toml:"stderr"`
+}
+
+// IDRange is an inclusive range of uids or gids, written "lo-hi".
+type IDRange struct {
+	Lo, Hi uint32
+}
+
+// Connection holds the timings of the connection lifecycle.
+type Connection struct {
+	FlushTimeout Duration `toml:"flush_timeout"`
+	CloseDelay   Duration `toml:"close_delay"`
+	LingerIdle   Duration `toml:"linger_idle"`
+	LingerMax    Duration `toml:"linger_max"`
+	MaxDuration  Duration `toml:"max_duration"` // 0 = none
+	IdleTimeout  Duration `toml:"idle_timeout"` // 0 = none
+	NoDelay      bool     `toml:"nodelay"`
+	KeepAlive    Duration `toml:"keepalive"` // 0 = off
+	// ProxyProtocol says whether a PROXY protocol header precedes the
+	// client's stream: "off", "v1", "v2" or "any".
+	ProxyProtocol string `toml:"proxy_protocol"`
+}
+
+// Path is a filesystem path in a policy. Written with a leading "-", a
+// missing path is ignored, as in systemd's ReadOnlyPaths=.
+type Path struct {
+	Name     string // absolute and clean
+	Optional bool   // written with a leading "-"
+}
+
+// Filesystem lists the paths the program may use. Every other path is
+// denied.
+type Filesystem struct {
+	PrivateTmp bool   `toml:"private_tmp"`
+	TmpSize    Size   `toml:"tmp_size"`
+	ReadOnly   []Path `toml:"read_only"`
+	ReadWrite  []Path `toml:"read_write"`
+	Exec       []Path `toml:"exec"`
+	// Devices are device files the program may read and write, ioctl
+	// included (for example /dev/null, /dev/urandom).
+	Devices []Path `toml:"devices"`
+}
+
+// PortRange is an inclusive TCP port range; a single port has Lo == Hi.
+type PortRange struct {
+	Lo, Hi uint16
+}
+
+// Network holds the Landlock network rules and IPC scopes.
+type Network struct {
+	BindTCP           []PortRange `toml:"bind_tcp"`
+	ConnectTCP        []PortRange `toml:"connect_tcp"`
+	ScopeSignals      bool        `toml:"scope_signals"`
+	ScopeAbstractUnix bool        `toml:"scope_abstract_unix"`
+}
+
+// SyscallAction is what the seccomp filter does with a syscall that is not
+// allowed.
+type SyscallAction string
+
+const (
+	ActionErrno SyscallAction = "errno" // fail with Syscalls.Errno
+	ActionKill  SyscallAction = "kill"  // kill the process with SIGSYS
+	ActionLog   SyscallAction = "log"   // allow, but log to the audit log
+)
+
+// Syscalls configures the seccomp filter.
+type Syscalls struct {
+	Allow  []string      `toml:"allow"` // names and @groups
+	Deny   []string      `toml:"deny"`  // names and @groups; wins over Allow
+	Action SyscallAction `toml:"action"`
+	Errno  string        `toml:"errno"` // an errno name such as "EPERM"
+}
+
+// Limits are rlimits applied to the program only. A zero Size or Duration
+// means 0, not unlimited; Unlimited values are written "unlimited".
+type Limits struct {
+	NoFile       Limit `toml:"nofile"`
+	NProc        Limit `toml:"nproc"`
+	CPU          Limit `toml:"cpu"`           // seconds
+	AddressSpace Limit `toml:"address_space"` // bytes
+	FileSize     Limit `toml:"file_size"`     // bytes
+	Core         Limit `toml:"core"`          // bytes
+}
+
+// Serve holds the settings of `sockjail serve`.
+type Serve struct {
+	MaxConnections int      `toml:"max_connections"`
+	MaxPerSource   int      `toml:"max_per_source"`
+	RatePerSource  float64  `toml:"rate_per_source"` // new connections per second per source; 0 = no limit
+	AllowFrom      []string `toml:"allow_from"`      // CIDRs; empty = everyone
+	DenyFrom       []string `toml:"deny_from"`       // CIDRs; wins over AllowFrom
+	BusyMessage    string   `toml:"busy_message"`
+	StopTimeout    Duration `toml:"stop_timeout"`
+}
+
+// Terminal configures interactive sessions. Off by default, so that plain
+// programs keep the zero-copy path.
+type Terminal struct {
+	PTY         bool   `toml:"pty"`
+	Telnet      string `toml:"telnet"` // "off", "on" (true) or "passive"
+	CRLF        bool   `toml:"crlf"`
+	Term        string `toml:"term"`
+	IdleMessage string `toml:"idle_message"`
+	LineRate    int    `toml:"line_rate"` // bit/s; 0 = unpaced
+}
+
+// Duration is a time.Duration written as "30s", "5m", "1h30m" or "0".
+type Duration time.Duration
+
+// Size is a byte count written as an integer or with a unit: B, KiB, MiB,
+// GiB, TiB.
+type Size uint64
+
+// Limit is an rlimit value; Unlimited means RLIM_INFINITY.
+type Limit struct {
+	Value     uint64
+	Unlimited bool
+}
