@@ -1,0 +1,58 @@
+# sockjail's build, demo and test entry points. The README names two of them:
+#   make demo   builds sockjail and serves the hello world on 127.0.0.1:31337
+#   make test   runs every test (unit, integration, escape suite, real systemd)
+# Both install what they need through apt-get when run as root on Debian or
+# Ubuntu, and otherwise stop with the exact command to run.
+
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin/sockjail
+DEMO_ADDR ?= 127.0.0.1:31337
+
+# Debian packages the build and the tests need, as "command-or-file:package".
+BUILD_DEPS := gcc:gcc /usr/include/seccomp.h:libseccomp-dev pkg-config:pkg-config
+TEST_DEPS := socat:socat haproxy:haproxy telnet:inetutils-telnet \
+	systemd-socket-activate:systemd systemd-analyze:systemd setpriv:util-linux \
+	systemd-nspawn:systemd-container debootstrap:debootstrap expect:expect \
+	dialog:dialog /usr/include/ncurses.h:libncurses-dev nc:netcat-openbsd \
+	/usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
+
+.PHONY: all build demo test test-go fuzz deps-build deps-test clean
+
+all: build
+
+build: deps-build
+	$(GO) build -o $(BIN) ./cmd/sockjail
+
+# deps-%: install missing packages with apt-get when root, else say how.
+deps-build:
+	@./.ci/deps $(BUILD_DEPS)
+deps-test: deps-build
+	@./.ci/deps $(BUILD_DEPS) $(TEST_DEPS)
+
+# The demo: the seed's hello world, served through sockjail. Try it from
+# another terminal with:  nc 127.0.0.1 31337
+demo: build
+	@echo "sockjail: serving testdata/hello.sh on $(DEMO_ADDR); try: nc $(subst :, ,$(DEMO_ADDR))   (Ctrl-C stops)"
+	$(BIN) serve --listen $(DEMO_ADDR) --policy testdata/policies/hello.toml -- testdata/hello.sh
+
+# Every test: the Go suite (unit, integration against the real binary,
+# socat, systemd-socket-activate, HAProxy, the escape suite) and the
+# end-to-end test under real systemd in a container.
+test: deps-test test-go e2e-systemd
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 45m ./...
+
+# Short fuzzing runs of every fuzz target (the seed corpora run in test-go).
+FUZZ_TIME ?= 20s
+fuzz: deps-build
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$pkg; \
+	  done; done
+
+clean:
+	rm -rf bin
