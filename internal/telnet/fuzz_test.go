@@ -1,0 +1,89 @@
+package telnet
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzDecode checks, for any client input split at any point, that Decode
+// never panics, never breaks its output bound, gives the same result however
+// the stream is split, keeps TERM sanitized and the window size bounded, and
+// only ever replies with well-formed telnet sequences.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("hello\r\n"), uint8(3), uint8(1))
+	f.Add(b(IAC, DO, OptEcho, IAC, WILL, OptNAWS, IAC, SB, OptNAWS, 0, 80, 0, 24, IAC, SE), uint8(7), uint8(3))
+	f.Add(b(IAC, WILL, OptTTYPE, IAC, SB, OptTTYPE, 0, "XTERM", IAC, SE), uint8(4), uint8(1))
+	f.Add(b(IAC, SB, OptNAWS, IAC, IAC, IAC, SE, "\r", 0, "\r\n", IAC, IAC), uint8(5), uint8(6))
+	f.Add(b(IAC, AYT, IAC, DO, OptTimingMark, IAC, WILL, OptLinemode, IAC), uint8(0), uint8(4))
+	f.Fuzz(func(t *testing.T, in []byte, split uint8, flags uint8) {
+		cfg := Config{Mode: Mode(flags % 3), Echo: flags&4 != 0, CRLFToLF: flags&8 != 0, MaxCols: 200, MaxRows: 60}
+		whole := New(cfg)
+		whole.Start(nil)
+		data1, reply1 := whole.Decode(nil, nil, in)
+		if len(data1) > len(in)+1 {
+			t.Fatalf("Decode appended %d data bytes for %d input bytes", len(data1), len(in))
+		}
+
+		parts := New(cfg)
+		parts.Start(nil)
+		k := int(split)
+		if k > len(in) {
+			k = len(in)
+		}
+		data2, reply2 := parts.Decode(nil, nil, in[:k])
+		data2, reply2 = parts.Decode(data2, reply2, in[k:])
+		if !bytes.Equal(data1, data2) || !bytes.Equal(reply1, reply2) {
+			t.Fatalf("split at %d changed the result:\n% x / % x\n% x / % x", k, data1, reply1, data2, reply2)
+		}
+		if whole.Term() != SanitizeTerm(whole.Term()) {
+			t.Fatalf("Term %q is not sanitized", whole.Term())
+		}
+		if c, r, _ := whole.WindowSize(); c < 0 || c > 200 || r < 0 || r > 60 {
+			t.Fatalf("window %dx%d out of bounds", c, r)
+		}
+		checkReplies(t, reply1)
+		if cfg.Mode == Passive && whole.Start(nil) != nil {
+			t.Fatal("passive mode initiated negotiation")
+		}
+	})
+}
+
+// checkReplies fails unless reply is a sequence of IAC WILL/WONT/DO/DONT x,
+// IAC SB TTYPE SEND IAC SE and AYT answers.
+func checkReplies(t *testing.T, reply []byte) {
+	t.Helper()
+	for len(reply) > 0 {
+		switch {
+		case bytes.HasPrefix(reply, []byte(ayt)):
+			reply = reply[len(ayt):]
+		case bytes.HasPrefix(reply, b(IAC, SB, OptTTYPE, ttypeSEND, IAC, SE)):
+			reply = reply[6:]
+		case len(reply) >= 3 && reply[0] == IAC && reply[1] >= WILL && reply[1] <= DONT:
+			reply = reply[3:]
+		default:
+			t.Fatalf("malformed reply % x", reply)
+		}
+	}
+}
+
+// FuzzRoundTrip checks that what Encode sends, a telnet peer decodes back
+// to the program's bytes (CR LF aside, which NVT cannot tell from a newline).
+func FuzzRoundTrip(f *testing.F) {
+	f.Add([]byte("menu\r\n> "))
+	f.Add(b(IAC, 0, "\r", IAC, IAC, "\r"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if bytes.Contains(in, []byte("\r\n")) {
+			return
+		}
+		enc := New(Config{Mode: On})
+		wire := enc.Flush(enc.Encode(nil, in))
+		if len(wire) > 2*len(in)+1 {
+			t.Fatalf("Encode grew %d bytes to %d", len(in), len(wire))
+		}
+		dec := New(Config{Mode: On})
+		got, reply := dec.Decode(nil, nil, wire)
+		if !bytes.Equal(got, in) || len(reply) != 0 {
+			t.Fatalf("round trip of % x gave % x (reply % x)", in, got, reply)
+		}
+	})
+}
