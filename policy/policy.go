@@ -12,7 +12,10 @@
 // sandbox; running a connection is the job of internal/session.
 package policy
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // SchemaVersion is the only policy schema version this package accepts.
 const SchemaVersion = 1
@@ -95,9 +98,6 @@ type Connection struct {
 	IdleTimeout  Duration `toml:"idle_timeout"` // 0 = none
 	NoDelay      bool     `toml:"nodelay"`
 	KeepAlive    Duration `toml:"keepalive"` // 0 = off
-	// ProxyProtocol says whether a PROXY protocol header precedes the
-	// client's stream: "off", "v1", "v2" or "any".
-	ProxyProtocol string `toml:"proxy_protocol"`
 }
 
 // Path is a filesystem path in a policy. Written with a leading "-", a
@@ -170,29 +170,115 @@ type Serve struct {
 	AllowFrom      []string `toml:"allow_from"`      // CIDRs; empty = everyone
 	DenyFrom       []string `toml:"deny_from"`       // CIDRs; wins over AllowFrom
 	BusyMessage    string   `toml:"busy_message"`
-	StopTimeout    Duration `toml:"stop_timeout"`
+	// ProxyProtocol says whether a PROXY protocol header precedes the
+	// client's stream. `run` honours it too, since a load balancer can sit
+	// in front of Accept=yes.
+	ProxyProtocol ProxyProtocol `toml:"proxy_protocol"`
+	StopTimeout   Duration      `toml:"stop_timeout"`
 }
+
+// ProxyProtocol is the [Serve.ProxyProtocol] setting.
+type ProxyProtocol string
+
+const (
+	ProxyOff ProxyProtocol = "off" // no header expected (the default)
+	ProxyV1  ProxyProtocol = "v1"  // a text header is required
+	ProxyV2  ProxyProtocol = "v2"  // a binary header is required
+	ProxyAny ProxyProtocol = "any" // a v1 or v2 header is required
+)
 
 // Terminal configures interactive sessions. Off by default, so that plain
 // programs keep the zero-copy path.
 type Terminal struct {
-	PTY         bool   `toml:"pty"`
-	Telnet      string `toml:"telnet"` // "off", "on" (true) or "passive"
-	CRLF        bool   `toml:"crlf"`
+	// PTY is the effective setting: when the file turns telnet on and
+	// doesn't write pty, PTY is true.
+	PTY bool `toml:"pty"`
+	// PTYExplicit reports whether the file wrote pty itself. It is
+	// informational; [Policy.Marshal] always writes pty, so a marshalled
+	// policy has it set.
+	PTYExplicit bool   `toml:"-"`
+	Telnet      Telnet `toml:"telnet"`
+	CRLF        bool   `toml:"crlf"` // \n to \r\n in output; only without a pty
 	Term        string `toml:"term"`
+	// IdleMessage is sent before a session ends for
+	// Connection.IdleTimeout; it needs an idle_timeout.
 	IdleMessage string `toml:"idle_message"`
 	LineRate    int    `toml:"line_rate"` // bit/s; 0 = unpaced
 }
 
-// Duration is a time.Duration written as "30s", "5m", "1h30m" or "0".
+// Telnet is the [Terminal.Telnet] setting, written false, true or
+// "passive" in a file.
+type Telnet string
+
+const (
+	TelnetOff     Telnet = "off"     // no telnet protocol (false)
+	TelnetOn      Telnet = "on"      // negotiate actively (true)
+	TelnetPassive Telnet = "passive" // answer a client's negotiation, never start it
+)
+
+// Duration is a time.Duration written as "30s", "5m", "1h30m", "250ms" or
+// "0". It is never negative.
 type Duration time.Duration
 
+// Duration returns d as a time.Duration.
+func (d Duration) Duration() time.Duration { return time.Duration(d) }
+
+// String returns d as a policy file writes it: "0", "30s", "1h30m".
+func (d Duration) String() string { return formatDuration(d) }
+
 // Size is a byte count written as an integer or with a unit: B, KiB, MiB,
-// GiB, TiB.
+// GiB, TiB (K, M, G, T are accepted as the same binary units).
 type Size uint64
 
-// Limit is an rlimit value; Unlimited means RLIM_INFINITY.
+// Bytes returns s as a byte count.
+func (s Size) Bytes() uint64 { return uint64(s) }
+
+// String returns s with the largest unit that divides it: "64MiB", "1000B".
+func (s Size) String() string { return formatSize(uint64(s)) }
+
+// Limit is an rlimit value; Unlimited means RLIM_INFINITY. Value is in the
+// limit's own unit: a count (nofile, nproc), seconds (cpu) or bytes.
 type Limit struct {
 	Value     uint64
 	Unlimited bool
 }
+
+// RlimInfinity is RLIM_INFINITY on Linux.
+const RlimInfinity = ^uint64(0)
+
+// Rlimit returns the value for setrlimit(2): Value, or RLIM_INFINITY when
+// Unlimited.
+func (l Limit) Rlimit() uint64 {
+	if l.Unlimited {
+		return RlimInfinity
+	}
+	return l.Value
+}
+
+// String returns p as written in a policy, with a leading "-" when it is
+// optional.
+func (p Path) String() string {
+	if p.Optional {
+		return "-" + p.Name
+	}
+	return p.Name
+}
+
+// String returns r as "lo-hi", or "lo" for a single port.
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
+}
+
+// Contains reports whether port is in r.
+func (r PortRange) Contains(port uint16) bool { return r.Lo <= port && port <= r.Hi }
+
+// String returns r as "lo-hi".
+func (r IDRange) String() string {
+	return strconv.FormatUint(uint64(r.Lo), 10) + "-" + strconv.FormatUint(uint64(r.Hi), 10)
+}
+
+// Contains reports whether id is in r.
+func (r IDRange) Contains(id uint32) bool { return r.Lo <= id && id <= r.Hi }

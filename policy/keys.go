@@ -1,0 +1,623 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// keyDef describes one key of the schema: its documentation, how to parse
+// it into a Policy and how to write it back. The table below is the single
+// source of the schema: Parse, Marshal, `sockjail policy show` and
+// docs/policy.md all come from it, so they cannot drift apart.
+type keyDef struct {
+	path   string // "table.key", or "key" at the top level
+	typ    string // the value's type, for the reference
+	doc    string // what the key means, for the reference
+	parse  func(p *Policy, v any, c *decoder)
+	format func(p *Policy) string // the TOML value
+}
+
+// tableDef describes one table of the schema.
+type tableDef struct {
+	name string
+	doc  string
+}
+
+// tables lists the schema's tables in file order.
+var tables = []tableDef{
+	{"", "Top-level keys."},
+	{"program", "Who the program runs as, and its environment."},
+	{"connection", "How the connection is kept and closed. sockjail closes a connection by flushing: it shuts down its side (FIN) once the program is gone and its output acknowledged, then reads and discards what the client still sends, so that the client never gets a reset."},
+	{"filesystem", "What the program may see, through Landlock. Every path not listed is denied entirely. A leading \"-\" on a path ignores it when it is missing, as in systemd's ReadOnlyPaths=; without it, a missing path refuses the connection. The program named on the command line and its script interpreter are always readable and executable."},
+	{"network", "Landlock TCP rules and IPC scopes. The connection itself needs no rule."},
+	{"syscalls", "The seccomp filter. Groups use systemd's names (see docs/syscalls.md and `sockjail policy syscalls`)."},
+	{"limits", "rlimits, applied to the program only. Sizes take B, KiB, MiB, GiB or TiB; times take s, m or h. \"unlimited\" lifts a limit."},
+	{"serve", "Settings of `sockjail serve` (and proxy_protocol for `run`)."},
+	{"terminal", "Interactive sessions. Off by default, so that plain programs get the connection directly."},
+}
+
+// keys lists every key in file order. Lists and tables written in a file
+// replace the default entirely; they are not merged.
+var keys = []keyDef{
+	{
+		path: "version", typ: "integer",
+		doc: "Schema version. Only 1 exists; a file without it is read as version 1.",
+		parse: func(p *Policy, v any, c *decoder) {
+			if n, ok := v.(int64); !ok || n != SchemaVersion {
+				c.errorf("version", "unsupported version %s: this sockjail reads version %d", typeName(v), SchemaVersion)
+				return
+			}
+			p.Version = SchemaVersion
+		},
+		format: func(p *Policy) string { return strconv.Itoa(p.Version) },
+	},
+	{
+		path: "enforce", typ: `"strict" | "best-effort"`,
+		doc: `"strict" refuses the connection (and logs why) when a protection this policy asks for can't be applied on the running kernel. "best-effort" applies what the kernel supports and logs what was skipped.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			p.Enforce = Enforce(c.enum("enforce", v, string(EnforceStrict), string(EnforceBestEffort)))
+		},
+		format: func(p *Policy) string { return quote(string(p.Enforce)) },
+	},
+
+	// [program]
+	{
+		path: "program.user", typ: "string",
+		doc:    `The user the program runs as: a name, a numeric uid, or "dynamic" for a transient uid per connection from dynamic_uids. "" means nobody when sockjail runs as root, and sockjail's own user otherwise.`,
+		parse:  func(p *Policy, v any, c *decoder) { p.Program.User = c.str("program.user", v) },
+		format: func(p *Policy) string { return quote(p.Program.User) },
+	},
+	{
+		path: "program.group", typ: "string",
+		doc:    `The group: a name or a numeric gid. "" means the user's primary group. Must be "" with user = "dynamic", whose gid is allocated with the uid.`,
+		parse:  func(p *Policy, v any, c *decoder) { p.Program.Group = c.str("program.group", v) },
+		format: func(p *Policy) string { return quote(p.Program.Group) },
+	},
+	{
+		path: "program.dynamic_uids", typ: `string "lo-hi"`,
+		doc: `The inclusive range user = "dynamic" allocates uids (and equal gids) from. It must not overlap systemd's dynamic range 61184-65519, and, when used, no user in /etc/passwd may have a uid in it.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			r, err := parseIDRange(v)
+			if c.check("program.dynamic_uids", err) {
+				p.Program.DynamicUIDs = r
+			}
+		},
+		format: func(p *Policy) string { return quote(p.Program.DynamicUIDs.String()) },
+	},
+	{
+		path: "program.workdir", typ: "path",
+		doc: "The program's working directory.",
+		parse: func(p *Policy, v any, c *decoder) {
+			path, err := parsePath(v)
+			if err == nil && path.Optional {
+				err = fmt.Errorf("workdir can't be optional")
+			}
+			if c.check("program.workdir", err) {
+				p.Program.Workdir = path.Name
+			}
+		},
+		format: func(p *Policy) string { return quote(p.Program.Workdir) },
+	},
+	{
+		path: "program.env", typ: "table of strings",
+		doc: "Variables set in the program's environment. sockjail's own connection variables (REMOTE_ADDR, TCPREMOTEIP, ...) are added after these.",
+		parse: func(p *Policy, v any, c *decoder) {
+			m, ok := v.(map[string]any)
+			if !ok {
+				c.errorf("program.env", "expected a table of strings such as { LANG = \"C.UTF-8\" }, got %s", typeName(v))
+				return
+			}
+			env := map[string]string{}
+			for k, val := range m {
+				path := "program.env." + k
+				if !envNameRE.MatchString(k) {
+					c.keyErrorf(path, "invalid variable name %q: use letters, digits and _, not starting with a digit", k)
+					continue
+				}
+				s, ok := val.(string)
+				if !ok {
+					c.errorf(path, "expected a string, got %s", typeName(val))
+					continue
+				}
+				if strings.ContainsRune(s, 0) {
+					c.errorf(path, "value contains a NUL character")
+					continue
+				}
+				env[k] = s
+			}
+			p.Program.Env = env
+		},
+		format: func(p *Policy) string {
+			names := sortedKeys(p.Program.Env)
+			if len(names) == 0 {
+				return "{}"
+			}
+			parts := make([]string, len(names))
+			for i, k := range names {
+				parts[i] = k + " = " + quote(p.Program.Env[k])
+			}
+			return "{ " + strings.Join(parts, ", ") + " }"
+		},
+	},
+	{
+		path: "program.pass_env", typ: "list of strings",
+		doc: "Names of variables copied from sockjail's own environment, when set there.",
+		parse: func(p *Policy, v any, c *decoder) {
+			p.Program.PassEnv = c.strList("program.pass_env", v, func(s string) error {
+				if !envNameRE.MatchString(s) {
+					return fmt.Errorf("invalid variable name %q: use letters, digits and _, not starting with a digit", s)
+				}
+				return nil
+			})
+		},
+		format: func(p *Policy) string { return quoteList(p.Program.PassEnv) },
+	},
+	{
+		path: "program.stderr", typ: `"log" | "null" | "connection" | "inherit"`,
+		doc: `Where the program's stderr goes: "log" into sockjail's log, one line per record, tagged with the connection; "null" nowhere; "connection" to the client like stdout; "inherit" to sockjail's own stderr untouched.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			p.Program.Stderr = Stderr(c.enum("program.stderr", v, string(StderrLog), string(StderrNull), string(StderrConnection), string(StderrInherit)))
+		},
+		format: func(p *Policy) string { return quote(string(p.Program.Stderr)) },
+	},
+
+	// [connection]
+	durationKey("connection.flush_timeout", "How long sockjail waits, after the program ends, for the client to acknowledge its output before closing anyway.", func(p *Policy) *Duration { return &p.Connection.FlushTimeout }),
+	durationKey("connection.close_delay", "An extra wait after the output is acknowledged and before the FIN, for terminal servers that still have to send it down a slow line.", func(p *Policy) *Duration { return &p.Connection.CloseDelay }),
+	durationKey("connection.linger_idle", "After the FIN, the connection is closed once the client has sent nothing for this long.", func(p *Policy) *Duration { return &p.Connection.LingerIdle }),
+	durationKey("connection.linger_max", "After the FIN, the connection is closed after this long at most.", func(p *Policy) *Duration { return &p.Connection.LingerMax }),
+	durationKey("connection.max_duration", `The longest a session may last; the program is then ended. "0" means no limit.`, func(p *Policy) *Duration { return &p.Connection.MaxDuration }),
+	durationKey("connection.idle_timeout", `A session with no data either way for this long is ended. "0" means no limit.`, func(p *Policy) *Duration { return &p.Connection.IdleTimeout }),
+	boolKey("connection.nodelay", "Set TCP_NODELAY on the connection.", func(p *Policy) *bool { return &p.Connection.NoDelay }),
+	{
+		path: "connection.keepalive", typ: "duration",
+		doc: `Turn on TCP keepalive with this idle time (whole seconds, at most 32767s). "0" turns it off.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			d, err := parseDuration(v)
+			if err == nil && d != 0 && (d.Duration()%1e9 != 0 || d.Duration() > 32767e9) {
+				err = fmt.Errorf("keepalive %q must be whole seconds from 1s to 32767s (TCP_KEEPIDLE), or \"0\"", v)
+			}
+			if c.check("connection.keepalive", err) {
+				p.Connection.KeepAlive = d
+			}
+		},
+		format: func(p *Policy) string { return quote(p.Connection.KeepAlive.String()) },
+	},
+
+	// [filesystem]
+	boolKey("filesystem.private_tmp", "Give the program a private, empty /tmp and /var/tmp of its own, removed when the session ends.", func(p *Policy) *bool { return &p.Filesystem.PrivateTmp }),
+	{
+		path: "filesystem.tmp_size", typ: "size",
+		doc: "The size limit of the private /tmp.",
+		parse: func(p *Policy, v any, c *decoder) {
+			n, err := parseSize(v)
+			if err == nil && n < 4096 {
+				err = fmt.Errorf("tmp_size must be at least 4KiB")
+			}
+			if c.check("filesystem.tmp_size", err) {
+				p.Filesystem.TmpSize = Size(n)
+			}
+		},
+		format: func(p *Policy) string { return quote(p.Filesystem.TmpSize.String()) },
+	},
+	pathsKey("filesystem.read_only", "Paths the program may read (files, and directories with everything below them).", func(p *Policy) *[]Path { return &p.Filesystem.ReadOnly }),
+	pathsKey("filesystem.read_write", "Paths the program may read, write, create and delete in.", func(p *Policy) *[]Path { return &p.Filesystem.ReadWrite }),
+	pathsKey("filesystem.exec", "Paths the program may execute files from (and map as libraries). Reading them needs read_only too.", func(p *Policy) *[]Path { return &p.Filesystem.Exec }),
+	pathsKey("filesystem.devices", "Device files the program may read, write and ioctl, under /dev.", func(p *Policy) *[]Path { return &p.Filesystem.Devices }),
+
+	// [network]
+	portsKey("network.bind_tcp", `TCP ports the program may bind: numbers, or "lo-hi" ranges as strings, such as [8080, "9000-9010"].`, func(p *Policy) *[]PortRange { return &p.Network.BindTCP }),
+	portsKey("network.connect_tcp", "TCP ports the program may connect to, on any host.", func(p *Policy) *[]PortRange { return &p.Network.ConnectTCP }),
+	boolKey("network.scope_signals", "The program can't signal processes outside its own sandbox.", func(p *Policy) *bool { return &p.Network.ScopeSignals }),
+	boolKey("network.scope_abstract_unix", "The program can't connect to abstract unix sockets outside its own sandbox.", func(p *Policy) *bool { return &p.Network.ScopeAbstractUnix }),
+
+	// [syscalls]
+	syscallListKey("syscalls.allow", "Syscalls the program may make: names and @groups.", func(p *Policy) *[]string { return &p.Syscalls.Allow }),
+	syscallListKey("syscalls.deny", "Syscalls taken out of allow: names and @groups. execve, exit, exit_group and rt_sigreturn can't be denied.", func(p *Policy) *[]string { return &p.Syscalls.Deny }),
+	{
+		path: "syscalls.action", typ: `"errno" | "kill" | "log"`,
+		doc: `What a syscall that is not allowed does: "errno" fails with errno (clone3 fails with ENOSYS, so that libc falls back to clone); "kill" kills the process with SIGSYS; "log" allows it and logs it to the audit log (for writing a policy, never for production).`,
+		parse: func(p *Policy, v any, c *decoder) {
+			p.Syscalls.Action = SyscallAction(c.enum("syscalls.action", v, string(ActionErrno), string(ActionKill), string(ActionLog)))
+		},
+		format: func(p *Policy) string { return quote(string(p.Syscalls.Action)) },
+	},
+	{
+		path: "syscalls.errno", typ: "errno name",
+		doc: `The error a syscall that is not allowed returns with action = "errno", such as "EPERM" or "ENOSYS".`,
+		parse: func(p *Policy, v any, c *decoder) {
+			s := c.str("syscalls.errno", v)
+			if _, ok := LookupErrno(s); !ok && !c.failed("syscalls.errno") {
+				c.errorf("syscalls.errno", "unknown errno name %q: use a name such as \"EPERM\" or \"ENOSYS\"", s)
+				return
+			}
+			p.Syscalls.Errno = s
+		},
+		format: func(p *Policy) string { return quote(p.Syscalls.Errno) },
+	},
+
+	// [limits]
+	limitKey("limits.nofile", "count", "RLIMIT_NOFILE: open files. At least 3 (stdin, stdout, stderr); \"unlimited\" is not possible for this limit.", unitCount, func(p *Policy) *Limit { return &p.Limits.NoFile }),
+	limitKey("limits.nproc", "count", "RLIMIT_NPROC: processes of the program's user, counted by the kernel across all its sessions.", unitCount, func(p *Policy) *Limit { return &p.Limits.NProc }),
+	limitKey("limits.cpu", "duration (whole seconds)", "RLIMIT_CPU: CPU time; SIGXCPU, then SIGKILL. Not 0.", unitSeconds, func(p *Policy) *Limit { return &p.Limits.CPU }),
+	limitKey("limits.address_space", "size", "RLIMIT_AS: virtual memory.", unitBytes, func(p *Policy) *Limit { return &p.Limits.AddressSpace }),
+	limitKey("limits.file_size", "size", "RLIMIT_FSIZE: the largest file the program may write.", unitBytes, func(p *Policy) *Limit { return &p.Limits.FileSize }),
+	limitKey("limits.core", "size", "RLIMIT_CORE: core dump size; 0 means no core dumps.", unitBytes, func(p *Policy) *Limit { return &p.Limits.Core }),
+
+	// [serve]
+	intKey("serve.max_connections", "Sessions at once; more connections are refused politely.", 1, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxConnections }),
+	intKey("serve.max_per_source", "Sessions at once from one client address; 0 means no per-source limit.", 0, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxPerSource }),
+	{
+		path: "serve.rate_per_source", typ: "number",
+		doc: "New connections per second allowed from one client address (a token bucket); 0 means no limit.",
+		parse: func(p *Policy, v any, c *decoder) {
+			var f float64
+			switch v := v.(type) {
+			case int64:
+				f = float64(v)
+			case float64:
+				f = v
+			default:
+				c.errorf("serve.rate_per_source", "expected a number, got %s", typeName(v))
+				return
+			}
+			if f < 0 || math.IsNaN(f) || math.IsInf(f, 0) || f > 1e6 {
+				c.errorf("serve.rate_per_source", "rate_per_source must be from 0 to 1000000, got %v", f)
+				return
+			}
+			p.Serve.RatePerSource = f
+		},
+		format: func(p *Policy) string { return formatFloat(p.Serve.RatePerSource) },
+	},
+	cidrKey("serve.allow_from", "Client addresses allowed, as CIDRs (\"192.0.2.0/24\", \"2001:db8::/32\") or single addresses. Empty allows everyone.", func(p *Policy) *[]string { return &p.Serve.AllowFrom }),
+	cidrKey("serve.deny_from", "Client addresses refused, as CIDRs; wins over allow_from.", func(p *Policy) *[]string { return &p.Serve.DenyFrom }),
+	messageKey("serve.busy_message", "A line of text sent to a connection refused for the limits above before it is closed; \"\" sends nothing.", func(p *Policy) *string { return &p.Serve.BusyMessage }),
+	{
+		path: "serve.proxy_protocol", typ: `"off" | "v1" | "v2" | "any"`,
+		doc: "Require a PROXY protocol header (from HAProxy, nginx stream, a cloud load balancer) before the client's data, and use the client address it carries. A connection without a valid header is closed without starting the program.",
+		parse: func(p *Policy, v any, c *decoder) {
+			p.Serve.ProxyProtocol = ProxyProtocol(c.enum("serve.proxy_protocol", v, string(ProxyOff), string(ProxyV1), string(ProxyV2), string(ProxyAny)))
+		},
+		format: func(p *Policy) string { return quote(string(p.Serve.ProxyProtocol)) },
+	},
+	durationKey("serve.stop_timeout", "On SIGTERM, how long live sessions may go on before they are ended.", func(p *Policy) *Duration { return &p.Serve.StopTimeout }),
+
+	// [terminal]
+	{
+		path: "terminal.pty", typ: "bool",
+		doc: "Run the program on a pseudo-terminal, relayed to the connection. Defaults to true when telnet is on.",
+		parse: func(p *Policy, v any, c *decoder) {
+			b, ok := v.(bool)
+			if !ok {
+				c.errorf("terminal.pty", "expected true or false, got %s", typeName(v))
+				return
+			}
+			p.Terminal.PTY, p.Terminal.PTYExplicit = b, true
+		},
+		format: func(p *Policy) string { return strconv.FormatBool(p.Terminal.PTY) },
+	},
+	{
+		path: "terminal.telnet", typ: `bool | "passive"`,
+		doc: `Speak telnet to the client: true negotiates (echo, window size, terminal type); "passive" answers a client's negotiation but never starts it, for raw clients; false passes bytes as they are.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			switch v := v.(type) {
+			case bool:
+				p.Terminal.Telnet = TelnetOff
+				if v {
+					p.Terminal.Telnet = TelnetOn
+				}
+			case string:
+				if v != string(TelnetPassive) {
+					c.errorf("terminal.telnet", "expected true, false or \"passive\", got %s", typeName(v))
+					return
+				}
+				p.Terminal.Telnet = TelnetPassive
+			default:
+				c.errorf("terminal.telnet", "expected true, false or \"passive\", got %s", typeName(v))
+			}
+		},
+		format: func(p *Policy) string {
+			switch p.Terminal.Telnet {
+			case TelnetOn:
+				return "true"
+			case TelnetPassive:
+				return quote(string(TelnetPassive))
+			}
+			return "false"
+		},
+	},
+	boolKey("terminal.crlf", "Turn \\n into \\r\\n in the program's output, for raw terminal clients. Only without a pty, which does this itself.", func(p *Policy) *bool { return &p.Terminal.CRLF }),
+	{
+		path: "terminal.term", typ: "string",
+		doc: "TERM for the program when the client doesn't send a terminal type.",
+		parse: func(p *Policy, v any, c *decoder) {
+			s := c.str("terminal.term", v)
+			if !termRE.MatchString(s) && !c.failed("terminal.term") {
+				c.errorf("terminal.term", "invalid terminal type %q: use letters, digits and -+._, at most 64", s)
+				return
+			}
+			p.Terminal.Term = s
+		},
+		format: func(p *Policy) string { return quote(p.Terminal.Term) },
+	},
+	messageKey("terminal.idle_message", "A line sent to the client before a session is ended for connection.idle_timeout; \"\" sends nothing.", func(p *Policy) *string { return &p.Terminal.IdleMessage }),
+	intKey("terminal.line_rate", "Pace output like a modem line of this many bit/s (10 bits per byte); 0 means unpaced.", 0, 1e9, func(p *Policy) *int { return &p.Terminal.LineRate }),
+}
+
+var (
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	termRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+._-]{0,63}$`)
+)
+
+func durationKey(path, doc string, field func(*Policy) *Duration) keyDef {
+	return keyDef{
+		path: path, typ: "duration", doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			d, err := parseDuration(v)
+			if c.check(path, err) {
+				*field(p) = d
+			}
+		},
+		format: func(p *Policy) string { return quote(field(p).String()) },
+	}
+}
+
+func boolKey(path, doc string, field func(*Policy) *bool) keyDef {
+	return keyDef{
+		path: path, typ: "bool", doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			b, ok := v.(bool)
+			if !ok {
+				c.errorf(path, "expected true or false, got %s", typeName(v))
+				return
+			}
+			*field(p) = b
+		},
+		format: func(p *Policy) string { return strconv.FormatBool(*field(p)) },
+	}
+}
+
+func intKey(path, doc string, lo, hi int64, field func(*Policy) *int) keyDef {
+	return keyDef{
+		path: path, typ: "integer", doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			n, ok := v.(int64)
+			if !ok {
+				c.errorf(path, "expected an integer, got %s", typeName(v))
+				return
+			}
+			if n < lo || n > hi {
+				c.errorf(path, "%d is out of range: must be from %d to %d", n, lo, hi)
+				return
+			}
+			*field(p) = int(n)
+		},
+		format: func(p *Policy) string { return strconv.Itoa(*field(p)) },
+	}
+}
+
+func limitKey(path, typ, doc string, u limitUnit, field func(*Policy) *Limit) keyDef {
+	return keyDef{
+		path: path, typ: typ + ` | "unlimited"`, doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			l, err := parseLimit(v, u)
+			if err == nil {
+				switch path {
+				case "limits.nofile":
+					if l.Unlimited {
+						err = fmt.Errorf("nofile can't be \"unlimited\": the kernel caps it at fs.nr_open; write a number")
+					} else if l.Value < 3 {
+						err = fmt.Errorf("nofile must be at least 3, for stdin, stdout and stderr")
+					}
+				case "limits.cpu":
+					if !l.Unlimited && l.Value == 0 {
+						err = fmt.Errorf("cpu = 0 would kill the program at once: write a time, or \"unlimited\"")
+					}
+				}
+			}
+			if c.check(path, err) {
+				*field(p) = l
+			}
+		},
+		format: func(p *Policy) string { return formatLimit(*field(p), u) },
+	}
+}
+
+func messageKey(path, doc string, field func(*Policy) *string) keyDef {
+	return keyDef{
+		path: path, typ: "string", doc: doc + " At most 1024 bytes, no control characters but tab; sockjail adds the line end.",
+		parse: func(p *Policy, v any, c *decoder) {
+			s := c.str(path, v)
+			if c.failed(path) {
+				return
+			}
+			if len(s) > 1024 {
+				c.errorf(path, "message is %d bytes long; the limit is 1024", len(s))
+				return
+			}
+			for _, r := range s {
+				if (r < 0x20 && r != '\t') || r == 0x7f {
+					c.errorf(path, "message contains the control character %U: write one line of text", r)
+					return
+				}
+			}
+			*field(p) = s
+		},
+		format: func(p *Policy) string { return quote(*field(p)) },
+	}
+}
+
+func pathsKey(path, doc string, field func(*Policy) *[]Path) keyDef {
+	return keyDef{
+		path: path, typ: "list of paths", doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			list, ok := c.list(path, v)
+			if !ok {
+				return
+			}
+			out := []Path{}
+			seen := map[string]int{}
+			for i, e := range list {
+				el := path + "[" + strconv.Itoa(i) + "]"
+				pth, err := parsePath(e)
+				if !c.check(el, err) {
+					continue
+				}
+				if path == "filesystem.devices" && !strings.HasPrefix(pth.Name, "/dev/") {
+					c.errorf(el, "device %q is not under /dev", pth.Name)
+					continue
+				}
+				if j, dup := seen[pth.Name]; dup {
+					c.errorf(el, "%q is listed twice (also at index %d)", pth.Name, j)
+					continue
+				}
+				seen[pth.Name] = i
+				out = append(out, pth)
+			}
+			*field(p) = out
+		},
+		format: func(p *Policy) string {
+			s := make([]string, len(*field(p)))
+			for i, x := range *field(p) {
+				s[i] = x.String()
+			}
+			return quoteList(s)
+		},
+	}
+}
+
+func portsKey(path, doc string, field func(*Policy) *[]PortRange) keyDef {
+	return keyDef{
+		path: path, typ: "list of ports and ranges", doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			list, ok := c.list(path, v)
+			if !ok {
+				return
+			}
+			out := []PortRange{}
+			for i, e := range list {
+				r, err := parsePort(e)
+				if c.check(path+"["+strconv.Itoa(i)+"]", err) {
+					out = append(out, r)
+				}
+			}
+			*field(p) = out
+		},
+		format: func(p *Policy) string {
+			s := make([]string, len(*field(p)))
+			for i, r := range *field(p) {
+				s[i] = formatPort(r)
+			}
+			return "[" + strings.Join(s, ", ") + "]"
+		},
+	}
+}
+
+func syscallListKey(path, doc string, field func(*Policy) *[]string) keyDef {
+	return keyDef{
+		path: path, typ: "list of syscall names and @groups", doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			*field(p) = c.strList(path, v, checkSyscallName)
+		},
+		format: func(p *Policy) string { return quoteList(*field(p)) },
+	}
+}
+
+func cidrKey(path, doc string, field func(*Policy) *[]string) keyDef {
+	return keyDef{
+		path: path, typ: "list of CIDRs", doc: doc,
+		parse: func(p *Policy, v any, c *decoder) {
+			list := c.strList(path, v, func(s string) error {
+				_, err := parseCIDR(s)
+				return err
+			})
+			for i, s := range list {
+				pfx, _ := parseCIDR(s)
+				list[i] = pfx.String()
+			}
+			*field(p) = list
+		},
+		format: func(p *Policy) string { return quoteList(*field(p)) },
+	}
+}
+
+// parseCIDR accepts "addr/bits" or a single address, and returns the
+// prefix with its host bits cleared. IPv4-mapped IPv6 addresses are
+// refused, since they would never match an IPv4 peer.
+func parseCIDR(s string) (netip.Prefix, error) {
+	var pfx netip.Prefix
+	var err error
+	if strings.Contains(s, "/") {
+		pfx, err = netip.ParsePrefix(s)
+	} else {
+		var a netip.Addr
+		a, err = netip.ParseAddr(s)
+		if err == nil {
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+	}
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: write an address with a prefix length, such as \"192.0.2.0/24\" or \"2001:db8::/32\"", s)
+	}
+	if pfx.Addr().Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: zones are not allowed", s)
+	}
+	if pfx.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: write the IPv4 form, %q", s, netip.PrefixFrom(pfx.Addr().Unmap(), max(pfx.Bits()-96, 0)).String())
+	}
+	return pfx.Masked(), nil
+}
+
+// Prefixes returns AllowFrom and DenyFrom as prefixes. They were validated
+// by Parse, so it never fails on a parsed policy.
+func (s Serve) Prefixes() (allow, deny []netip.Prefix) {
+	conv := func(list []string) []netip.Prefix {
+		out := make([]netip.Prefix, 0, len(list))
+		for _, c := range list {
+			if p, err := parseCIDR(c); err == nil {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	return conv(s.AllowFrom), conv(s.DenyFrom)
+}
+
+func quoteList(list []string) string {
+	s := make([]string, len(list))
+	for i, x := range list {
+		s[i] = quote(x)
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+// keyIndex maps a key path to its definition.
+var keyIndex = func() map[string]*keyDef {
+	m := make(map[string]*keyDef, len(keys))
+	for i := range keys {
+		m[keys[i].path] = &keys[i]
+	}
+	return m
+}()
+
+// tableIndex lists the known tables.
+var tableIndex = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range tables {
+		m[t.name] = true
+	}
+	return m
+}()
+
+// tableOf returns the table of a key path ("" for top-level keys) and the
+// key's own name.
+func tableOf(path string) (table, key string) {
+	if i := strings.IndexByte(path, '.'); i >= 0 {
+		return path[:i], path[i+1:]
+	}
+	return "", path
+}

@@ -1,0 +1,178 @@
+package policy
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+)
+
+// Checks that involve more than one key, or the machine. Each error is
+// reported at the key the file wrote; when both keys are written, at the
+// later one.
+
+// systemdDynamicUIDs is systemd's DynamicUser= range, which sockjail's own
+// dynamic uids must avoid.
+var systemdDynamicUIDs = IDRange{61184, 65519}
+
+// passwdFile is read to check that no regular user has a uid in
+// dynamic_uids. Tests point it elsewhere.
+var passwdFile = "/etc/passwd"
+
+func (d *decoder) validate(p *Policy) {
+	// telnet implies a pty unless the file says pty = false.
+	if p.Terminal.Telnet != TelnetOff && !p.Terminal.PTYExplicit {
+		p.Terminal.PTY = true
+	}
+	if p.Terminal.CRLF && p.Terminal.PTY {
+		d.errorf(d.later("terminal.crlf", "terminal.pty", "terminal.telnet"), "crlf = true applies only without a pty (a pty already turns \\n into \\r\\n): set pty = false or remove crlf")
+	}
+	if p.Terminal.IdleMessage != "" && p.Connection.IdleTimeout == 0 {
+		d.errorf(d.later("terminal.idle_message", "connection.idle_timeout"), "idle_message is never sent: connection.idle_timeout is 0")
+	}
+	if p.Connection.LingerIdle > p.Connection.LingerMax {
+		d.errorf(d.later("connection.linger_idle", "connection.linger_max"), "linger_idle (%s) is longer than linger_max (%s)", p.Connection.LingerIdle, p.Connection.LingerMax)
+	}
+	d.validateProgram(p)
+	d.validatePaths(p)
+	d.validateSyscalls(p)
+}
+
+// later returns whichever of paths is written last in the file, or the
+// first path when none is written.
+func (d *decoder) later(paths ...string) string {
+	best := paths[0]
+	var bestPos position
+	for _, path := range paths {
+		if !d.ix.Has(path) {
+			continue
+		}
+		pos := d.ix.Value(path)
+		if pos.Line > bestPos.Line || (pos.Line == bestPos.Line && pos.Column > bestPos.Column) {
+			best, bestPos = path, pos
+		}
+	}
+	return best
+}
+
+func (d *decoder) validateProgram(p *Policy) {
+	pr := &p.Program
+	r := pr.DynamicUIDs
+	if r.Lo <= systemdDynamicUIDs.Hi && systemdDynamicUIDs.Lo <= r.Hi {
+		d.errorf("program.dynamic_uids", "uid range %s overlaps systemd's dynamic users (%s)", r, systemdDynamicUIDs)
+	}
+	switch pr.User {
+	case "":
+	case UserDynamic:
+		if pr.Group != "" {
+			d.errorf("program.group", "group must be \"\" with user = \"dynamic\": the gid is allocated with the uid")
+		}
+		d.checkPasswdRange(r)
+	default:
+		if _, err := lookupUser(pr.User); err != nil {
+			d.errorf("program.user", "%v", err)
+		}
+	}
+	if pr.Group != "" && pr.User != UserDynamic {
+		if _, err := lookupGroup(pr.Group); err != nil {
+			d.errorf("program.group", "%v", err)
+		}
+	}
+}
+
+// checkPasswdRange reports a user in /etc/passwd whose uid is in r.
+func (d *decoder) checkPasswdRange(r IDRange) {
+	f, err := os.Open(passwdFile)
+	if err != nil {
+		d.errorf("program.dynamic_uids", "can't check the uid range against %s: %v", passwdFile, err)
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) < 3 {
+			continue
+		}
+		uid, err := strconv.ParseUint(fields[2], 10, 32)
+		if err == nil && r.Contains(uint32(uid)) {
+			d.errorf(d.later("program.dynamic_uids", "program.user"), "uid range %s includes user %q (uid %d) from %s", r, fields[0], uid, passwdFile)
+			return
+		}
+	}
+}
+
+// lookupUser resolves a user name or numeric uid.
+func lookupUser(s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		if n == 1<<32-1 {
+			return 0, fmt.Errorf("uid %d is (uid_t)-1, not a user", n)
+		}
+		return uint32(n), nil
+	}
+	u, err := user.Lookup(s)
+	if err != nil {
+		return 0, fmt.Errorf("unknown user %q: write a user name from this machine, a numeric uid, or \"dynamic\"", s)
+	}
+	n, _ := strconv.ParseUint(u.Uid, 10, 32)
+	return uint32(n), nil
+}
+
+// lookupGroup resolves a group name or numeric gid.
+func lookupGroup(s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		if n == 1<<32-1 {
+			return 0, fmt.Errorf("gid %d is (gid_t)-1, not a group", n)
+		}
+		return uint32(n), nil
+	}
+	g, err := user.LookupGroup(s)
+	if err != nil {
+		return 0, fmt.Errorf("unknown group %q: write a group name from this machine or a numeric gid", s)
+	}
+	n, _ := strconv.ParseUint(g.Gid, 10, 32)
+	return uint32(n), nil
+}
+
+// validatePaths reports paths that are both read-only and writable.
+// Landlock rights add up down the tree, so a read_only path at or below a
+// read_write path would be writable all the same.
+func (d *decoder) validatePaths(p *Policy) {
+	for i, ro := range p.Filesystem.ReadOnly {
+		for j, rw := range p.Filesystem.ReadWrite {
+			switch {
+			case ro.Name == rw.Name:
+				d.errorf(fmt.Sprintf("filesystem.read_write[%d]", j), "%q is in both read_only and read_write", rw.Name)
+			case isBelow(ro.Name, rw.Name):
+				d.errorf(fmt.Sprintf("filesystem.read_only[%d]", i), "read_only %q is inside read_write %q, so it would be writable: Landlock can't take back a right granted on a parent directory", ro.Name, rw.Name)
+			}
+		}
+	}
+}
+
+// isBelow reports whether path is strictly inside dir.
+func isBelow(path, dir string) bool {
+	if dir == "/" {
+		return path != "/"
+	}
+	return strings.HasPrefix(path, dir+"/")
+}
+
+// validateSyscalls reports deny entries that would remove a mandatory
+// syscall. Names and groups were checked while decoding.
+func (d *decoder) validateSyscalls(p *Policy) {
+	for i, name := range p.Syscalls.Deny {
+		members := []string{name}
+		if strings.HasPrefix(name, "@") {
+			members, _ = GroupMembers(name)
+		}
+		for _, m := range members {
+			if isMandatory(m) {
+				d.errorf(fmt.Sprintf("syscalls.deny[%d]", i), "deny %q removes %s, which every program needs (the mandatory syscalls %s can't be denied)", name, m, strings.Join(MandatorySyscalls, ", "))
+				break
+			}
+		}
+	}
+}
