@@ -1,0 +1,262 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockjail/sockjail/policy"
+)
+
+// DynamicLockDir holds one lock file per dynamic uid. A uid is in use
+// exactly while some sockjail holds an exclusive flock on its file, so two
+// live sessions — in one process or in many — never share a uid.
+const DynamicLockDir = "/run/sockjail/dynamic"
+
+// NobodyID is the uid and gid used when user and group lookups of
+// "nobody"/"nogroup" fail (Debian's values).
+const NobodyID = 65534
+
+// creds is the identity the program runs with.
+type creds struct {
+	uid, gid     int
+	groups       []uint32
+	setIDs       bool // setresgid/setresuid to gid/uid
+	setGroups    bool // setgroups(groups)
+	dropBounding bool // empty the capability bounding set
+	lastCap      int
+}
+
+// planCreds resolves [program] user and group. As root, user "" means
+// nobody; unprivileged, it means the current user, and a different user is
+// impossible (a gap, refused when strict).
+func (s *Sandbox) planCreds(g *gaps) error {
+	prog := s.policy.Program
+	root := os.Geteuid() == 0
+	c := &s.creds
+	c.uid, c.gid = os.Geteuid(), os.Getegid()
+	lastCap, err := readLastCap()
+	if err != nil {
+		return err
+	}
+	c.lastCap = lastCap
+	c.dropBounding = root
+
+	switch {
+	case prog.User == policy.UserDynamic:
+		r := prog.DynamicUIDs
+		if r.Lo == 0 || r.Hi < r.Lo {
+			return fmt.Errorf("sockjail: program.dynamic_uids %d-%d is not a usable range", r.Lo, r.Hi)
+		}
+		if !root {
+			g.add(`user = "dynamic" needs sockjail to start as root (it runs as uid %d)`, c.uid)
+			break
+		}
+		s.dynamic = true
+		c.uid, c.gid = int(r.Lo), int(r.Lo) // replaced per Start
+		c.setIDs, c.setGroups = true, true
+		s.report.Dynamic = true
+	case prog.User == "":
+		if root {
+			c.uid, c.gid = NobodyID, NobodyID
+			if u, err := user.Lookup("nobody"); err == nil {
+				c.uid, _ = strconv.Atoi(u.Uid)
+				c.gid, _ = strconv.Atoi(u.Gid)
+			}
+			c.setIDs, c.setGroups = true, true
+		}
+	default:
+		u, err := lookupUser(prog.User)
+		if err != nil {
+			return fmt.Errorf("sockjail: program.user %q: %w", prog.User, err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if !root {
+			if uid != c.uid {
+				g.add("program.user %q needs sockjail to start as root (it runs as uid %d)", prog.User, c.uid)
+			}
+			break
+		}
+		c.uid, c.gid = uid, gid
+		c.setIDs, c.setGroups = true, true
+		if ids, err := u.GroupIds(); err == nil {
+			for _, id := range ids {
+				if n, err := strconv.ParseUint(id, 10, 32); err == nil && int(n) != gid {
+					c.groups = append(c.groups, uint32(n))
+				}
+			}
+		}
+	}
+	if prog.Group != "" {
+		gid, err := lookupGroup(prog.Group)
+		if err != nil {
+			return fmt.Errorf("sockjail: program.group %q: %w", prog.Group, err)
+		}
+		if !root && gid != c.gid {
+			g.add("program.group %q needs sockjail to start as root", prog.Group)
+		} else if root {
+			c.gid = gid
+			c.setIDs = true
+		}
+	}
+	s.report.UID, s.report.GID = c.uid, c.gid
+	return nil
+}
+
+func lookupUser(name string) (*user.User, error) {
+	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+		if u, err := user.LookupId(name); err == nil {
+			return u, nil
+		}
+		// A numeric uid without a passwd entry is fine: gid = uid.
+		return &user.User{Uid: name, Gid: name}, nil
+	}
+	return user.Lookup(name)
+}
+
+func lookupGroup(name string) (int, error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return int(n), nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(g.Gid)
+}
+
+func readLastCap() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, fmt.Errorf("sockjail: reading the highest capability number: %w", err)
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// dynamicUID is a uid held for one session.
+type dynamicUID struct {
+	uid  uint32
+	lock *os.File
+}
+
+var dynamicNext atomic.Uint32 // where the next search starts, to spread contention
+
+// allocDynamicUID takes the first free uid in [lo, hi] by a non-blocking
+// exclusive flock on its lock file, kills any process left with that uid
+// (from a sockjail that crashed), and returns it.
+func allocDynamicUID(lo, hi uint32) (*dynamicUID, error) {
+	if err := os.MkdirAll(DynamicLockDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sockjail: creating %s: %w", DynamicLockDir, err)
+	}
+	n := hi - lo + 1
+	start := dynamicNext.Add(1)
+	for i := uint32(0); i < n; i++ {
+		uid := lo + (start+i)%n
+		path := filepath.Join(DynamicLockDir, strconv.FormatUint(uint64(uid), 10)+".lock")
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sockjail: opening %s: %w", path, err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				continue
+			}
+			return nil, fmt.Errorf("sockjail: locking %s: %w", path, err)
+		}
+		if err := killUID(int(uid)); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return &dynamicUID{uid: uid, lock: f}, nil
+	}
+	return nil, fmt.Errorf("sockjail: all %d dynamic uids %d-%d are in use (hint: widen program.dynamic_uids)", n, lo, hi)
+}
+
+func (d *dynamicUID) release() {
+	if d.lock != nil {
+		d.lock.Close() // drops the flock
+		d.lock = nil
+	}
+}
+
+// killUID SIGKILLs every process whose real, effective or saved uid is uid,
+// and repeats until a scan of /proc finds none (a process may fork while we
+// scan). Zombies are ignored: they run nothing and their parent reaps them.
+func killUID(uid int) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids, err := pidsOfUID(uid)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			unix.Kill(pid, syscall.SIGKILL)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sockjail: processes of uid %d survive SIGKILL: %v", uid, pids)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func pidsOfUID(uid int) ([]int, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("sockjail: listing /proc: %w", err)
+	}
+	want := []byte(strconv.Itoa(uid))
+	var pids []int
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + name + "/status")
+		if err != nil {
+			continue // gone
+		}
+		var state, uids []byte
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			line := sc.Bytes()
+			if v, ok := bytes.CutPrefix(line, []byte("State:")); ok {
+				state = bytes.TrimSpace(v)
+			} else if v, ok := bytes.CutPrefix(line, []byte("Uid:")); ok {
+				uids = v
+				break
+			}
+		}
+		if bytes.HasPrefix(state, []byte("Z")) || bytes.HasPrefix(state, []byte("X")) {
+			continue
+		}
+		f := bytes.Fields(uids)
+		for i := 0; i < len(f) && i < 3; i++ {
+			if bytes.Equal(f[i], want) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids, nil
+}

@@ -1,0 +1,273 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockjail/sockjail/policy"
+)
+
+// Sandbox is a policy applied to one program, prepared for many starts.
+// Its methods are safe for concurrent use.
+type Sandbox struct {
+	policy  *policy.Policy
+	opt     Options
+	path    string   // resolved program
+	argv    []string // argv[0] as given
+	exec    []string // program + #! interpreters: read+execute
+	workdir string
+	dynamic bool
+
+	ns        nsPlan
+	tmpMounts []string // NEWNS: where the tmpfs goes
+	tmpOpts   string
+	creds     creds
+	rlimits   []rlimit
+	ll        landlockPlan
+	sc        seccompPlan
+
+	report Report // the template for every Process
+
+	tmpl   cTemplate
+	mu     sync.RWMutex // Start holds R, Close holds W
+	closed bool
+}
+
+// nsPlan says which namespaces each Start creates.
+type nsPlan struct {
+	cloneFlags uintptr
+	init       bool // a PID namespace with sockjail's init
+	userns     bool
+	// outerUID/GID are sockjail's ids, mapped 1:1 in a user namespace.
+	outerUID, outerGID int
+}
+
+type rlimit struct {
+	resource int
+	cur, max uint64
+}
+
+// New prepares p for running argv: it resolves the program, builds the
+// seccomp filter and Landlock ruleset, resolves credentials and limits, and
+// checks every protection against this machine. With a strict policy a
+// missing protection gives a *RefusedError; a missing or non-executable
+// program gives a *ProgramError.
+//
+// New does not start anything. Close the Sandbox to release the ruleset.
+func New(p *policy.Policy, argv []string, opt Options) (*Sandbox, error) {
+	if p == nil {
+		return nil, fmt.Errorf("sockjail: no policy")
+	}
+	if len(argv) == 0 {
+		return nil, &ProgramError{Kind: NotFound, Err: fmt.Errorf("no program given")}
+	}
+	s := &Sandbox{
+		policy:  p,
+		opt:     opt,
+		argv:    slices.Clone(argv),
+		workdir: p.Program.Workdir,
+		ll:      landlockPlan{fd: -1},
+	}
+	searchPath := DefaultPath
+	if v, ok := p.Program.Env["PATH"]; ok && v != "" {
+		searchPath = v
+	}
+	path, err := resolveProgram(argv[0], searchPath)
+	if err != nil {
+		return nil, err
+	}
+	s.path = path
+	s.exec = append([]string{path}, interpreters(path, searchPath)...)
+
+	var g gaps
+	g.strict = p.Enforce != policy.EnforceBestEffort
+	if err := s.planCreds(&g); err != nil {
+		return nil, err
+	}
+	s.planNamespaces(&g)
+	if err := s.planLimits(); err != nil {
+		return nil, err
+	}
+	if err := s.planLandlock(&g); err != nil {
+		return nil, err
+	}
+	if err := s.planSeccomp(&g); err != nil {
+		s.closeRuleset()
+		return nil, err
+	}
+	if g.strict && len(g.missing) > 0 {
+		s.closeRuleset()
+		return nil, &RefusedError{Missing: g.missing}
+	}
+	s.report.Skipped = append(s.report.Skipped, g.missing...)
+	s.buildTemplate()
+	return s, nil
+}
+
+// gaps collects protections the policy wants and this machine lacks.
+type gaps struct {
+	strict  bool
+	missing []string
+}
+
+func (g *gaps) add(format string, args ...any) {
+	g.missing = append(g.missing, fmt.Sprintf(format, args...))
+}
+
+// Report returns what every Start of s enforces (a dynamic uid and a
+// TmpDir directory are filled in per Process).
+func (s *Sandbox) Report() Report { return s.report }
+
+// Path returns the resolved program path.
+func (s *Sandbox) Path() string { return s.path }
+
+// Close releases the Landlock ruleset and the prepared C data. Processes
+// already started are not affected; Start fails afterwards.
+func (s *Sandbox) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.closeRuleset()
+	s.tmpl.free()
+	return nil
+}
+
+// planNamespaces picks the namespaces: as root a mount (for the private
+// /tmp) and PID namespace; unprivileged a user namespace around them when
+// the kernel allows it; else none, with a per-session TMPDIR.
+func (s *Sandbox) planNamespaces(g *gaps) {
+	uid, gid := os.Geteuid(), os.Getegid()
+	s.ns.outerUID, s.ns.outerGID = uid, gid
+	wantTmp := s.policy.Filesystem.PrivateTmp
+	var flags uintptr = unix.CLONE_NEWPID
+	if wantTmp {
+		flags |= unix.CLONE_NEWNS
+	}
+	switch {
+	case uid == 0 && nsUsable(flags, uid, gid) == nil:
+		s.ns.cloneFlags = flags
+		s.ns.init = true
+		s.report.Tmp = TmpNamespace
+	case uid != 0 && !s.opt.NoUserNS && nsUsable(flags|unix.CLONE_NEWUSER, uid, gid) == nil:
+		s.ns.cloneFlags = flags | unix.CLONE_NEWUSER
+		s.ns.init = true
+		s.ns.userns = true
+		s.report.Tmp = TmpUserNS
+		// In the user namespace we hold every capability, so the
+		// bounding set can (and must) be emptied there.
+		s.creds.dropBounding = true
+	default:
+		s.report.Tmp = TmpDir
+	}
+	if !wantTmp {
+		s.report.Tmp = TmpOff
+	}
+	s.report.PIDNS = s.ns.init
+	s.report.UserNS = s.ns.userns
+	if !s.ns.init && !s.dynamic {
+		// Not a refusal: the process group still ends with the program,
+		// only a grandchild that calls setsid can escape it.
+		s.report.Skipped = append(s.report.Skipped, "pid namespace (a setsid grandchild can outlive the session)")
+	}
+	if s.ns.cloneFlags&unix.CLONE_NEWNS != 0 {
+		for _, d := range []string{"/tmp", "/var/tmp"} {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				s.tmpMounts = append(s.tmpMounts, d)
+			}
+		}
+		size := uint64(s.policy.Filesystem.TmpSize)
+		if size == 0 {
+			size = 64 << 20
+		}
+		s.tmpOpts = "size=" + strconv.FormatUint(size, 10) + ",mode=1777"
+	}
+}
+
+var (
+	nsProbeMu    sync.Mutex
+	nsProbeCache = map[uintptr]error{}
+)
+
+// nsUsable reports (once per flag set) whether a child can be cloned into
+// new namespaces with flags.
+func nsUsable(flags uintptr, uid, gid int) error {
+	nsProbeMu.Lock()
+	defer nsProbeMu.Unlock()
+	if err, ok := nsProbeCache[flags]; ok {
+		return err
+	}
+	err := probeClone(flags, uid, gid)
+	nsProbeCache[flags] = err
+	return err
+}
+
+// planLimits turns [limits] into setrlimit calls for the program. A value
+// above sockjail's own hard limit is lowered to it when sockjail cannot
+// raise hard limits (unprivileged): the result is stricter than asked, never
+// looser.
+func (s *Sandbox) planLimits() error {
+	l := s.policy.Limits
+	for _, e := range []struct {
+		res int
+		lim policy.Limit
+	}{
+		{unix.RLIMIT_NOFILE, l.NoFile},
+		{unix.RLIMIT_NPROC, l.NProc},
+		{unix.RLIMIT_CPU, l.CPU},
+		{unix.RLIMIT_AS, l.AddressSpace},
+		{unix.RLIMIT_FSIZE, l.FileSize},
+		{unix.RLIMIT_CORE, l.Core},
+	} {
+		v := e.lim.Value
+		if e.lim.Unlimited {
+			v = unix.RLIM_INFINITY
+		}
+		if os.Geteuid() != 0 {
+			var cur unix.Rlimit
+			if err := unix.Getrlimit(e.res, &cur); err != nil {
+				return fmt.Errorf("sockjail: getrlimit(%d): %w", e.res, err)
+			}
+			v = min(v, cur.Max)
+		}
+		s.rlimits = append(s.rlimits, rlimit{resource: e.res, cur: v, max: v})
+	}
+	return nil
+}
+
+// sessionTmpDir creates the TmpDir-mode directory of one session, owned by
+// uid, and a Landlock ruleset that adds it to the Sandbox's rules. The
+// returned fd is -1 when Landlock is not in use.
+func (s *Sandbox) sessionTmpDir(uid int) (dir string, rulesetFD int, err error) {
+	dir, err = os.MkdirTemp(os.TempDir(), "sockjail.")
+	if err != nil {
+		return "", -1, fmt.Errorf("sockjail: creating the session's TMPDIR: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		os.Remove(dir)
+		return "", -1, err
+	}
+	if uid != os.Geteuid() {
+		if err := os.Lchown(dir, uid, -1); err != nil {
+			os.Remove(dir)
+			return "", -1, fmt.Errorf("sockjail: chown %s: %w", dir, err)
+		}
+	}
+	if !s.ll.enabled() {
+		return dir, -1, nil
+	}
+	fd, err := s.ll.build(filepath.Clean(dir))
+	if err != nil {
+		os.Remove(dir)
+		return "", -1, err
+	}
+	return dir, fd, nil
+}

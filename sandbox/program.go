@@ -1,0 +1,141 @@
+package sandbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultPath is the search path for the program when the policy's
+// environment sets no PATH.
+const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// maxShebangDepth bounds #! chains (a script whose interpreter is a script);
+// Linux itself allows 4 levels (BINPRM_MAX_RECURSION).
+const maxShebangDepth = 4
+
+// resolveProgram finds name the way execvp(3) would with searchPath, and
+// returns its absolute path.
+//
+// It reports a *ProgramError for a missing or non-executable program. It
+// does not check that the sandboxed user may execute the file; execve in the
+// child is the final word and its EACCES also becomes NotExecutable.
+func resolveProgram(name, searchPath string) (string, error) {
+	if name == "" {
+		return "", &ProgramError{Kind: NotFound, Name: name, Err: errors.New("empty program name")}
+	}
+	if strings.Contains(name, "/") {
+		p, err := filepath.Abs(name)
+		if err != nil {
+			return "", &ProgramError{Kind: NotFound, Name: name, Err: err}
+		}
+		if err := checkExecutable(p); err != nil {
+			return "", programError(name, err)
+		}
+		return p, nil
+	}
+	var firstErr error
+	for _, dir := range filepath.SplitList(searchPath) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // a relative PATH entry would depend on sockjail's cwd
+		}
+		p := filepath.Join(dir, name)
+		err := checkExecutable(p)
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return "", programError(name, firstErr)
+	}
+	return "", &ProgramError{Kind: NotFound, Name: name, Err: fmt.Errorf("not in PATH %q", searchPath)}
+}
+
+func programError(name string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &ProgramError{Kind: NotFound, Name: name, Err: err}
+	}
+	return &ProgramError{Kind: NotExecutable, Name: name, Err: err}
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file: %w", p, fs.ErrPermission)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s has no execute permission: %w", p, fs.ErrPermission)
+	}
+	return nil
+}
+
+// interpreters returns the files the kernel and a script's #! line need to
+// run path: the #! interpreter, recursively, and for "#!/usr/bin/env NAME"
+// the NAME found in searchPath. The program itself is not included. A file
+// that is not a script gives none. Errors reading a script's first line are
+// ignored: execve will report them precisely.
+func interpreters(path, searchPath string) []string {
+	var out []string
+	for depth := 0; depth < maxShebangDepth; depth++ {
+		interp, arg, ok := readShebang(path)
+		if !ok {
+			break
+		}
+		out = append(out, interp)
+		if filepath.Base(interp) == "env" && arg != "" {
+			// "#!/usr/bin/env NAME" or "#!/usr/bin/env -S NAME ARGS".
+			fields := strings.Fields(arg)
+			for len(fields) > 0 && strings.HasPrefix(fields[0], "-") {
+				fields = fields[1:]
+			}
+			if len(fields) > 0 && !strings.Contains(fields[0], "=") {
+				if p, err := resolveProgram(fields[0], searchPath); err == nil {
+					out = append(out, p)
+					out = append(out, interpreters(p, searchPath)...)
+				}
+			}
+			break
+		}
+		path = interp
+	}
+	return out
+}
+
+// readShebang parses the "#!interp [arg]" line of path as Linux does
+// (binfmt_script: at most the first 256 bytes, one optional argument).
+func readShebang(path string) (interp, arg string, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", false
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, _ := f.Read(buf)
+	buf = buf[:n]
+	if !bytes.HasPrefix(buf, []byte("#!")) {
+		return "", "", false
+	}
+	line := buf[2:]
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	s := strings.TrimSpace(string(line))
+	interp, arg, _ = strings.Cut(s, " ")
+	if i := strings.IndexByte(interp, '\t'); i >= 0 {
+		interp, arg = interp[:i], interp[i+1:]+" "+arg
+	}
+	if !filepath.IsAbs(interp) {
+		return "", "", false
+	}
+	return interp, strings.TrimSpace(arg), true
+}

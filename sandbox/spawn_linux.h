@@ -1,0 +1,102 @@
+/*
+ * The C half of sockjail's spawn path. See spawn_linux.c and the
+ * "Spawn path" section of docs/design.md.
+ */
+#ifndef SOCKJAIL_SPAWN_LINUX_H
+#define SOCKJAIL_SPAWN_LINUX_H
+
+#include <stdint.h>
+
+/* sj_rlimit is one setrlimit(2) call made in the program's process. */
+struct sj_rlimit {
+	int resource;
+	uint64_t cur, max;
+};
+
+/*
+ * sj_spawn describes one program start. The Go side fills it in C memory
+ * before calling sj_spawn; the children only read it (they are forked copies
+ * of the parent, so no pointer here may point into the Go heap that could
+ * move — everything is C.malloc'ed).
+ */
+struct sj_spawn {
+	const char *path;     /* absolute path of the program */
+	char *const *argv;    /* NULL-terminated */
+	char *const *envp;    /* NULL-terminated */
+	int fd[3];            /* become the program's 0, 1, 2 */
+	int ctty;             /* make fd 0 the controlling terminal */
+	const char *workdir;  /* NULL: keep sockjail's */
+
+	unsigned long clone_flags; /* CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID */
+	int init;                  /* child A runs as PID-namespace init */
+	int pdeathsig;             /* signal the first child gets when the spawning thread dies; 0 = none */
+
+	/* CLONE_NEWUSER: written to /proc/self/{uid_map,gid_map} by child A. */
+	const char *uid_map, *gid_map;
+
+	/* CLONE_NEWNS: a fresh tmpfs with tmp_opts on each existing path. */
+	int ntmp;
+	const char *tmp_paths[2];
+	const char *tmp_opts;
+
+	/* Credentials, applied in the program's process in this order. */
+	int nrlim;
+	const struct sj_rlimit *rlim;
+	int drop_bset;   /* drop capabilities 0..last_cap from the bounding set */
+	int last_cap;
+	int set_groups;  /* setgroups(ngroups, groups) */
+	int ngroups;
+	const uint32_t *groups;
+	int set_ids;     /* setresgid(gid), setresuid(uid) */
+	uint32_t uid, gid;
+
+	int landlock_fd; /* -1: none */
+	uint32_t landlock_flags;
+	const void *bpf; /* struct sock_filter[bpf_len]; NULL: no seccomp */
+	unsigned short bpf_len;
+
+	/* Outputs. */
+	int pidfd;     /* pidfd of the first child (A, or the program) */
+	int err_fd;    /* read end: {step, errno} from a failed child, EOF on exec */
+	int status_fd; /* read end (init only): the program's raw wait status */
+};
+
+/* Steps a child can fail at; spawn_linux.go names them. */
+enum {
+	SJ_STEP_NONE = 0,
+	SJ_STEP_SIGNALS,
+	SJ_STEP_PDEATHSIG,
+	SJ_STEP_SETGROUPS_DENY,
+	SJ_STEP_UID_MAP,
+	SJ_STEP_GID_MAP,
+	SJ_STEP_MOUNT_PRIVATE,
+	SJ_STEP_MOUNT_TMP,
+	SJ_STEP_FORK_PROGRAM,
+	SJ_STEP_SETSID,
+	SJ_STEP_DUP,
+	SJ_STEP_TIOCSCTTY,
+	SJ_STEP_CLOSE_RANGE,
+	SJ_STEP_CHDIR,
+	SJ_STEP_SETRLIMIT,
+	SJ_STEP_CAPBSET,
+	SJ_STEP_SETGROUPS,
+	SJ_STEP_SETRESGID,
+	SJ_STEP_SETRESUID,
+	SJ_STEP_AMBIENT,
+	SJ_STEP_CAPSET,
+	SJ_STEP_NO_NEW_PRIVS,
+	SJ_STEP_LANDLOCK,
+	SJ_STEP_SECCOMP,
+	SJ_STEP_SIGMASK,
+	SJ_STEP_EXECVE,
+	SJ_STEP_COUNT
+};
+
+/* sj_spawn starts the program; it returns the first child's pid or -errno. */
+int sj_spawn(struct sj_spawn *s);
+
+/* sj_probe_clone reports 0 when a child can be cloned with flags (and, for
+ * CLONE_NEWUSER, map its own uid), else an errno. */
+int sj_probe_clone(unsigned long flags, const char *uid_map, const char *gid_map);
+
+#endif
