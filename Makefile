@@ -18,7 +18,7 @@ TEST_DEPS := socat:socat haproxy:haproxy telnet:inetutils-telnet \
 	dialog:dialog /usr/include/ncurses.h:libncurses-dev nc:netcat-openbsd \
 	/usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
 
-.PHONY: all build demo test test-go fuzz deps-build deps-test clean
+.PHONY: all build demo test test-go fuzz deps-build deps-test clean e2e-systemd
 
 all: build
 
@@ -53,6 +53,12 @@ fuzz: deps-build
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$pkg; \
 	  done; done
+
+# The end-to-end test under real systemd as PID 1 in a container
+# (internal/e2e). The first run debootstraps a Debian root into
+# /var/cache/sockjail-e2e (about 35 s here); later runs reuse it.
+e2e-systemd: deps-test
+	SOCKJAIL_E2E_SYSTEMD=1 $(GO) test -count=1 -timeout 15m -v -run '^TestSystemd$$' ./internal/e2e/
 
 clean:
 	rm -rf bin

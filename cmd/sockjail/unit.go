@@ -1,0 +1,263 @@
+package main
+
+// `sockjail unit`: write the systemd units that serve a program through
+// sockjail. The units themselves are made by internal/unit; this file reads
+// the flags and the policy and writes the files.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/unit"
+	"github.com/sockjail/sockjail/policy"
+)
+
+func init() {
+	register(command{
+		name:    "unit",
+		summary: "write systemd socket and service units that serve a program through sockjail",
+		run:     runUnit,
+	})
+}
+
+const unitUsage = `Usage:
+  sockjail unit --name NAME --listen PORT|ADDR [--policy FILE] [--accept=yes|no]
+                [--dir DIR] -- PROGRAM [ARGS...]
+
+Writes the two systemd units that serve PROGRAM on a TCP port through sockjail:
+
+  --accept=yes (default)  NAME.socket with Accept=yes, and the template
+                          NAME@.service: systemd accepts each connection and
+                          starts 'sockjail run' for it with the connection as
+                          stdin and stdout.
+  --accept=no             NAME.socket with Accept=no, and NAME.service running
+                          'sockjail serve' (Type=notify), which accepts the
+                          connections itself; faster per connection.
+
+The units take MaxConnections=, MaxConnectionsPerSource=, NoDelay= and
+KeepAlive= from the policy, run sockjail as a transient user
+(DynamicUser=yes) unless the policy's [program] user is set, and keep
+systemd's trigger limit from switching the socket off under a port scan.
+Without --dir they are printed to stdout, each after a "# ---- FILE ----"
+line. Then, as root:
+
+  sockjail unit --name hello --listen 31337 --policy /etc/sockjail/hello.toml \
+      --dir /etc/systemd/system -- /usr/local/bin/hello
+  systemctl daemon-reload
+  systemctl enable --now hello.socket
+
+Flags:
+`
+
+// acceptFlag is a boolean flag spelled yes/no as in unit files, true/false
+// accepted too.
+type acceptFlag bool
+
+func (a *acceptFlag) String() string {
+	if a != nil && bool(*a) {
+		return "yes"
+	}
+	return "no"
+}
+
+func (a *acceptFlag) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "yes", "true", "1", "on":
+		*a = true
+	case "no", "false", "0", "off":
+		*a = false
+	default:
+		return fmt.Errorf("want yes or no, not %q", s)
+	}
+	return nil
+}
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func runUnit(args []string) int {
+	fs := flag.NewFlagSet("unit", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	var (
+		name       string
+		listen     listFlag
+		policyPath string
+		accept     = acceptFlag(true)
+		dir        string
+		sockjail   string
+		version    int
+	)
+	fs.StringVar(&name, "name", "", "unit `NAME`: writes NAME.socket and NAME@.service (NAME.service with --accept=no)")
+	fs.Var(&listen, "listen", "`PORT` or ADDR:PORT to listen on (127.0.0.1:31337, [::1]:31337); repeatable")
+	fs.StringVar(&policyPath, "policy", "", "policy `FILE`, checked now and named in ExecStart= by its absolute path (default: the embedded default policy)")
+	fs.Var(&accept, "accept", "yes: one 'sockjail run' per connection; no: one 'sockjail serve' for all")
+	fs.StringVar(&dir, "dir", "", "write the units into `DIR` (for example /etc/systemd/system) instead of printing them")
+	fs.StringVar(&sockjail, "sockjail", "", "absolute `PATH` of sockjail in ExecStart= (default: this binary)")
+	fs.IntVar(&version, "systemd-version", 0, "`N`: write for this systemd version (default: the installed one, at least 252)")
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), unitUsage)
+		fs.PrintDefaults()
+	}
+
+	dash := len(args)
+	for i, a := range args {
+		if a == "--" {
+			dash = i
+			break
+		}
+	}
+	if err := fs.Parse(args[:dash]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fs.Usage()
+			return exitcode.OK
+		}
+		return exitcode.Usage
+	}
+	usageErr := func(msg, hint string) int {
+		fmt.Fprintf(os.Stderr, "sockjail unit: %s\n", msg)
+		if hint != "" {
+			fmt.Fprintf(os.Stderr, "sockjail unit: hint: %s\n", hint)
+		}
+		return exitcode.Usage
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageErr(fmt.Sprintf("unexpected argument %q before \"--\"", fs.Arg(0)), "put the program after \"--\": sockjail unit --name NAME --listen PORT -- PROGRAM [ARGS...]")
+	case dash >= len(args)-1:
+		return usageErr("no program given", "sockjail unit --name NAME --listen PORT -- PROGRAM [ARGS...]")
+	case name == "":
+		return usageErr("--name is required", "for example --name hello gives hello.socket")
+	case len(listen) == 0:
+		return usageErr("--listen is required", "for example --listen 31337 or --listen 127.0.0.1:31337")
+	}
+	program := args[dash+1:]
+
+	var err error
+	if sockjail == "" {
+		if sockjail, err = os.Executable(); err != nil {
+			fmt.Fprintf(os.Stderr, "sockjail unit: finding this binary's path: %v\nsockjail unit: hint: give it with --sockjail PATH\n", err)
+			return exitcode.OSError
+		}
+	}
+	if sockjail, err = filepath.Abs(sockjail); err != nil {
+		fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
+		return exitcode.OSError
+	}
+
+	var pol *policy.Policy
+	if policyPath == "" {
+		pol = policy.Default()
+	} else {
+		if policyPath, err = filepath.Abs(policyPath); err != nil {
+			fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
+			return exitcode.OSError
+		}
+		if pol, err = policy.Load(policyPath); err != nil {
+			fmt.Fprintf(os.Stderr, "sockjail unit: %v\nsockjail unit: hint: 'sockjail check %s' explains what is wrong\n", err, policyPath)
+			return exitcode.Config
+		}
+	}
+
+	if version == 0 {
+		version = installedSystemdVersion()
+	}
+	if version < unit.MinSystemdVersion {
+		version = unit.MinSystemdVersion
+	}
+	absDir := ""
+	if dir != "" {
+		if absDir, err = filepath.Abs(dir); err != nil {
+			fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
+			return exitcode.OSError
+		}
+	}
+
+	files, err := unit.Generate(unit.Config{
+		Name:           name,
+		Listen:         listen,
+		Accept:         bool(accept),
+		Sockjail:       sockjail,
+		PolicyPath:     policyPath,
+		Policy:         pol,
+		Program:        program,
+		Command:        append([]string{"sockjail", "unit"}, args...),
+		Dir:            absDir,
+		SystemdVersion: version,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
+		return exitcode.Usage
+	}
+
+	if dir == "" {
+		for _, f := range files {
+			fmt.Fprintf(os.Stdout, "# ---- %s ----\n%s", f.Name, f.Content)
+		}
+		return exitcode.OK
+	}
+	for _, f := range files {
+		p := filepath.Join(absDir, f.Name)
+		if err := writeFileAtomic(p, []byte(f.Content)); err != nil {
+			fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
+			return exitcode.OSError
+		}
+		fmt.Fprintf(os.Stderr, "sockjail unit: wrote %s\n", p)
+	}
+	fmt.Fprintf(os.Stderr, "sockjail unit: hint: systemctl daemon-reload && systemctl enable --now %s.socket\n", name)
+	return exitcode.OK
+}
+
+// writeFileAtomic writes data to path through a temporary file and a
+// rename, so that systemd never reads half a unit.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err != nil {
+		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %q: %w", path, err)
+	}
+	return nil
+}
+
+var systemdVersionRE = regexp.MustCompile(`^systemd (\d+)`)
+
+// installedSystemdVersion returns the version `systemctl --version` reports,
+// or 0 when systemctl is missing or says something else.
+func installedSystemdVersion() int {
+	out, err := exec.Command("systemctl", "--version").Output()
+	if err != nil {
+		return 0
+	}
+	m := systemdVersionRE.FindSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}

@@ -1,0 +1,364 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/testenv"
+)
+
+// gateEnv must be set for TestSystemd to run (`make e2e-systemd` sets it).
+const gateEnv = "SOCKJAIL_E2E_SYSTEMD"
+
+// systemd's DynamicUser= range (systemd.exec(5), "DynamicUser=").
+const dynamicUIDMin, dynamicUIDMax = 61184, 65519
+
+const (
+	// quickEOF bounds the time from connect to EOF for the hello world:
+	// generous for a loaded CI machine, yet far from the 5 s that the
+	// `sleep 5` workaround costs.
+	quickEOF = 3 * time.Second
+	// plainConns and unreadConns are the connection counts of the hello
+	// world checks.
+	plainConns  = 20
+	unreadConns = 100
+)
+
+// service is one sockjail service the test installs in the container.
+type service struct {
+	name    string
+	accept  bool
+	program []string // as installed in the container
+	addr    string   // 127.0.0.1:PORT, filled in by the test
+}
+
+// socketUnit and journalUnit name what systemctl and journalctl are asked
+// about.
+func (s *service) socketUnit() string { return s.name + ".socket" }
+func (s *service) journalUnit() string {
+	if s.accept {
+		return s.name + "@*"
+	}
+	return s.name + ".service"
+}
+
+// oddArgs checks ExecStart= quoting end to end: systemd must hand the
+// program exactly these arguments.
+var oddArgs = []string{"two words", "100%", "%i", "$HOME", "${PATH}", `say "hi"`, `back\slash`, "it's", ";", "", "tab\there", "new\nline", "héllo"}
+
+// TestSystemd runs the units that `sockjail unit` writes under real systemd
+// 252 as PID 1 in a container, Accept=yes and Accept=no, and checks from
+// the host what a caller and an operator see.
+func TestSystemd(t *testing.T) {
+	if os.Getenv(gateEnv) == "" {
+		t.Skipf("the end-to-end test under real systemd runs with %s=1 (make e2e-systemd)", gateEnv)
+	}
+	testenv.RequireRoot(t)
+	bin := testenv.Sockjail(t)
+	modRoot, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := debianRoot(t)
+
+	stage := t.TempDir()
+	for src, dst := range map[string]string{
+		bin: "sockjail",
+		filepath.Join(modRoot, "testdata/hello.sh"): "hello",
+		"testdata/whoami.sh":                        "whoami",
+		"testdata/args.sh":                          "args",
+		"testdata/hello.toml":                       "hello.toml",
+	} {
+		copyFile(t, src, filepath.Join(stage, dst))
+	}
+
+	c := bootContainer(t, root, stage)
+
+	// Install as an administrator would: the binary and programs under
+	// /usr/local/bin, the policy under /etc/sockjail, and the units that
+	// `sockjail unit` writes into /etc/systemd/system.
+	for _, f := range []string{"sockjail", "hello", "whoami", "args"} {
+		c.mustExec(t, "install", "-m", "0755", stageDir+"/"+f, "/usr/local/bin/"+f)
+	}
+	c.mustExec(t, "install", "-D", "-m", "0644", stageDir+"/hello.toml", "/etc/sockjail/hello.toml")
+	if out, err := c.exec("sockjail", "--help"); err != nil {
+		t.Fatalf("the built sockjail does not run in the container (a missing shared library?): %v\n%s", err, out)
+	}
+
+	services := []*service{
+		{name: "hello", accept: true, program: []string{"/usr/local/bin/hello"}},
+		{name: "whoami", accept: true, program: []string{"/usr/local/bin/whoami"}},
+		{name: "args", accept: true, program: append([]string{"/usr/local/bin/args"}, oddArgs...)},
+		{name: "hello-serve", accept: false, program: []string{"/usr/local/bin/hello"}},
+		{name: "whoami-serve", accept: false, program: []string{"/usr/local/bin/whoami"}},
+	}
+	var sockets []string
+	for _, s := range services {
+		s.addr = freeLoopbackAddr(t)
+		accept := "--accept=no"
+		if s.accept {
+			accept = "--accept=yes"
+		}
+		argv := append([]string{"sockjail", "unit", "--name", s.name, "--listen", s.addr,
+			"--policy", "/etc/sockjail/hello.toml", accept, "--dir", "/etc/systemd/system", "--"}, s.program...)
+		c.mustExec(t, argv...)
+		service := s.name + ".service"
+		if s.accept {
+			service = s.name + "@.service"
+		}
+		// systemd-analyze verify exits non-zero on errors; warnings about
+		// our units count as failures too.
+		out, err := c.exec("systemd-analyze", "verify", "/etc/systemd/system/"+s.socketUnit(), "/etc/systemd/system/"+service)
+		if err != nil || strings.Contains(out, s.name) {
+			t.Errorf("systemd-analyze verify %s %s: %v\n%s", s.socketUnit(), service, err, out)
+		}
+		sockets = append(sockets, s.socketUnit())
+	}
+	c.mustExec(t, "systemctl", "daemon-reload")
+	c.mustExec(t, append([]string{"systemctl", "enable", "--now"}, sockets...)...)
+
+	for _, s := range services {
+		if strings.HasPrefix(s.name, "hello") {
+			t.Run(s.name, func(t *testing.T) { testHello(t, c, s) })
+		}
+	}
+	for _, s := range services {
+		if strings.HasPrefix(s.name, "whoami") {
+			t.Run(s.name, func(t *testing.T) { testWhoami(t, c, s) })
+		}
+	}
+	t.Run("args", func(t *testing.T) { testArgs(t, services[2]) })
+	t.Run("socket-settings", func(t *testing.T) {
+		// The policy's max_per_source made it into the socket unit.
+		out := c.mustExec(t, "systemctl", "show", "-p", "MaxConnectionsPerSource", "-p", "Accept", "hello.socket")
+		if !strings.Contains(out, "MaxConnectionsPerSource=16") || !strings.Contains(out, "Accept=yes") {
+			t.Errorf("hello.socket's settings:\n%s", out)
+		}
+	})
+	t.Run("instances-collected", func(t *testing.T) {
+		// CollectMode=inactive-or-failed: no per-connection instance stays
+		// loaded once its connection is over.
+		var out string
+		err := waitFor(15*time.Second, func() bool {
+			out, _ = c.exec("systemctl", "list-units", "--all", "--no-legend", "hello@*", "whoami@*", "args@*")
+			return strings.TrimSpace(out) == ""
+		})
+		if err != nil {
+			t.Errorf("instances still loaded:\n%s", out)
+		}
+	})
+}
+
+// testHello checks the seed's hello world: Hello World then EOF quickly, no
+// resets with unread input, the socket's accept count, and one journal line
+// per connection.
+func testHello(t *testing.T, c *container, s *service) {
+	var times []time.Duration
+	for i := 0; i < plainConns; i++ {
+		got, d, err := talk(s.addr, nil)
+		if err != nil || string(got) != "Hello World\n" {
+			t.Fatalf("connection %d: got %q, %v; want \"Hello World\\n\" then EOF", i, got, err)
+		}
+		times = append(times, d)
+	}
+	slices.Sort(times)
+	t.Logf("%s: connect to EOF over %d connections: p50 %v, max %v", s.name, plainConns, times[len(times)/2].Round(time.Microsecond), times[len(times)-1].Round(time.Microsecond))
+	if max := times[len(times)-1]; max > quickEOF {
+		t.Errorf("slowest connection took %v to EOF, want under %v", max, quickEOF)
+	}
+
+	resets, wrong := 0, 0
+	for i := 0; i < unreadConns; i++ {
+		got, _, err := talk(s.addr, []byte("0123456789"))
+		switch {
+		case errors.Is(err, syscall.ECONNRESET):
+			resets++
+		case err != nil || string(got) != "Hello World\n":
+			wrong++
+			t.Logf("connection %d with unread input: got %q, %v", i, got, err)
+		}
+	}
+	t.Logf("%s: %d connections with 10 bytes of unread input: %d resets, %d wrong answers", s.name, unreadConns, resets, wrong)
+	if resets != 0 || wrong != 0 {
+		t.Errorf("%d resets and %d wrong answers over %d connections with unread input, want 0", resets, wrong, unreadConns)
+	}
+	total := plainConns + unreadConns
+
+	if s.accept {
+		// systemd counts what it accepted on an Accept=yes socket.
+		out := c.mustExec(t, "systemctl", "status", "--no-pager", s.socketUnit())
+		m := regexp.MustCompile(`Accepted: (\d+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("systemctl status %s shows no Accepted: count:\n%s", s.socketUnit(), out)
+		} else if n, _ := strconv.Atoi(m[1]); n != total {
+			t.Errorf("systemctl status %s: Accepted: %d, want %d", s.socketUnit(), n, total)
+		}
+	} else {
+		out, _ := c.exec("systemctl", "show", "-p", "StatusText", "-p", "Type", "-p", "ActiveState", s.name+".service")
+		t.Logf("%s.service: %s", s.name, strings.Join(strings.Fields(out), " "))
+		if !strings.Contains(out, "ActiveState=active") {
+			t.Errorf("%s.service is not active: %s", s.name, out)
+		}
+	}
+
+	// One line per connection from sockjail in the journal, none on the
+	// client's socket (the answers above were exact).
+	var lines []string
+	err := waitFor(15*time.Second, func() bool {
+		lines = connectionLines(c, s)
+		return len(lines) >= total
+	})
+	if err != nil || len(lines) != total {
+		t.Errorf("journalctl -u %q holds %d per-connection lines, want %d", s.journalUnit(), len(lines), total)
+	}
+	if len(lines) > 0 {
+		t.Logf("%s: a journal line: %s", s.name, lines[len(lines)-1])
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, " exit=0") {
+			t.Errorf("journal line without exit=0: %s", l)
+			break
+		}
+	}
+}
+
+// connectionLines returns sockjail's per-connection log lines for s's
+// program from the container's journal.
+func connectionLines(c *container, s *service) []string {
+	out, _ := c.exec("journalctl", "--no-pager", "-o", "cat", "-u", s.journalUnit())
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "msg=connection ") && strings.Contains(l, "program="+s.program[0]) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// testWhoami checks how the program was started: as a transient user of
+// systemd's DynamicUser= range, on sockjail's private /tmp, with the peer
+// variables, and that the journal line names this very connection.
+func testWhoami(t *testing.T, c *container, s *service) {
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().(*net.TCPAddr)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	out, err := io.ReadAll(conn)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("reading: %v (got %q)", err, out)
+	}
+	t.Logf("%s answered:\n%s", s.name, out)
+	got := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			got[k] = v
+		}
+	}
+
+	uid, err := strconv.Atoi(got["uid"])
+	if err != nil || uid < dynamicUIDMin || uid > dynamicUIDMax {
+		t.Errorf("the program ran as uid %q, want a dynamic user in %d–%d", got["uid"], dynamicUIDMin, dynamicUIDMax)
+	}
+	// mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPEROPTS.
+	// systemd's PrivateTmp= (implied by DynamicUser=) is a bind mount whose
+	// root is /systemd-private-…; sockjail's own /tmp is a fresh tmpfs.
+	mi := got["tmpmount"]
+	fields := strings.Fields(mi)
+	pre, post, _ := strings.Cut(mi, " - ")
+	if len(fields) < 5 || strings.Fields(pre)[3] != "/" || !strings.HasPrefix(post, "tmpfs ") || strings.Contains(mi, "systemd-private") {
+		t.Errorf("/tmp is not a private tmpfs of sockjail's own: mountinfo line %q", mi)
+	}
+	if got["tmpfiles"] != "0" {
+		t.Errorf("the program's /tmp held %s entries at start, want 0", got["tmpfiles"])
+	}
+	want := fmt.Sprintf("127.0.0.1:%d", local.Port)
+	if got["remote"] != want || got["tcpremote"] != want {
+		t.Errorf("REMOTE_ADDR:REMOTE_PORT = %q and TCPREMOTEIP:TCPREMOTEPORT = %q, want %q", got["remote"], got["tcpremote"], want)
+	}
+
+	var line string
+	waitFor(15*time.Second, func() bool {
+		for _, l := range connectionLines(c, s) {
+			if strings.Contains(l, "peer="+want+" ") || strings.HasSuffix(l, "peer="+want) {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	if line == "" {
+		t.Errorf("no journal line for the connection from %s under %q", want, s.journalUnit())
+	} else {
+		t.Logf("journal: %s", line)
+	}
+}
+
+// testArgs checks that the program got exactly oddArgs through the
+// ExecStart= line that `sockjail unit` wrote.
+func testArgs(t *testing.T, s *service) {
+	got, _, err := talk(s.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Split(strings.TrimSuffix(string(got), "\x00"), "\x00")
+	if !slices.Equal(args, oddArgs) {
+		t.Errorf("the program got the arguments %q, want %q", args, oddArgs)
+	}
+}
+
+// talk connects to addr, writes send (and never reads it back), reads until
+// EOF and returns what it read and the time from connect to EOF.
+func talk(addr string, send []byte) ([]byte, time.Duration, error) {
+	start := time.Now()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if len(send) > 0 {
+		if _, err := conn.Write(send); err != nil {
+			return nil, 0, err
+		}
+	}
+	var buf bytes.Buffer
+	_, err = io.Copy(&buf, conn)
+	return buf.Bytes(), time.Since(start), err
+}
+
+// freeLoopbackAddr returns 127.0.0.1:PORT with a port that was free a
+// moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,374 @@
+// Package unit writes the systemd unit files that run a program under
+// sockjail: a socket unit plus either a per-connection service template
+// (Accept=yes, `sockjail run`) or one long-running service (Accept=no,
+// `sockjail serve`).
+//
+// The units are plain text made from a [Config]; the package runs nothing,
+// installs nothing and does not talk to systemd. It targets systemd 252
+// (Debian 12) and newer: directives that only newer versions know are written
+// only when [Config.SystemdVersion] says they are understood, so that
+// `systemd-analyze verify` stays quiet. It does not cover ListenStream= forms
+// other than TCP ports and IP addresses (no AF_UNIX paths, no vsock).
+package unit
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sockjail/sockjail/policy"
+)
+
+// MinSystemdVersion is the oldest systemd whose unit syntax the generated
+// files are written for (Debian 12's).
+const MinSystemdVersion = 252
+
+// pollLimitVersion is the first systemd release that knows
+// PollLimitIntervalSec= and PollLimitBurst= (v255).
+const pollLimitVersion = 255
+
+// MaxNameLen bounds NAME. systemd names each Accept=yes instance
+// NAME@N-LOCAL:PORT-REMOTE:PORT.service, and with IPv6 addresses that
+// suffix takes about 110 bytes of the 255 a unit name may have.
+const MaxNameLen = 64
+
+// DefaultUnitDir is where an administrator's own unit files live.
+const DefaultUnitDir = "/etc/systemd/system"
+
+// Config describes the units to generate.
+type Config struct {
+	// Name is the unit name without suffix: NAME.socket, NAME@.service or
+	// NAME.service. See [ValidateName].
+	Name string
+	// Listen holds the addresses to listen on: a port ("31337"), or an IP
+	// address and port ("127.0.0.1:31337", "[::1]:31337"). See [ListenStream].
+	Listen []string
+	// Accept selects one `sockjail run` per connection (true) or one
+	// `sockjail serve` for all connections (false).
+	Accept bool
+	// Sockjail is the absolute path of the sockjail binary in ExecStart=.
+	Sockjail string
+	// PolicyPath is the absolute path of the policy file, or "" for the
+	// embedded default policy.
+	PolicyPath string
+	// Policy is the policy PolicyPath holds (or the default policy). Its
+	// [serve], [connection] and [program] settings shape the units.
+	Policy *policy.Policy
+	// Program is the program and its arguments, as `sockjail run` and
+	// `sockjail serve` take them after "--".
+	Program []string
+	// Command is the command line that generated the units, quoted into
+	// each unit's header comment so that the units can be made again.
+	Command []string
+	// Dir is where the units will be installed, for the header's
+	// `systemd-analyze verify` hint; "" means [DefaultUnitDir].
+	Dir string
+	// SystemdVersion is the version of the systemd that will load the
+	// units; 0 means [MinSystemdVersion].
+	SystemdVersion int
+}
+
+// File is one generated unit file.
+type File struct {
+	Name    string // file name, such as "hello.socket"
+	Content string
+}
+
+// Generate returns the socket unit followed by the service unit for c.
+// It reports an error when c is invalid; it never checks that the paths
+// exist, since units are often generated on one machine for another.
+func Generate(c Config) ([]File, error) {
+	if err := ValidateName(c.Name); err != nil {
+		return nil, err
+	}
+	if len(c.Listen) == 0 {
+		return nil, errors.New("no address to listen on (give --listen PORT or --listen ADDR:PORT)")
+	}
+	listen := make([]string, len(c.Listen))
+	for i, l := range c.Listen {
+		ls, err := ListenStream(l)
+		if err != nil {
+			return nil, err
+		}
+		listen[i] = ls
+	}
+	if !strings.HasPrefix(c.Sockjail, "/") {
+		return nil, fmt.Errorf("the sockjail binary's path %q is not absolute", c.Sockjail)
+	}
+	if c.PolicyPath != "" && !strings.HasPrefix(c.PolicyPath, "/") {
+		return nil, fmt.Errorf("the policy path %q is not absolute", c.PolicyPath)
+	}
+	if c.Policy == nil {
+		return nil, errors.New("no policy given")
+	}
+	if len(c.Program) == 0 || c.Program[0] == "" {
+		return nil, errors.New("no program given")
+	}
+	if c.SystemdVersion == 0 {
+		c.SystemdVersion = MinSystemdVersion
+	}
+	if c.Dir == "" {
+		c.Dir = DefaultUnitDir
+	}
+	g := gen{Config: c, listen: listen}
+	return []File{
+		{Name: g.socketName(), Content: g.socket()},
+		{Name: g.serviceName(), Content: g.service()},
+	}, nil
+}
+
+// ValidateName reports whether name can be the prefix of a socket and a
+// service unit: systemd's unit name characters (ASCII letters, digits, ":",
+// "-", "_", ".", "\"), no "@" (the template marker), and at most MaxNameLen
+// bytes.
+func ValidateName(name string) error {
+	if name == "" {
+		return errors.New("the unit name is empty")
+	}
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("the unit name %q is longer than %d bytes (systemd adds the connection's addresses to it for each instance)", name, MaxNameLen)
+	}
+	if name[0] == '.' || name[0] == '-' {
+		return fmt.Errorf("the unit name %q must not start with %q", name, name[0])
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == ':', c == '-', c == '_', c == '.', c == '\\':
+		default:
+			return fmt.Errorf("the unit name %q holds %q; use letters, digits and \":-_.\\\" only (systemd-escape(1) turns any string into a valid name)", name, string(rune(c)))
+		}
+	}
+	for _, suffix := range []string{".socket", ".service"} {
+		if strings.HasSuffix(name, suffix) {
+			return fmt.Errorf("give the unit name without its suffix: %q", strings.TrimSuffix(name, suffix))
+		}
+	}
+	return nil
+}
+
+// ListenStream returns the ListenStream= value for a --listen argument: a
+// port (systemd then listens on all IPv6 and IPv4 addresses), or an IP
+// address and port. A host name is refused, since systemd binds before any
+// name service is up and does not resolve names here.
+func ListenStream(s string) (string, error) {
+	if p, err := parsePort(s); err == nil {
+		return strconv.Itoa(int(p)), nil
+	}
+	if strings.HasPrefix(s, ":") {
+		// ":31337", as `sockjail serve --listen` takes it: every address.
+		p, err := parsePort(s[1:])
+		if err != nil {
+			return "", fmt.Errorf("listen address %q: %w", s, err)
+		}
+		return strconv.Itoa(int(p)), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q is neither a port nor IP:PORT ([IPv6]:PORT); systemd does not resolve host names", s)
+	}
+	if ap.Port() == 0 {
+		return "", fmt.Errorf("listen address %q: port 0 is not a fixed port", s)
+	}
+	if ap.Addr().Zone() != "" {
+		return "", fmt.Errorf("listen address %q: zones are not supported; use BindToDevice= in a drop-in", s)
+	}
+	return ap.String(), nil
+}
+
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%q is not a port number between 1 and 65535", s)
+	}
+	return uint16(n), nil
+}
+
+// gen holds one generation's validated input.
+type gen struct {
+	Config
+	listen []string
+}
+
+func (g gen) socketName() string { return g.Name + ".socket" }
+
+func (g gen) serviceName() string {
+	if g.Accept {
+		return g.Name + "@.service"
+	}
+	return g.Name + ".service"
+}
+
+// header is the comment each unit starts with: what made it and how to
+// check it.
+func (g gen) header(b *strings.Builder, file string) {
+	fmt.Fprintf(b, "# %s: generated by 'sockjail unit'. Regenerate it rather than editing it;\n", file)
+	fmt.Fprintf(b, "# put local changes into a drop-in (systemctl edit %s).\n", file)
+	fmt.Fprintf(b, "#   %s\n", ShellQuote(g.Command))
+	fmt.Fprintf(b, "# Check both units with:\n")
+	fmt.Fprintf(b, "#   systemd-analyze verify %s %s\n",
+		ShellQuote([]string{g.Dir + "/" + g.socketName()}), ShellQuote([]string{g.Dir + "/" + g.serviceName()}))
+	b.WriteString("\n")
+}
+
+// programLabel names the program for Description=. Specifiers are escaped.
+func (g gen) programLabel() string {
+	return strings.ReplaceAll(g.Program[0], "%", "%%")
+}
+
+func (g gen) socket() string {
+	p := g.Policy
+	var b strings.Builder
+	g.header(&b, g.socketName())
+	b.WriteString("[Unit]\n")
+	fmt.Fprintf(&b, "Description=sockjail socket for %s\n", g.programLabel())
+	b.WriteString("\n[Socket]\n")
+	for _, l := range g.listen {
+		fmt.Fprintf(&b, "ListenStream=%s\n", l)
+	}
+	if g.Accept {
+		b.WriteString("Accept=yes\n")
+		b.WriteString("# Beyond these, systemd accepts and closes at once. Per source, as the\n")
+		b.WriteString("# policy's [serve] max_connections and max_per_source say.\n")
+		fmt.Fprintf(&b, "MaxConnections=%d\n", p.Serve.MaxConnections)
+		if p.Serve.MaxPerSource > 0 {
+			fmt.Fprintf(&b, "MaxConnectionsPerSource=%d\n", p.Serve.MaxPerSource)
+		}
+		b.WriteString("# systemd fails a socket for good once TriggerLimitBurst= activations\n")
+		b.WriteString("# arrive within TriggerLimitIntervalSec=, and every connection counts,\n")
+		b.WriteString("# refused ones too (systemd issue 15633): a port scan or a flood would\n")
+		b.WriteString("# switch the service off until someone restarts the socket. The limits\n")
+		b.WriteString("# above already bound what a flood can start, so the trigger limit is off.\n")
+		b.WriteString("TriggerLimitIntervalSec=0\n")
+		b.WriteString("TriggerLimitBurst=0\n")
+		if g.SystemdVersion >= pollLimitVersion {
+			b.WriteString("# A poll limit pauses accepting for the rest of the interval instead of\n")
+			b.WriteString("# failing the socket, so a flood slows the service down but cannot stop it.\n")
+			b.WriteString("PollLimitIntervalSec=2s\n")
+			fmt.Fprintf(&b, "PollLimitBurst=%d\n", pollBurst(p))
+		}
+	} else {
+		b.WriteString("Accept=no\n")
+		b.WriteString("# sockjail serve accepts the connections itself and applies the policy's\n")
+		b.WriteString("# [serve] limits, so systemd watches this socket only while serve is not\n")
+		b.WriteString("# running: connections can't trigger it, only a serve that keeps failing.\n")
+		b.WriteString("TriggerLimitIntervalSec=2s\n")
+		b.WriteString("TriggerLimitBurst=20\n")
+	}
+	if p.Connection.NoDelay {
+		b.WriteString("NoDelay=yes\n")
+	}
+	if ka := time.Duration(p.Connection.KeepAlive); ka > 0 {
+		b.WriteString("KeepAlive=yes\n")
+		fmt.Fprintf(&b, "KeepAliveTimeSec=%s\n", systemdSeconds(ka))
+	}
+	b.WriteString("\n[Install]\nWantedBy=sockets.target\n")
+	return b.String()
+}
+
+// pollBurst allows twice the connections the socket may hold at once per
+// 2 s before pausing: enough for legitimate bursts.
+func pollBurst(p *policy.Policy) int {
+	n := 2 * p.Serve.MaxConnections
+	if n < 20 {
+		n = 20
+	}
+	return n
+}
+
+// closeBound is the longest sockjail may spend closing a connection after
+// its program ended: flush, delay, then lingering.
+func closeBound(p *policy.Policy) time.Duration {
+	c := p.Connection
+	return time.Duration(c.FlushTimeout) + time.Duration(c.CloseDelay) + time.Duration(c.LingerMax)
+}
+
+// stopMargin is the time systemd gives sockjail beyond its own bounds before
+// it SIGKILLs what is left.
+const stopMargin = 10 * time.Second
+
+func (g gen) service() string {
+	p := g.Policy
+	var b strings.Builder
+	g.header(&b, g.serviceName())
+
+	b.WriteString("[Unit]\n")
+	if g.Accept {
+		fmt.Fprintf(&b, "Description=sockjail: %s for connection %%i\n", g.programLabel())
+		b.WriteString("# Failed instances are garbage too: one per connection would pile up.\n")
+		b.WriteString("CollectMode=inactive-or-failed\n")
+	} else {
+		fmt.Fprintf(&b, "Description=sockjail serve: %s\n", g.programLabel())
+		fmt.Fprintf(&b, "Requires=%s\nAfter=%s\n", g.socketName(), g.socketName())
+	}
+
+	b.WriteString("\n[Service]\n")
+	argv := []string{g.Sockjail}
+	if g.Accept {
+		argv = append(argv, "run")
+	} else {
+		argv = append(argv, "serve")
+	}
+	if g.PolicyPath != "" {
+		argv = append(argv, "--policy", g.PolicyPath)
+	}
+	argv = append(argv, "--")
+	argv = append(argv, g.Program...)
+	if g.Accept {
+		b.WriteString("# \"-\": the program's exit status is the connection's business, not a\n")
+		b.WriteString("# failure of the unit.\n")
+		fmt.Fprintf(&b, "ExecStart=-%s\n", ExecLine(argv))
+		b.WriteString("StandardInput=socket\n")
+		b.WriteString("StandardOutput=socket\n")
+		b.WriteString("# sockjail's one log line per connection; never the client's socket.\n")
+		b.WriteString("StandardError=journal\n")
+		b.WriteString("# sockjail ends the program's tree and bounds the close phase itself;\n")
+		b.WriteString("# systemd only steps in if sockjail overruns those bounds.\n")
+		fmt.Fprintf(&b, "TimeoutStopSec=%s\n", systemdSeconds(closeBound(p)+stopMargin))
+		if md := time.Duration(p.Connection.MaxDuration); md > 0 {
+			fmt.Fprintf(&b, "RuntimeMaxSec=%s\n", systemdSeconds(md+closeBound(p)+stopMargin))
+		}
+	} else {
+		b.WriteString("Type=notify\n")
+		fmt.Fprintf(&b, "ExecStart=%s\n", ExecLine(argv))
+		b.WriteString("StandardOutput=journal\n")
+		b.WriteString("StandardError=journal\n")
+		b.WriteString("# SIGTERM goes to serve alone, which stops accepting and gives running\n")
+		b.WriteString("# sessions [serve] stop_timeout to finish; whatever is left when\n")
+		b.WriteString("# TimeoutStopSec= runs out gets SIGKILL.\n")
+		b.WriteString("KillMode=mixed\n")
+		stop := time.Duration(p.Serve.StopTimeout) + closeBound(p) + stopMargin
+		fmt.Fprintf(&b, "TimeoutStopSec=%s\n", systemdSeconds(stop))
+	}
+
+	b.WriteString("\n")
+	if p.Program.User == "" {
+		b.WriteString("# sockjail starts unprivileged, as a transient user, and confines the\n")
+		b.WriteString("# program in user and mount namespaces of its own.\n")
+		b.WriteString("DynamicUser=yes\n")
+	} else {
+		fmt.Fprintf(&b, "# The policy names the user (%q): sockjail starts as root, builds the\n", p.Program.User)
+		b.WriteString("# sandbox and drops to that user before the program runs.\n")
+	}
+	b.WriteString("# Hardening that leaves sockjail's own sandbox working. Deliberately absent:\n")
+	b.WriteString("# RestrictNamespaces= and SystemCallFilter= (sockjail needs user and mount\n")
+	b.WriteString("# namespaces, mount(2), Landlock and seccomp), and ProtectKernelTunables=,\n")
+	b.WriteString("# ProtectProc= and ProcSubset= (their overmounts of /proc keep a user\n")
+	b.WriteString("# namespace from mounting a fresh /proc).\n")
+	b.WriteString("NoNewPrivileges=yes\n")
+	b.WriteString("LockPersonality=yes\n")
+	b.WriteString("RestrictRealtime=yes\n")
+	b.WriteString("RestrictSUIDSGID=yes\n")
+	return b.String()
+}
+
+// systemdSeconds writes d as a systemd time span in whole seconds, rounded
+// up so that a bound is never shortened.
+func systemdSeconds(d time.Duration) string {
+	s := (d + time.Second - 1) / time.Second
+	return strconv.FormatInt(int64(s), 10) + "s"
+}
