@@ -93,15 +93,15 @@ type Report struct {
 	Scopes []string `json:"scopes"`
 	// SeccompRules counts the syscall rules of the seccomp filter; 0 means
 	// no filter.
-	SeccompRules int    `json:"seccomp_rules"`
-	SeccompBPF   int    `json:"seccomp_bpf_insns"`
-	UID          int    `json:"uid"`
-	GID          int    `json:"gid"`
-	Dynamic      bool   `json:"dynamic_user"`
+	SeccompRules int     `json:"seccomp_rules"`
+	SeccompBPF   int     `json:"seccomp_bpf_insns"`
+	UID          int     `json:"uid"`
+	GID          int     `json:"gid"`
+	Dynamic      bool    `json:"dynamic_user"`
 	Tmp          TmpMode `json:"tmp"`
-	TmpDir       string `json:"tmpdir,omitempty"`
-	PIDNS        bool   `json:"pidns"`
-	UserNS       bool   `json:"userns"`
+	TmpDir       string  `json:"tmpdir,omitempty"`
+	PIDNS        bool    `json:"pidns"`
+	UserNS       bool    `json:"userns"`
 	// Skipped lists protections the policy asked for that are not applied
 	// (only with enforce = "best-effort").
 	Skipped []string `json:"skipped,omitempty"`
