@@ -1,0 +1,354 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Results is everything one run measured; it is written as JSON.
+type Results struct {
+	Schema  int       `json:"schema"`
+	Started time.Time `json:"started"`
+	Seconds float64   `json:"seconds"`
+	Git     struct {
+		Commit string `json:"commit"`
+		Dirty  bool   `json:"dirty"`
+	} `json:"git"`
+	Machine struct {
+		Kernel       string `json:"kernel"`
+		CPUs         int    `json:"cpus"`
+		Go           string `json:"go"`
+		LoadAvgStart string `json:"loadavg_start"`
+		LoadAvgEnd   string `json:"loadavg_end"`
+	} `json:"machine"`
+	Config     config              `json:"config"`
+	Targets    []*TargetResult     `json:"targets"`
+	Close      []*CloseResult      `json:"close_latency"`
+	Throughput []*ThroughputResult `json:"throughput"`
+	PeakRSS    []*RSSResult        `json:"peak_rss"`
+	// ServePeakKiB is sockjail serve's VmHWM after the latency phase.
+	ServePeakKiB int64       `json:"serve_peak_kib,omitempty"`
+	ServeIdle    *IdleResult `json:"serve_idle,omitempty"`
+}
+
+// TargetResult is the per-connection latency and rate of one target.
+type TargetResult struct {
+	Name    string   `json:"name"`
+	What    string   `json:"what"`
+	Argv    []string `json:"argv,omitempty"`
+	Skipped string   `json:"skipped,omitempty"`
+	// C1 is connect-to-EOF at concurrency 1, in ms.
+	C1 Summary `json:"c1_ms"`
+	// C1RoundP50 holds each round's median: the run's noise.
+	C1RoundP50 []float64 `json:"c1_round_p50_ms"`
+	C1Spread   float64   `json:"c1_round_spread"`
+	C1CPS      float64   `json:"c1_conn_per_s"`
+	// CC is connect-to-EOF at the high concurrency, in ms.
+	CC         Summary   `json:"cc_ms"`
+	CCCPS      float64   `json:"cc_conn_per_s"`
+	CCRoundCPS []float64 `json:"cc_round_conn_per_s"`
+	Errors     int       `json:"errors"`
+	FirstError string    `json:"first_error,omitempty"`
+	// Ratios to the bare program of the same run. For latency, >1 is
+	// slower; for connections per second, <1 is slower.
+	RatioP50   float64 `json:"ratio_p50"`
+	RatioP99   float64 `json:"ratio_p99"`
+	RatioC1CPS float64 `json:"ratio_c1_cps"`
+	RatioCCCPS float64 `json:"ratio_cc_cps"`
+
+	c1, cc           []float64
+	c1Wall, ccWall   time.Duration
+	c1Good, ccGood   int
+	c1Rounds, ccRate []float64
+}
+
+// CloseResult is the close latency of one target, in ms.
+type CloseResult struct {
+	Name string `json:"name"`
+	// ExitToEOF runs from exitstamp's clock reading before its _exit to
+	// the client's EOF.
+	ExitToEOF Summary `json:"exit_to_eof_ms"`
+	// DataToEOF runs from the arrival of the stamp at the client to EOF;
+	// it needs no shared clock and agrees with ExitToEOF to within the
+	// loopback delivery time.
+	DataToEOF  Summary `json:"data_to_eof_ms"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+
+	exitToEOF, dataToEOF []float64
+}
+
+// ThroughputResult is the large reply's rate for one target, in MiB/s.
+type ThroughputResult struct {
+	Name       string    `json:"name"`
+	Stream     []float64 `json:"stream_mib_s"` // first byte to EOF, each repetition
+	Total      []float64 `json:"total_mib_s"`  // connect to EOF, each repetition
+	StreamMed  float64   `json:"stream_mib_s_median"`
+	TotalMed   float64   `json:"total_mib_s_median"`
+	RatioMed   float64   `json:"ratio_stream_median"`
+	Errors     int       `json:"errors"`
+	FirstError string    `json:"first_error,omitempty"`
+
+	stream, total []float64
+}
+
+// RSSResult is the peak RSS of one launcher per connection, in KiB.
+type RSSResult struct {
+	Name       string  `json:"name"`
+	N          int     `json:"n"`
+	MedianKiB  float64 `json:"median_kib"`
+	MaxKiB     float64 `json:"max_kib"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+
+	kib []float64
+}
+
+func newResults(b *bench) *Results {
+	r := &Results{Schema: 1, Started: time.Now()}
+	r.Git.Commit, r.Git.Dirty = gitInfo(b.root)
+	r.Machine.Kernel = kernel()
+	r.Machine.CPUs = runtime.NumCPU()
+	r.Machine.Go = runtime.Version()
+	r.Machine.LoadAvgStart = loadavg()
+	return r
+}
+
+func (r *Results) target(t *target) *TargetResult {
+	for _, x := range r.Targets {
+		if x.Name == t.Name {
+			return x
+		}
+	}
+	x := &TargetResult{Name: t.Name, What: t.What}
+	r.Targets = append(r.Targets, x)
+	return x
+}
+
+func (r *Results) close(t *target) *CloseResult {
+	for _, x := range r.Close {
+		if x.Name == t.Name {
+			return x
+		}
+	}
+	x := &CloseResult{Name: t.Name}
+	r.Close = append(r.Close, x)
+	return x
+}
+
+func (r *Results) throughput(t *target) *ThroughputResult {
+	for _, x := range r.Throughput {
+		if x.Name == t.Name {
+			return x
+		}
+	}
+	x := &ThroughputResult{Name: t.Name}
+	r.Throughput = append(r.Throughput, x)
+	return x
+}
+
+func (r *Results) rss(t *target) *RSSResult {
+	for _, x := range r.PeakRSS {
+		if x.Name == t.Name {
+			return x
+		}
+	}
+	x := &RSSResult{Name: t.Name}
+	r.PeakRSS = append(r.PeakRSS, x)
+	return x
+}
+
+// addLatency adds one round's runs at concurrency 1 and high.
+func (tr *TargetResult) addLatency(r1, rc loadResult) {
+	tr.c1 = append(tr.c1, r1.Latencies...)
+	tr.cc = append(tr.cc, rc.Latencies...)
+	tr.c1Wall += r1.Wall
+	tr.ccWall += rc.Wall
+	tr.c1Good += len(r1.Latencies)
+	tr.ccGood += len(rc.Latencies)
+	tr.c1Rounds = append(tr.c1Rounds, median(r1.Latencies))
+	tr.ccRate = append(tr.ccRate, rc.cps())
+	tr.Errors += r1.Errors + rc.Errors
+	for _, err := range []error{r1.FirstErr, rc.FirstErr} {
+		if err != nil && tr.FirstError == "" {
+			tr.FirstError = err.Error()
+		}
+	}
+}
+
+// finish computes the summaries and the ratios to bare.
+func (r *Results) finish(b *bench) {
+	r.Config = b.cfg
+	r.Seconds = time.Since(r.Started).Seconds()
+	r.Machine.LoadAvgEnd = loadavg()
+	for _, t := range b.targets {
+		tr := r.target(t)
+		tr.Skipped = b.skipped[t.Name]
+		tr.C1 = summarize(tr.c1)
+		tr.CC = summarize(tr.cc)
+		tr.C1RoundP50 = tr.c1Rounds
+		tr.C1Spread = spread(tr.c1Rounds)
+		tr.CCRoundCPS = tr.ccRate
+		if tr.c1Wall > 0 {
+			tr.C1CPS = float64(tr.c1Good) / tr.c1Wall.Seconds()
+		}
+		if tr.ccWall > 0 {
+			tr.CCCPS = float64(tr.ccGood) / tr.ccWall.Seconds()
+		}
+	}
+	bare := r.Targets[0] // allTargets puts bare first
+	for _, tr := range r.Targets {
+		tr.RatioP50 = ratio(tr.C1.P50, bare.C1.P50)
+		tr.RatioP99 = ratio(tr.C1.P99, bare.C1.P99)
+		tr.RatioC1CPS = ratio(tr.C1CPS, bare.C1CPS)
+		tr.RatioCCCPS = ratio(tr.CCCPS, bare.CCCPS)
+	}
+	for _, c := range r.Close {
+		c.ExitToEOF = summarize(c.exitToEOF)
+		c.DataToEOF = summarize(c.dataToEOF)
+	}
+	var bareStream float64
+	for _, tp := range r.Throughput {
+		tp.Stream, tp.Total = tp.stream, tp.total
+		tp.StreamMed, tp.TotalMed = median(tp.stream), median(tp.total)
+		if tp.Name == "bare" {
+			bareStream = tp.StreamMed
+		}
+	}
+	for _, tp := range r.Throughput {
+		tp.RatioMed = ratio(tp.StreamMed, bareStream)
+	}
+	for _, rr := range r.PeakRSS {
+		rr.N = len(rr.kib)
+		rr.MedianKiB = median(rr.kib)
+		rr.MaxKiB = summarize(rr.kib).Max
+	}
+}
+
+// write writes r as indented JSON to path, creating its directory.
+func (r *Results) write(path string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// print writes the human-readable report.
+func (r *Results) print(w io.Writer) {
+	dirty := ""
+	if r.Git.Dirty {
+		dirty = " (uncommitted changes)"
+	}
+	fmt.Fprintf(w, "\nsockjail benchmark, commit %s%s, kernel %s, %d CPUs, %s, %.0f s\n", r.Git.Commit, dirty, r.Machine.Kernel, r.Machine.CPUs, r.Started.UTC().Format(time.RFC3339), r.Seconds)
+	fmt.Fprintf(w, "load average at start %s, at end %s\n", r.Machine.LoadAvgStart, r.Machine.LoadAvgEnd)
+
+	c := r.Config
+	if r.hasLatency() {
+		r.printLatency(w)
+	}
+	if len(r.Close) > 0 {
+		fmt.Fprintf(w, "\nClose latency, program exit to client EOF (exitstamp.c), %d connections per target\n", c.CloseN)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "target\tp50 ms\tp99 ms\tmax ms\tdata→EOF p50 ms\tdata→EOF p99 ms\terrors\t\n")
+		for _, x := range r.Close {
+			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t\n", x.Name, x.ExitToEOF.P50, x.ExitToEOF.P99, x.ExitToEOF.Max, x.DataToEOF.P50, x.DataToEOF.P99, x.Errors)
+		}
+		tw.Flush()
+		printErrors(w, r.Close, func(x *CloseResult) (string, string) { return x.Name, x.FirstError })
+	}
+
+	if len(r.Throughput) > 0 {
+		fmt.Fprintf(w, "\nLarge reply, %d MiB, %d repetitions per target (stream: first byte to EOF; total: connect to EOF)\n", c.ReplyBytes>>20, c.ReplyReps)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "target\tstream MiB/s\tx bare\ttotal MiB/s\trepetitions (stream)\terrors\t\n")
+		for _, x := range r.Throughput {
+			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.0f\t%s\t%d\t\n", x.Name, x.StreamMed, x.RatioMed, x.TotalMed, joinFloats(x.Stream, "%.0f"), x.Errors)
+		}
+		tw.Flush()
+		printErrors(w, r.Throughput, func(x *ThroughputResult) (string, string) { return x.Name, x.FirstError })
+	}
+
+	if len(r.PeakRSS) > 0 {
+		fmt.Fprintf(w, "\nPeak RSS per connection under systemd-socket-activate (wait4 ru_maxrss of the launcher and its waited-for children), static hello\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "target\tmedian KiB\tmax KiB\tn\terrors\t\n")
+		for _, x := range r.PeakRSS {
+			fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%d\t%d\t\n", x.Name, x.MedianKiB, x.MaxKiB, x.N, x.Errors)
+		}
+		tw.Flush()
+		printErrors(w, r.PeakRSS, func(x *RSSResult) (string, string) { return x.Name, x.FirstError })
+	}
+	if r.ServePeakKiB > 0 {
+		fmt.Fprintf(w, "sockjail serve peak RSS (VmHWM) after the latency phase: %d KiB\n", r.ServePeakKiB)
+	}
+
+	if x := r.ServeIdle; x != nil {
+		fmt.Fprintf(w, "\nsockjail serve with %d idle connections open (%d wanted, %d programs running, %d errors)\n", x.Conns, c.IdleConns, x.Programs, x.Errors)
+		fmt.Fprintf(w, "  serve RSS %d KiB before, %d KiB after: %.1f KiB per connection\n", x.ServeRSSBeforeKiB, x.ServeRSSAfterKiB, x.PerConnKiB)
+		fmt.Fprintf(w, "  other sockjail processes below serve: %d (PSS +%d KiB); with them %.1f KiB per connection; the program itself %.0f KiB PSS each\n", x.Helpers, x.HelpersPssKiB, x.PerConnTotalKiB, x.ProgramPssKiB)
+		if x.FirstErr != "" {
+			fmt.Fprintf(w, "  first error: %s\n", x.FirstErr)
+		}
+	}
+}
+
+func printErrors[T any](w io.Writer, xs []T, f func(T) (string, string)) {
+	for _, x := range xs {
+		if name, e := f(x); e != "" {
+			fmt.Fprintf(w, "  %s first error: %s\n", name, firstLines(e, 3))
+		}
+	}
+}
+
+func joinFloats(xs []float64, format string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, " ")
+}
+
+func (r *Results) hasLatency() bool {
+	for _, t := range r.Targets {
+		if t.C1.N > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// printLatency writes the per-connection table.
+func (r *Results) printLatency(w io.Writer) {
+	c := r.Config
+	fmt.Fprintf(w, "\nPer connection, static C hello, connect to EOF: %d connections at c=1 and %d at c=%d per target, %d rounds, after %d warm-up\n", c.N, c.NConc, c.Conc, c.Rounds, c.Warmup)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "target\tp50 ms\tp99 ms\tp50 x bare\tp99 x bare\tconn/s c=1\tx bare\tconn/s c=%d\tx bare\tround p50s ms (spread)\terrors\t\n", c.Conc)
+	for _, t := range r.Targets {
+		if t.Skipped != "" {
+			fmt.Fprintf(tw, "%s\t—\t\t\t\t\t\t\t\t\t\t\n", t.Name)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.0f\t%.2fx\t%s (%.0f%%)\t%d\t\n",
+			t.Name, t.C1.P50, t.C1.P99, t.RatioP50, t.RatioP99, t.C1CPS, t.RatioC1CPS, t.CCCPS, t.RatioCCCPS,
+			joinFloats(t.C1RoundP50, "%.2f"), 100*t.C1Spread, t.Errors)
+	}
+	tw.Flush()
+	for _, t := range r.Targets {
+		if t.Skipped != "" {
+			fmt.Fprintf(w, "  %s not measured: %s\n", t.Name, firstLines(t.Skipped, 3))
+		} else if t.FirstError != "" {
+			fmt.Fprintf(w, "  %s first error: %s\n", t.Name, t.FirstError)
+		}
+	}
+}
