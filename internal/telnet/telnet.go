@@ -101,7 +101,7 @@ const (
 // Limits on what a client can make the protocol hold.
 const (
 	// MaxTermLen bounds a terminal type name; longer names are cut.
-	MaxTermLen = 40
+	MaxTermLen = 64
 	// maxSB bounds one subnegotiation's payload; a longer one is
 	// discarded whole.
 	maxSB = 64

@@ -1,0 +1,115 @@
+// Package relay runs an interactive program behind a connection: on a
+// pseudo-terminal (pty mode) or on pipes, with the telnet protocol, CR/LF
+// translation, an idle timeout and line-rate pacing between the two.
+//
+// sockjail normally gives the program the connection itself as stdin and
+// stdout, with no copying. The relay exists for what that cannot do: a
+// terminal (echo, line editing, line-buffered stdio, a window size), telnet
+// negotiation, `\n` to `\r\n`, pacing output like a modem line, and knowing
+// exactly when the client last typed. It copies through two fixed buffers
+// (see [BufSize]) and stops reading a side whose destination is full, so a
+// slow client slows the program down instead of growing memory.
+//
+// The relay knows nothing about sandboxes or close logic: the session
+// allocates it before the sandbox is applied, starts the program on
+// [Relay.ProgramFiles], calls [Relay.Run], and then runs the shared
+// flush-then-close on the connection. It does not cover job control beyond
+// what the pty's line discipline does, nor a client that reconnects.
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/telnet"
+)
+
+// Defaults and bounds.
+const (
+	// BufSize is the size of each of the two relay buffers (client to
+	// program, program to client). Memory per session is about 2*BufSize
+	// plus the telnet state, whatever the traffic.
+	BufSize = 16 << 10
+	// DefaultMaxWinSize bounds the columns and rows a client can set.
+	DefaultMaxWinSize = 500
+	// DefaultNegotiateWait bounds how long [Relay.Negotiate] waits for the
+	// client's TERMINAL-TYPE and NAWS answers.
+	DefaultNegotiateWait = 500 * time.Millisecond
+	// DefaultIdleDrain bounds how long the relay tries to deliver pending
+	// output and the idle message once the idle timeout fired.
+	DefaultIdleDrain = 5 * time.Second
+	// DefaultCols and DefaultRows are the window size of a pty before (or
+	// without) a NAWS answer.
+	DefaultCols, DefaultRows = 80, 24
+	// DefaultTerm is TERM on a pty when neither the client nor the policy
+	// names a terminal: the one nearly every terminal emulates.
+	DefaultTerm = "vt100"
+)
+
+// ErrIdle is returned (wrapped) by [Relay.Run] when no input arrived for the
+// idle timeout.
+var ErrIdle = errors.New("idle timeout")
+
+// ErrHangup is returned (wrapped) by [Relay.Run] when the connection failed
+// (reset, broken pipe) while the program still ran. The session should
+// close the relay, which hangs up the program's terminal (SIGHUP), as a
+// modem hang-up would.
+var ErrHangup = errors.New("connection hung up")
+
+// Config says how to relay. The zero value relays nothing special; see
+// [Config.Needed].
+type Config struct {
+	// PTY runs the program on a new pseudo-terminal, as its controlling
+	// terminal, in cooked mode with echo.
+	PTY bool
+	// Telnet is the telnet mode spoken to the client.
+	Telnet telnet.Mode
+	// CRLF turns "\n" into "\r\n" in the program's output (a pty does this
+	// itself, with ONLCR). A "\n" already preceded by "\r" is left alone.
+	CRLF bool
+	// Term is TERM when the client sends no terminal type (telnet TTYPE).
+	// With a pty and no Term, DefaultTerm.
+	Term string
+	// LineRate paces output to the client at this many bit/s, 10 bits per
+	// byte, like a modem line; 0 means unpaced.
+	LineRate int
+	// IdleTimeout ends the session when no byte arrived from the client
+	// for this long; 0 means never. IdleMessage, if any, is sent first
+	// ("\n" sent as "\r\n").
+	IdleTimeout time.Duration
+	IdleMessage string
+	// MaxWinSize bounds the columns and rows a client can set through
+	// NAWS; 0 means DefaultMaxWinSize.
+	MaxWinSize int
+	// NegotiateWait bounds [Relay.Negotiate]; 0 means DefaultNegotiateWait.
+	NegotiateWait time.Duration
+	// IdleDrain bounds the delivery of the idle message; 0 means
+	// DefaultIdleDrain.
+	IdleDrain time.Duration
+}
+
+// Needed reports whether c asks for anything that needs the relay. When it
+// does not, the program should get the connection directly.
+func (c Config) Needed() bool {
+	return c.PTY || c.Telnet != telnet.Off || c.CRLF || c.LineRate > 0
+}
+
+// Validate reports a configuration the relay cannot honour.
+func (c Config) Validate() error {
+	switch {
+	case c.LineRate < 0:
+		return fmt.Errorf("line rate %d bit/s: must be 0 or positive", c.LineRate)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("idle timeout %v: must be 0 or positive", c.IdleTimeout)
+	case c.MaxWinSize < 0 || c.MaxWinSize > 0xffff:
+		return fmt.Errorf("max window size %d: must be 1..65535", c.MaxWinSize)
+	case c.Telnet != telnet.Off && c.Telnet != telnet.On && c.Telnet != telnet.Passive:
+		return fmt.Errorf("telnet mode %v: unknown", c.Telnet)
+	}
+	if c.Term != "" && telnet.SanitizeTerm(c.Term) != strings.ToLower(c.Term) {
+		return fmt.Errorf("term %q: use letters, digits and -+._ only, at most %d", c.Term, telnet.MaxTermLen)
+	}
+	return nil
+}
