@@ -18,7 +18,7 @@ TEST_DEPS := socat:socat haproxy:haproxy telnet:inetutils-telnet \
 	dialog:dialog /usr/include/ncurses.h:libncurses-dev nc:netcat-openbsd \
 	/usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
 
-.PHONY: all build demo test test-go fuzz deps-build deps-test clean e2e-systemd
+.PHONY: all build demo test test-go fuzz deps-build deps-test clean e2e-systemd bench
 
 all: build
 
@@ -59,6 +59,18 @@ fuzz: deps-build
 # /var/cache/sockjail-e2e (about 35 s here); later runs reuse it.
 e2e-systemd: deps-test
 	SOCKJAIL_E2E_SYSTEMD=1 $(GO) test -count=1 -timeout 15m -v -run '^TestSystemd$$' ./internal/e2e/
+
+# The side-by-side benchmark of issue 7 (bench/README.md): bare program,
+# sockjail run and serve, bubblewrap, firejail; a table on stdout and JSON in
+# bench/results/. BENCH_N connections per target (default 300, ~3 minutes).
+# bubblewrap and firejail are installed when root; a target that can't run
+# is reported as not measured.
+BENCH_N ?= 300
+BENCH_DEPS := systemd-socket-activate:systemd /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev \
+	bwrap:bubblewrap firejail:firejail
+bench: deps-build
+	-@./.ci/deps $(BENCH_DEPS)
+	$(GO) run ./bench/cmd/sjbench -n $(BENCH_N)
 
 clean:
 	rm -rf bin
