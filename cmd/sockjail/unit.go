@@ -102,13 +102,14 @@ func runUnit(args []string) int {
 	fs.StringVar(&name, "name", "", "unit `NAME`: writes NAME.socket and NAME@.service (NAME.service with --accept=no)")
 	fs.Var(&listen, "listen", "`PORT` or ADDR:PORT to listen on (127.0.0.1:31337, [::1]:31337); repeatable")
 	fs.StringVar(&policyPath, "policy", "", "policy `FILE`, checked now and named in ExecStart= by its absolute path (default: the embedded default policy)")
-	fs.Var(&accept, "accept", "yes: one 'sockjail run' per connection; no: one 'sockjail serve' for all")
+	fs.Var(&accept, "accept", "let systemd accept each connection (`yes|no`): yes starts one 'sockjail run' per connection, no one 'sockjail serve' for all")
 	fs.StringVar(&dir, "dir", "", "write the units into `DIR` (for example /etc/systemd/system) instead of printing them")
 	fs.StringVar(&sockjail, "sockjail", "", "absolute `PATH` of sockjail in ExecStart= (default: this binary)")
 	fs.IntVar(&version, "systemd-version", 0, "`N`: write for this systemd version (default: the installed one, at least 252)")
+	// The flag package prints its error itself; follow it with a hint, and
+	// print the full help only when asked for, on stdout.
 	fs.Usage = func() {
-		io.WriteString(fs.Output(), unitUsage)
-		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "sockjail unit: hint: run 'sockjail unit --help' for the flags")
 	}
 
 	dash := len(args)
@@ -121,7 +122,8 @@ func runUnit(args []string) int {
 	if err := fs.Parse(args[:dash]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
-			fs.Usage()
+			io.WriteString(os.Stdout, unitUsage)
+			fs.PrintDefaults()
 			return exitcode.OK
 		}
 		return exitcode.Usage

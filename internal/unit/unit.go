@@ -215,9 +215,16 @@ func (g gen) header(b *strings.Builder, file string) {
 	b.WriteString("\n")
 }
 
-// programLabel names the program for Description=. Specifiers are escaped.
+// programLabel names the program for Description=: specifiers escaped, and
+// control characters, which would end or corrupt the line, replaced by "?".
 func (g gen) programLabel() string {
-	return strings.ReplaceAll(g.Program[0], "%", "%%")
+	label := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, g.Program[0])
+	return strings.ReplaceAll(label, "%", "%%")
 }
 
 func (g gen) socket() string {
@@ -232,8 +239,9 @@ func (g gen) socket() string {
 	}
 	if g.Accept {
 		b.WriteString("Accept=yes\n")
-		b.WriteString("# Beyond these, systemd accepts and closes at once. Per source, as the\n")
-		b.WriteString("# policy's [serve] max_connections and max_per_source say.\n")
+		b.WriteString("# Connections at once, in all and per source address, as the policy's\n")
+		b.WriteString("# [serve] max_connections and max_per_source say; systemd accepts and\n")
+		b.WriteString("# closes any beyond these.\n")
 		fmt.Fprintf(&b, "MaxConnections=%d\n", p.Serve.MaxConnections)
 		if p.Serve.MaxPerSource > 0 {
 			fmt.Fprintf(&b, "MaxConnectionsPerSource=%d\n", p.Serve.MaxPerSource)
@@ -354,6 +362,7 @@ func (g gen) service() string {
 		fmt.Fprintf(&b, "# The policy names the user (%q): sockjail starts as root, builds the\n", p.Program.User)
 		b.WriteString("# sandbox and drops to that user before the program runs.\n")
 	}
+	b.WriteString("\n")
 	b.WriteString("# Hardening that leaves sockjail's own sandbox working. Deliberately absent:\n")
 	b.WriteString("# RestrictNamespaces= and SystemCallFilter= (sockjail needs user and mount\n")
 	b.WriteString("# namespaces, mount(2), Landlock and seccomp), and ProtectKernelTunables=,\n")

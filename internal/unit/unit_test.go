@@ -57,8 +57,8 @@ func TestGolden(t *testing.T) {
 			Accept:     true,
 			PolicyPath: "/etc/sockjail/odd args.toml",
 			Policy:     named,
-			Program:    []string{"/opt/my game/bin/game", "--motd", "Welcome, \"caller\"!\n100% $HOME", ";", ""},
-			Command:    []string{"sockjail", "unit", "--name", "odd-args", "--listen", "2323", "--policy", "/etc/sockjail/odd args.toml", "--", "/opt/my game/bin/game", "--motd", "Welcome, \"caller\"!\n100% $HOME", ";", ""},
+			Program:    []string{"/opt/my game/bin/game\n", "--motd", "Welcome, \"caller\"!\n100% $HOME", ";", ""},
+			Command:    []string{"sockjail", "unit", "--name", "odd-args", "--listen", "2323", "--policy", "/etc/sockjail/odd args.toml", "--", "/opt/my game/bin/game\n", "--motd", "Welcome, \"caller\"!\n100% $HOME", ";", ""},
 			Dir:        "/run/systemd/system",
 		}},
 		{"accept-no-serve", Config{
