@@ -47,8 +47,13 @@ var keys = []keyDef{
 		path: "version", typ: "integer",
 		doc: "Schema version. Only 1 exists; a file without it is read as version 1.",
 		parse: func(p *Policy, v any, c *decoder) {
-			if n, ok := v.(int64); !ok || n != SchemaVersion {
-				c.errorf("version", "unsupported version %s: this sockjail reads version %d", typeName(v), SchemaVersion)
+			n, ok := v.(int64)
+			if !ok {
+				c.errorf("version", "expected the integer %d, got %s", SchemaVersion, typeName(v))
+				return
+			}
+			if n != SchemaVersion {
+				c.errorf("version", "unsupported version %d: this sockjail reads version %d", n, SchemaVersion)
 				return
 			}
 			p.Version = SchemaVersion
@@ -556,6 +561,9 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	} else {
 		var a netip.Addr
 		a, err = netip.ParseAddr(s)
+		if err == nil && a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: zones are not allowed", s)
+		}
 		if err == nil {
 			pfx = netip.PrefixFrom(a, a.BitLen())
 		}

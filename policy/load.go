@@ -22,6 +22,8 @@ import (
 // device) from being read whole.
 const MaxFileSize = 1 << 20
 
+const utf8BOM = "\xef\xbb\xbf"
+
 // DefaultSource is the Source of the embedded default policy.
 const DefaultSource = "(default)"
 
@@ -89,6 +91,11 @@ func Parse(name string, data []byte) (*Policy, error) {
 func parse(name string, data []byte, base *Policy) (*Policy, error) {
 	if err := checkText(name, data); err != nil {
 		return nil, ErrorList{err}
+	}
+	// A byte order mark, which some editors write, becomes three spaces:
+	// TOML allows leading blanks, and columns on line 1 stay right.
+	if bytes.HasPrefix(data, []byte(utf8BOM)) {
+		data = append([]byte("   "), data[len(utf8BOM):]...)
 	}
 	var m map[string]any
 	if err := toml.Unmarshal(data, &m); err != nil {

@@ -56,22 +56,25 @@ func newPosIndex(data []byte) *posIndex {
 	return ix
 }
 
-// keyPath joins the parts of a dotted key onto prefix and returns the
-// position of its first part.
+// keyPath joins the parts of a dotted key onto prefix, records the
+// position of each part under its own prefix path (so that an unknown key
+// in "program.shell = 1" points at "shell"), and returns the full path and
+// the position of its last part.
 func (ix *posIndex) keyPath(prefix string, it unstable.Iterator) (string, position) {
 	path := prefix
-	var first position
-	for i := 0; it.Next(); i++ {
+	var last position
+	for it.Next() {
 		n := it.Node()
-		if i == 0 {
-			first = ix.at(n.Raw)
-		}
+		last = ix.at(n.Raw)
 		if path != "" {
 			path += "."
 		}
 		path += string(n.Data)
+		if _, ok := ix.keys[path]; !ok {
+			ix.keys[path] = last
+		}
 	}
-	return path, first
+	return path, last
 }
 
 // value records v at path, and its elements or entries below it.

@@ -216,6 +216,8 @@ func parsePath(v any) (Path, error) {
 	switch {
 	case s == "":
 		return Path{}, fmt.Errorf("empty path")
+	case strings.ContainsRune(s, 0):
+		return Path{}, fmt.Errorf("path contains a NUL character")
 	case !strings.HasPrefix(s, "/"):
 		return Path{}, fmt.Errorf("path %q is not absolute: it must start with \"/\"", s)
 	case filepath.Clean(s) != s:
