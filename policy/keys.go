@@ -285,9 +285,9 @@ var keys = []keyDef{
 		path: "serve.proxy_protocol", typ: `"off" | "v1" | "v2" | "any"`,
 		doc: "Require a PROXY protocol header (from HAProxy, nginx stream, a cloud load balancer) before the client's data, and use the client address it carries. A connection without a valid header is closed without starting the program.",
 		parse: func(p *Policy, v any, c *decoder) {
-			p.Serve.ProxyProtocol = ProxyProtocol(c.enum("serve.proxy_protocol", v, string(ProxyOff), string(ProxyV1), string(ProxyV2), string(ProxyAny)))
+			p.Serve.ProxyProtocol = c.enum("serve.proxy_protocol", v, ProxyOff, ProxyV1, ProxyV2, ProxyAny)
 		},
-		format: func(p *Policy) string { return quote(string(p.Serve.ProxyProtocol)) },
+		format: func(p *Policy) string { return quote(p.Serve.ProxyProtocol) },
 	},
 	durationKey("serve.stop_timeout", "On SIGTERM, how long live sessions may go on before they are ended.", func(p *Policy) *Duration { return &p.Serve.StopTimeout }),
 

@@ -173,18 +173,18 @@ type Serve struct {
 	// ProxyProtocol says whether a PROXY protocol header precedes the
 	// client's stream. `run` honours it too, since a load balancer can sit
 	// in front of Accept=yes.
-	ProxyProtocol ProxyProtocol `toml:"proxy_protocol"`
+	// One of ProxyOff, ProxyV1, ProxyV2, ProxyAny.
+	ProxyProtocol string `toml:"proxy_protocol"`
 	StopTimeout   Duration      `toml:"stop_timeout"`
 }
 
-// ProxyProtocol is the [Serve.ProxyProtocol] setting.
-type ProxyProtocol string
-
+// The values of [Serve.ProxyProtocol]. They are untyped strings, as the
+// PROXY protocol reader takes its mode as a string.
 const (
-	ProxyOff ProxyProtocol = "off" // no header expected (the default)
-	ProxyV1  ProxyProtocol = "v1"  // a text header is required
-	ProxyV2  ProxyProtocol = "v2"  // a binary header is required
-	ProxyAny ProxyProtocol = "any" // a v1 or v2 header is required
+	ProxyOff = "off" // no header expected (the default)
+	ProxyV1  = "v1"  // a text header is required
+	ProxyV2  = "v2"  // a binary header is required
+	ProxyAny = "any" // a v1 or v2 header is required
 )
 
 // Terminal configures interactive sessions. Off by default, so that plain
