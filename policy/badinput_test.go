@@ -28,9 +28,9 @@ func TestBadInput(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte("# padding padding padding padding padding padding\n"), 10<<20/50)
 	tests := []struct {
-		name string
-		path string
-		want string // the full error text
+		name  string
+		path  string
+		want  string // the full error text
 		errno syscall.Errno
 	}{
 		{"binary", write("bin.toml", []byte("\x7fELF\x02\x01\x01\x00\x00")), "bin.toml:1:8: not a text file: a NUL byte here; a policy is UTF-8 TOML", 0},

@@ -174,8 +174,8 @@ type Serve struct {
 	// client's stream. `run` honours it too, since a load balancer can sit
 	// in front of Accept=yes.
 	// One of ProxyOff, ProxyV1, ProxyV2, ProxyAny.
-	ProxyProtocol string `toml:"proxy_protocol"`
-	StopTimeout   Duration      `toml:"stop_timeout"`
+	ProxyProtocol string   `toml:"proxy_protocol"`
+	StopTimeout   Duration `toml:"stop_timeout"`
 }
 
 // The values of [Serve.ProxyProtocol]. They are untyped strings, as the

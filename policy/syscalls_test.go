@@ -16,7 +16,7 @@ func TestSyscallTable(t *testing.T) {
 		"execve": unix.SYS_EXECVE, "exit_group": unix.SYS_EXIT_GROUP, "rt_sigreturn": unix.SYS_RT_SIGRETURN,
 		"clone3": unix.SYS_CLONE3, "io_uring_setup": unix.SYS_IO_URING_SETUP,
 		"landlock_create_ruleset": unix.SYS_LANDLOCK_CREATE_RULESET,
-		"mseal": unix.SYS_MSEAL, "listmount": unix.SYS_LISTMOUNT, "statmount": unix.SYS_STATMOUNT,
+		"mseal":                   unix.SYS_MSEAL, "listmount": unix.SYS_LISTMOUNT, "statmount": unix.SYS_STATMOUNT,
 		"lsm_get_self_attr": unix.SYS_LSM_GET_SELF_ATTR, "lsm_list_modules": unix.SYS_LSM_LIST_MODULES,
 		"setxattrat": unix.SYS_SETXATTRAT, "getxattrat": unix.SYS_GETXATTRAT,
 		"listxattrat": unix.SYS_LISTXATTRAT, "removexattrat": unix.SYS_REMOVEXATTRAT,
