@@ -1,10 +1,6 @@
 package serve
 
-import (
-	"fmt"
-	"net/netip"
-	"strings"
-)
+import "net/netip"
 
 // Rules are a service's access rules: the [serve] allow_from and deny_from
 // CIDR lists of its policy.
@@ -17,46 +13,11 @@ type Rules struct {
 	allow, deny []netip.Prefix
 }
 
-// NewRules parses the allow and deny lists. Each entry is a CIDR prefix
-// ("192.0.2.0/24", "2001:db8::/32") or a single address, which means the
-// address alone.
-func NewRules(allow, deny []string) (*Rules, error) {
-	var r Rules
-	var err error
-	if r.allow, err = parsePrefixes("allow_from", allow); err != nil {
-		return nil, err
-	}
-	if r.deny, err = parsePrefixes("deny_from", deny); err != nil {
-		return nil, err
-	}
-	return &r, nil
-}
-
-func parsePrefixes(key string, list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		var p netip.Prefix
-		if strings.Contains(s, "/") {
-			var err error
-			if p, err = netip.ParsePrefix(s); err != nil {
-				return nil, fmt.Errorf("[serve] %s: %q is not a CIDR prefix such as 192.0.2.0/24 or 2001:db8::/32", key, s)
-			}
-		} else {
-			a, err := netip.ParseAddr(s)
-			if err != nil || a.Zone() != "" {
-				return nil, fmt.Errorf("[serve] %s: %q is neither an address nor a CIDR prefix", key, s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		// An IPv4-mapped prefix would never match: addresses are
-		// unmapped before matching.
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
+// NewRules returns the rules for the given prefixes, as
+// policy.Serve.Prefixes returns them (validated, host bits cleared, no
+// IPv4-mapped forms).
+func NewRules(allow, deny []netip.Prefix) *Rules {
+	return &Rules{allow: allow, deny: deny}
 }
 
 // Allowed reports whether a client at addr may connect, and when it may

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"net/netip"
-	"strings"
 	"testing"
 )
 
@@ -22,21 +21,16 @@ func TestRules(t *testing.T) {
 		{name: "deny miss", deny: []string{"10.0.0.0/8"}, addr: "11.0.0.1", ok: true},
 		{name: "deny wins", allow: []string{"10.0.0.0/8"}, deny: []string{"10.9.0.0/16"}, addr: "10.9.1.1", why: "deny_from 10.9.0.0/16"},
 		{name: "allow beside deny", allow: []string{"10.0.0.0/8"}, deny: []string{"10.9.0.0/16"}, addr: "10.8.1.1", ok: true},
-		{name: "single address", allow: []string{"127.0.0.1"}, addr: "127.0.0.1", ok: true},
-		{name: "single address miss", allow: []string{"127.0.0.1"}, addr: "127.0.0.2", why: "not in allow_from"},
+		{name: "single address", allow: []string{"127.0.0.1/32"}, addr: "127.0.0.1", ok: true},
+		{name: "single address miss", allow: []string{"127.0.0.1/32"}, addr: "127.0.0.2", why: "not in allow_from"},
 		{name: "mapped client, v4 rule", deny: []string{"127.0.0.0/8"}, addr: "::ffff:127.0.0.5", why: "deny_from 127.0.0.0/8"},
-		{name: "mapped rule, v4 client", deny: []string{"::ffff:192.0.2.0/120"}, addr: "192.0.2.9", why: "deny_from 192.0.2.0/24"},
 		{name: "v6", allow: []string{"2001:db8::/32"}, addr: "2001:db8:1::5", ok: true},
 		{name: "v6 miss", allow: []string{"2001:db8::/32"}, addr: "2001:db9::5", why: "not in allow_from"},
 		{name: "v4 rule v6 client", allow: []string{"0.0.0.0/0"}, addr: "::1", why: "not in allow_from"},
-		{name: "unmasked prefix", deny: []string{"192.0.2.77/24"}, addr: "192.0.2.1", why: "deny_from 192.0.2.0/24"},
 		{name: "unknown peer with rules", deny: []string{"10.0.0.0/8"}, addr: "", why: "peer address unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := NewRules(tc.allow, tc.deny)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := NewRules(prefixes(tc.allow), prefixes(tc.deny))
 			var a netip.Addr
 			if tc.addr != "" {
 				a = netip.MustParseAddr(tc.addr)
@@ -49,19 +43,10 @@ func TestRules(t *testing.T) {
 	}
 }
 
-func TestRulesErrors(t *testing.T) {
-	for _, tc := range []struct {
-		allow, deny []string
-		want        string
-	}{
-		{allow: []string{"192.0.2.0/33"}, want: `allow_from: "192.0.2.0/33"`},
-		{deny: []string{"example.com"}, want: `deny_from: "example.com"`},
-		{deny: []string{"fe80::1%eth0"}, want: `deny_from: "fe80::1%eth0"`},
-		{allow: []string{""}, want: `allow_from: ""`},
-	} {
-		_, err := NewRules(tc.allow, tc.deny)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("NewRules(%q, %q) error = %v, want one containing %s", tc.allow, tc.deny, err, tc.want)
-		}
+func prefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		out = append(out, netip.MustParsePrefix(s))
 	}
+	return out
 }
