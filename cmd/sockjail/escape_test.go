@@ -1,0 +1,1127 @@
+package main
+
+// The escape suite (issue 4): small C programs from testdata/escape, each
+// trying one way out of the sandbox, driven through the real `sockjail run`
+// binary on a real loopback TCP connection. Every denial is asserted with
+// its exact errno name or signal; testdata/escape/README.md has the table
+// of attempts, outcomes and the layer that stops each one.
+//
+// The suite runs in three modes:
+//   - root: sockjail started as root (a plain system service);
+//   - unprivileged: sockjail started as nobody through setpriv, the
+//     DynamicUser= path, where the sandbox uses a user namespace;
+//   - unprivileged-no-userns: the same with SOCKJAIL_TEST_NO_USERNS=1, the
+//     fallback for kernels that forbid unprivileged user namespaces (a
+//     per-session TMPDIR, no PID namespace).
+//
+// Each attempt runs under the default policy and under every policy of
+// testdata/escape/policies, each of which allows (or, for limits,
+// tightens) exactly one thing: the attempt that the policy is about must
+// give the outcome the policy asks for, and every other attempt must still
+// fail as under the default.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/testenv"
+	"github.com/sockjail/sockjail/policy"
+)
+
+// nobodyUID is the uid that sockjail uses for the program when started as
+// root with the default policy, and that the unprivileged modes start
+// sockjail as (setpriv --reuid=65534).
+const nobodyUID = 65534
+
+// escapeMode is one way of starting sockjail.
+type escapeMode struct {
+	name   string
+	unpriv bool     // start sockjail as nobody through setpriv
+	env    []string // added to sockjail's environment
+}
+
+var escapeModes = []escapeMode{
+	{name: "root"},
+	{name: "unprivileged", unpriv: true},
+	{name: "unprivileged-no-userns", unpriv: true, env: []string{"SOCKJAIL_TEST_NO_USERNS=1"}},
+}
+
+// escapePolicies are the policy templates under testdata/escape/policies
+// (without ".toml"); "default" means no --policy at all, the embedded
+// default.
+var escapePolicies = []string{
+	"default", "read", "write", "exec", "connect", "bind", "abstract",
+	"signals", "ptrace", "mount", "unshare", "setuid", "iouring",
+	"nproc", "fsize", "as",
+}
+
+// attempt is one row of the escape table.
+type attempt struct {
+	name string   // the escape name the program reports
+	argv []string // program and arguments; {placeholders} are filled in
+	// want is the outcome under every mode and policy that by does not
+	// name: "ok" (the attempt worked), an errno name, or a signal name
+	// ("SIGSYS") when the program must be killed by it.
+	want string
+	// by overrides want. Keys are "MODE/POLICY", "POLICY" or "MODE/",
+	// looked up in that order.
+	by map[string]string
+	// check, when set, checks the key=value fields of the result line.
+	check func(mode, pol string, fields map[string]string) error
+	// bare is the outcome when the program runs unconfined as root, which
+	// shows that the attempt is real and the test able to fail; "" means
+	// no bare run (see the comment at the row).
+	bare     string
+	bareArgv []string // when the bare run needs other arguments
+}
+
+// outcome looks up what the attempt must give in mode under pol.
+func (a attempt) outcome(mode, pol string) string {
+	for _, k := range []string{mode + "/" + pol, pol, mode + "/"} {
+		if w, ok := a.by[k]; ok {
+			return w
+		}
+	}
+	return a.want
+}
+
+// Sizes for the limit attempts: twice the limits of the nproc, fsize and as
+// policies.
+const (
+	fsizeLimit = 1 << 20
+	asLimit    = 64 << 20
+	nprocLimit = 32
+	// defaultNProc is the default policy's nproc.
+	defaultNProc = 256
+	// forkMax bounds the fork bomb, twice the default nproc, so that even
+	// a broken limit cannot run away.
+	forkMax = 2 * defaultNProc
+)
+
+// pidnsOrScope is the outcome of signalling or tracing a process outside
+// the sandbox when the syscall itself is allowed: with a PID namespace
+// (root, unprivileged with a user namespace) the process does not exist
+// for the program, so ESRCH; without one, Landlock's scope (and for root's
+// processes the credentials) refuses with EPERM.
+var pidnsOrScope = map[string]string{
+	"root/":                   "ESRCH",
+	"unprivileged/":           "ESRCH",
+	"unprivileged-no-userns/": "EPERM",
+}
+
+func escapeAttempts() []attempt {
+	// unchangedLimit checks the fork bomb's count against the nproc limit.
+	forkCheck := func(mode, pol string, f map[string]string) error {
+		n, err := strconv.Atoi(f["forks"])
+		if err != nil {
+			return fmt.Errorf("forks=%q: %v", f["forks"], err)
+		}
+		limit := defaultNProc
+		if pol == "nproc" {
+			limit = nprocLimit
+		}
+		if n >= limit {
+			return fmt.Errorf("forks=%d, want fewer than the nproc limit %d", n, limit)
+		}
+		return nil
+	}
+	return []attempt{
+		// Files: Landlock. The secret is mode 0644 and the directories
+		// 0755/0777, so that permissions alone would not stop nobody.
+		{name: "read", argv: []string{"{bin}/read", "{secret}"}, want: "EACCES",
+			by: map[string]string{"read": "ok"}, bare: "ok"},
+		{name: "write", argv: []string{"{bin}/write", "{writedir}/out"}, want: "EACCES",
+			by: map[string]string{"write": "ok"}, bare: "ok"},
+		{name: "exec", argv: []string{"{bin}/exec", "{execdir}/helper", "exec"}, want: "EACCES",
+			by: map[string]string{"exec": "ok"}, bare: "ok"},
+		// A setuid-root program, run as the program itself: no_new_privs
+		// makes execve ignore the setuid bit, so it runs with the
+		// sandbox's uid. The bare control (TestEscapeControls) shows the
+		// bit works for nobody outside the sandbox.
+		{name: "setuid-exec", argv: []string{"{setuid}", "setuid-exec"}, want: "ok",
+			check: func(mode, pol string, f map[string]string) error {
+				want := strconv.Itoa(nobodyUID)
+				if f["uid"] != want || f["euid"] != want || f["suid"] != want {
+					return fmt.Errorf("uid=%s euid=%s suid=%s, want all %s (no_new_privs ignores the setuid bit)", f["uid"], f["euid"], f["suid"], want)
+				}
+				return nil
+			}},
+
+		// TCP: Landlock (ABI 4+). MPTCP is refused by seccomp while TCP
+		// rules are in force (sandbox.MPTCPErrno), since Landlock's TCP
+		// rules do not cover it; even the policy that allows the port
+		// must not open it to MPTCP.
+		{name: "connect-tcp", argv: []string{"{bin}/connect", "127.0.0.1", "{connectport}"}, want: "EACCES",
+			by: map[string]string{"connect": "ok"}, bare: "ok"},
+		{name: "connect-mptcp", argv: []string{"{bin}/connect", "127.0.0.1", "{connectport}", "262"}, want: "EPROTONOSUPPORT", bare: "ok"},
+		{name: "bind-tcp", argv: []string{"{bin}/bind", "{bindport}"}, want: "EACCES",
+			by: map[string]string{"bind": "ok"}, bare: "ok"},
+		{name: "bind-mptcp", argv: []string{"{bin}/bind", "{bindport}", "262"}, want: "EPROTONOSUPPORT", bare: "ok"},
+		// Abstract unix sockets: Landlock's scope (ABI 6+).
+		{name: "abstract-unix", argv: []string{"{bin}/abstract", "{abstract}"}, want: "EPERM",
+			by: map[string]string{"abstract": "ok"}, bare: "ok"},
+
+		// The supervisor: sockjail's own pid. ptrace is outside
+		// @system-service, so seccomp refuses it first (EPERM); with
+		// the syscall allowed, the PID namespace or Landlock still do.
+		// No bare run: it would stop the test process.
+		{name: "ptrace", argv: []string{"{bin}/ptrace", "{supervisor}"}, want: "EPERM",
+			by: map[string]string{
+				"root/ptrace":         "ESRCH",
+				"unprivileged/ptrace": "ESRCH",
+			}},
+		// kill is allowed by seccomp; the PID namespace hides sockjail,
+		// or (without one) Landlock's signal scope refuses. With the
+		// scope off and no PID namespace, nobody may signal nobody:
+		// the policy's one extra thing works.
+		{name: "kill", argv: []string{"{bin}/kill", "{supervisor}"},
+			by: merge(pidnsOrScope, map[string]string{"unprivileged-no-userns/signals": "ok"}), bare: "ok"},
+
+		// Privileges: seccomp first (@mount, unshare, @setuid are denied
+		// by default); with the syscall allowed, the dropped
+		// capabilities still refuse mount and setuid. A new user
+		// namespace needs no capability, so the policy that allows
+		// unshare does let it through.
+		{name: "mount", argv: []string{"{bin}/mount", "{mnt}"}, want: "EPERM", bare: "ok"},
+		{name: "unshare-user", argv: []string{"{bin}/unshare"}, want: "EPERM",
+			by: map[string]string{"unshare": "ok"}, bare: "ok"},
+		{name: "setuid-root", argv: []string{"{bin}/setuid"}, want: "EPERM", bare: "ok"},
+
+		// Other syscall ABIs: the filter's bad-arch action kills the
+		// process. This kernel has no x32 ABI (bare: ENOSYS), and the
+		// filter must still kill rather than let the number through.
+		{name: "int80", argv: []string{"{bin}/int80"}, want: "SIGSYS", bare: "ok"},
+		{name: "x32", argv: []string{"{bin}/x32"}, want: "SIGSYS", bare: "ENOSYS"},
+		{name: "io-uring", argv: []string{"{bin}/iouring"}, want: "EPERM",
+			by: map[string]string{"iouring": "ok"}, bare: "ok"},
+		// Raising a hard limit needs CAP_SYS_RESOURCE. No bare run: root
+		// on this machine type lacks CAP_SYS_RESOURCE too.
+		{name: "rlimit-raise", argv: []string{"{bin}/rlimit"}, want: "EPERM"},
+
+		// rlimits. The default policy's nproc (256) stops the bomb too.
+		{name: "forkbomb", argv: []string{"{bin}/forkbomb", strconv.Itoa(forkMax)}, want: "EAGAIN",
+			check: forkCheck, bare: "ok", bareArgv: []string{"{bin}/forkbomb", "16"}},
+		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * fsizeLimit)}, want: "ok",
+			by: map[string]string{"fsize": "SIGXFSZ"}, bare: "ok", bareArgv: []string{"{bin}/fsize", "1000"}},
+		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * fsizeLimit), "ignore"}, want: "ok",
+			by: map[string]string{"fsize": "EFBIG"},
+			check: func(mode, pol string, f map[string]string) error {
+				want := strconv.Itoa(2 * fsizeLimit)
+				if pol == "fsize" {
+					want = strconv.Itoa(fsizeLimit)
+				}
+				if f["written"] != want {
+					return fmt.Errorf("written=%s, want %s", f["written"], want)
+				}
+				return nil
+			}},
+		{name: "address-space", argv: []string{"{bin}/mem", strconv.Itoa(2 * asLimit)}, want: "ok",
+			by: map[string]string{"as": "ENOMEM"}, bare: "ok"},
+	}
+}
+
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// escapeEnv is what the suite sets up once per test: the compiled
+// programs, the files and listeners the attempts aim at, and the policies.
+type escapeEnv struct {
+	sockjail string
+	root     string // a fresh directory under /srv, mode 0755
+	bin      string // the compiled programs
+	vars     map[string]string
+	policies map[string]string // name → rendered policy file
+}
+
+// escapePrograms are the C files of testdata/escape.
+var escapePrograms = []string{
+	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
+	"ptrace", "kill", "mount", "unshare", "setuid", "int80", "x32", "iouring",
+	"rlimit", "forkbomb", "fsize", "mem", "uid",
+}
+
+// setupEscape builds sockjail and the programs and creates the targets.
+// Everything lives outside /tmp, which the sandbox replaces with a private
+// tmpfs, and is readable by nobody for the unprivileged modes.
+func setupEscape(t *testing.T) *escapeEnv {
+	t.Helper()
+	testenv.RequireRoot(t)
+	gcc := testenv.LookTool(t, "gcc")
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libc.a"); err != nil {
+		testenv.SkipOrFail(t, "static libc (libc6-dev) is not installed: "+err.Error())
+	}
+	modRoot, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(modRoot, "testdata", "escape")
+
+	e := &escapeEnv{sockjail: testenv.Sockjail(t)}
+	// testenv builds into a 0700 directory: let nobody run the binary.
+	if err := os.Chmod(filepath.Dir(e.sockjail), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("/srv", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.root, err = os.MkdirTemp("/srv", "sockjail-escape-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Unmount(filepath.Join(e.root, "mnt"), unix.MNT_DETACH)
+		os.RemoveAll(e.root)
+	})
+	dirs := map[string]os.FileMode{"bin": 0o755, "secret": 0o755, "writable": 0o777, "noexec": 0o755, "mnt": 0o755, "policies": 0o755}
+	for d, mode := range dirs {
+		p := filepath.Join(e.root, d)
+		if err := os.Mkdir(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(e.root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.bin = filepath.Join(e.root, "bin")
+
+	// Compile the programs, in parallel: gcc -static takes ~0.2 s each.
+	var wg sync.WaitGroup
+	errs := make([]error, len(escapePrograms))
+	for i, name := range escapePrograms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(gcc, "-static", "-O1", "-Wall", "-Werror", "-o", filepath.Join(e.bin, name), name+".c")
+			cmd.Dir = src
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("gcc %s.c: %v\n%s", name, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+
+	secret := filepath.Join(e.root, "secret", "secret.txt")
+	writeFile(t, secret, "the secret\n", 0o644)
+	// The exec target: the helper, in a directory that no policy but
+	// "exec" names, readable and executable by everyone.
+	copyFile(t, filepath.Join(e.bin, "helper"), filepath.Join(e.root, "noexec", "helper"), 0o755)
+	// A setuid-root copy of the helper.
+	setuid := filepath.Join(e.bin, "setuid-helper")
+	copyFile(t, filepath.Join(e.bin, "helper"), setuid, 0o755)
+	if err := os.Chmod(setuid, 0o4755); err != nil {
+		t.Fatal(err)
+	}
+
+	// A TCP listener that the connect attempts aim at; it accepts and
+	// closes. Plain TCP, not MPTCP, as sockjail's own listeners.
+	lc := net.ListenConfig{}
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go acceptAndClose(ln)
+	// A free port for the bind attempts: bound by nobody else, as far as
+	// a port found free a moment ago can be.
+	bln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindPort := bln.Addr().(*net.TCPAddr).Port
+	bln.Close()
+	// An abstract unix socket outside the sandbox.
+	abstract := fmt.Sprintf("sockjail-escape-%d-%d", os.Getpid(), time.Now().UnixNano())
+	aln, err := net.Listen("unix", "@"+abstract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { aln.Close() })
+	go acceptAndClose(aln)
+
+	e.vars = map[string]string{
+		"bin":         e.bin,
+		"secret":      secret,
+		"secretdir":   filepath.Dir(secret),
+		"writedir":    filepath.Join(e.root, "writable"),
+		"execdir":     filepath.Join(e.root, "noexec"),
+		"setuid":      setuid,
+		"mnt":         filepath.Join(e.root, "mnt"),
+		"connectport": strconv.Itoa(ln.Addr().(*net.TCPAddr).Port),
+		"bindport":    strconv.Itoa(bindPort),
+		"abstract":    abstract,
+	}
+
+	e.policies = renderPolicies(t, filepath.Join(e.root, "policies"), e.vars)
+	return e
+}
+
+// renderPolicies fills in the policy templates of
+// testdata/escape/policies with vars and writes them into dir. It returns
+// the file of each policy by name.
+func renderPolicies(t *testing.T, dir string, vars map[string]string) map[string]string {
+	t.Helper()
+	modRoot, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tdir := filepath.Join(modRoot, "testdata", "escape", "policies")
+	ents, err := os.ReadDir(tdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, ent := range ents {
+		name, ok := strings.CutSuffix(ent.Name(), ".toml")
+		if !ok {
+			continue
+		}
+		tmpl, err := template.ParseFiles(filepath.Join(tdir, ent.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := tmpl.Option("missingkey=error").Execute(&buf, vars); err != nil {
+			t.Fatalf("policy %s: %v", ent.Name(), err)
+		}
+		p := filepath.Join(dir, ent.Name())
+		writeFile(t, p, buf.String(), 0o644)
+		files[name] = p
+	}
+	for _, name := range append(escapePolicies, "dynamic", "best-effort") {
+		if _, ok := files[name]; !ok && name != "default" {
+			t.Fatalf("testdata/escape/policies/%s.toml is missing", name)
+		}
+	}
+	return files
+}
+
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, to, string(b), mode)
+}
+
+// expand fills in the {placeholders} of argv. {supervisor} is left for
+// start, which knows sockjail's pid only when it starts it.
+func (e *escapeEnv) expand(argv []string, extra map[string]string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		for k, v := range e.vars {
+			a = strings.ReplaceAll(a, "{"+k+"}", v)
+		}
+		for k, v := range extra {
+			a = strings.ReplaceAll(a, "{"+k+"}", v)
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// session is one `sockjail run` on a real loopback TCP connection: the
+// accepted socket is sockjail's fd 0 and 1, the test holds the client.
+type session struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	client *net.TCPConn
+	r      *bufio.Reader
+	stderr *lockedBuffer
+	done   chan struct{}
+	code   int
+	desc   string
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// sessionTimeout bounds every session; the programs take milliseconds.
+const sessionTimeout = 60 * time.Second
+
+// start runs `sockjail run [--policy] -- argv` in mode. The placeholder
+// {supervisor} in argv becomes sockjail's own pid: sockjail is started
+// through `sh -c 'exec …'`, so the shell's $$ is sockjail's pid.
+func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, argv []string) *session {
+	t.Helper()
+	lc := net.ListenConfig{}
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	d.SetMultipathTCP(false)
+	cc, err := d.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := sc.(*net.TCPConn).File()
+	sc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	// Go's poller made the shared open file description non-blocking;
+	// a program reading its stdin must see a blocking socket.
+	if err := unix.SetNonblock(int(sf.Fd()), false); err != nil {
+		t.Fatal(err)
+	}
+
+	var full []string
+	if m.unpriv {
+		full = append(full, "setpriv", "--reuid="+strconv.Itoa(nobodyUID), "--regid="+strconv.Itoa(nobodyUID), "--clear-groups", "--")
+	}
+	full = append(full, e.sockjail, "run")
+	if pol != "default" {
+		p := e.policies[pol]
+		if p == "" {
+			t.Fatalf("no policy %q", pol)
+		}
+		full = append(full, "--policy", p)
+	}
+	full = append(full, "--")
+	full = append(full, argv...)
+	script := "exec"
+	for _, a := range full {
+		if a == "{supervisor}" {
+			script += ` "$$"`
+		} else {
+			script += " " + shellQuote(a)
+		}
+	}
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = append(cleanEnv(), m.env...)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdin, cmd.Stdout = sf, sf
+	s := &session{t: t, cmd: cmd, client: cc.(*net.TCPConn), stderr: &lockedBuffer{}, done: make(chan struct{}), code: -1,
+		desc: fmt.Sprintf("mode %s, policy %s: %s", m.name, pol, strings.Join(argv, " "))}
+	s.r = bufio.NewReader(s.client)
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		cc.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		cmd.Wait()
+		s.code = cmd.ProcessState.ExitCode()
+		close(s.done)
+	}()
+	s.client.SetDeadline(time.Now().Add(sessionTimeout))
+	t.Cleanup(func() {
+		s.client.Close()
+		select {
+		case <-s.done:
+		case <-time.After(sessionTimeout):
+			cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	return s
+}
+
+// cleanEnv is sockjail's environment: the test's, minus the test hooks that
+// a developer's shell may have set.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SOCKJAIL_TEST_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// line reads one result line while the session goes on.
+func (s *session) line() resultLine {
+	s.t.Helper()
+	l, err := s.r.ReadString('\n')
+	if err != nil {
+		s.t.Fatalf("%s: reading a line: %v (got %q)\nsockjail's log:\n%s", s.desc, err, l, s.stderr.String())
+	}
+	return parseResult(l)
+}
+
+// finish half-closes the client's side (so the program sees EOF and
+// sockjail's lingering close ends at once), reads everything up to EOF and
+// waits for sockjail's exit code.
+func (s *session) finish() (out string, code int) {
+	s.t.Helper()
+	if err := s.client.CloseWrite(); err != nil {
+		s.t.Fatal(err)
+	}
+	b, err := io.ReadAll(s.r)
+	if err != nil {
+		s.t.Errorf("%s: reading the connection: %v (got %q)\nsockjail's log:\n%s", s.desc, err, b, s.stderr.String())
+	}
+	select {
+	case <-s.done:
+	case <-time.After(sessionTimeout):
+		s.t.Fatalf("%s: sockjail did not exit within %v after EOF", s.desc, sessionTimeout)
+	}
+	return string(b), s.code
+}
+
+// resultLine is a parsed "escape=NAME result=R key=value..." line.
+type resultLine struct {
+	raw    string
+	fields map[string]string
+}
+
+func parseResult(l string) resultLine {
+	r := resultLine{raw: strings.TrimRight(l, "\n"), fields: map[string]string{}}
+	for _, f := range strings.Fields(r.raw) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			r.fields[k] = v
+		}
+	}
+	return r
+}
+
+// signalNames are the signals the table names.
+var signalNames = map[string]syscall.Signal{
+	"SIGSYS": syscall.SIGSYS, "SIGXFSZ": syscall.SIGXFSZ, "SIGKILL": syscall.SIGKILL,
+}
+
+// verify checks one finished attempt: a signal outcome wants sockjail to
+// exit 128+N and the program to print nothing; any other outcome wants
+// exit 0 and exactly the line "escape=NAME result=WANT ...".
+func verify(name, want, out string, code int) (resultLine, error) {
+	if sig, ok := signalNames[want]; ok {
+		if code != exitcode.SignalBase+int(sig) || out != "" {
+			return resultLine{}, fmt.Errorf("want %s (exit %d, no output), got exit %d and %q", want, exitcode.SignalBase+int(sig), code, out)
+		}
+		return resultLine{}, nil
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if code != 0 || len(lines) != 1 {
+		return resultLine{}, fmt.Errorf("want one line with result=%s and exit 0, got exit %d and %q", want, code, out)
+	}
+	r := parseResult(lines[0])
+	if r.fields["escape"] != name || r.fields["result"] != want {
+		return r, fmt.Errorf("want escape=%s result=%s, got %q", name, want, r.raw)
+	}
+	return r, nil
+}
+
+// TestEscape runs every attempt in every mode under every policy.
+func TestEscape(t *testing.T) {
+	e := setupEscape(t)
+	testenv.LookTool(t, "setpriv")
+	attempts := escapeAttempts()
+	for _, m := range escapeModes {
+		t.Run(m.name, func(t *testing.T) {
+			for _, pol := range escapePolicies {
+				t.Run(pol, func(t *testing.T) {
+					for i, a := range attempts {
+						t.Run(fmt.Sprintf("%02d-%s", i, a.name), func(t *testing.T) {
+							want := a.outcome(m.name, pol)
+							s := e.start(t, m, pol, nil, e.expand(a.argv, nil))
+							out, code := s.finish()
+							r, err := verify(a.name, want, out, code)
+							if err == nil && a.check != nil && r.raw != "" {
+								err = a.check(m.name, pol, r.fields)
+							}
+							if err != nil {
+								t.Errorf("%s: %v\nsockjail's log:\n%s", s.desc, err, s.stderr.String())
+							}
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestEscapeControls runs each attempt unconfined as root, so that the
+// suite is known to be able to fail: each attempt that the sandbox must
+// stop does work without it.
+func TestEscapeControls(t *testing.T) {
+	e := setupEscape(t)
+	for _, a := range escapeAttempts() {
+		if a.bare == "" {
+			continue
+		}
+		t.Run(a.name, func(t *testing.T) {
+			argv := a.argv
+			if a.bareArgv != nil {
+				argv = a.bareArgv
+			}
+			argv = e.expand(argv, map[string]string{"supervisor": strconv.Itoa(os.Getpid())})
+			cmd := exec.Command(argv[0], argv[1:]...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			code := 0
+			if err != nil {
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) {
+					t.Fatal(err)
+				}
+				code = ee.ExitCode()
+			}
+			if _, err := verify(a.name, a.bare, string(out), code); err != nil {
+				t.Errorf("unconfined %s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
+			}
+		})
+	}
+	if t.Failed() {
+		return
+	}
+	// The setuid helper gives root to nobody outside the sandbox.
+	t.Run("setuid-exec", func(t *testing.T) {
+		testenv.LookTool(t, "setpriv")
+		out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", e.vars["setuid"], "setuid-exec").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := verify("setuid-exec", "ok", string(out), 0)
+		if err == nil && r.fields["euid"] != "0" {
+			err = fmt.Errorf("euid=%s, want 0", r.fields["euid"])
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestEscapeOtherSession checks that a session can't see or write another
+// live session's /tmp and /var/tmp, nor signal or trace its program.
+func TestEscapeOtherSession(t *testing.T) {
+	e := setupEscape(t)
+	testenv.LookTool(t, "setpriv")
+	for _, m := range escapeModes {
+		for _, dir := range []string{"/tmp", "/var/tmp"} {
+			t.Run(m.name+dir, func(t *testing.T) {
+				holdDir := dir
+				if dir == "/tmp" {
+					holdDir = "TMPDIR" // $TMPDIR when set, else /tmp
+				}
+				token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+				a := e.start(t, m, "default", nil, e.expand([]string{"{bin}/tmp", "hold", holdDir, token}, nil))
+				hold := a.line()
+				if m.name == "unprivileged-no-userns" && dir == "/var/tmp" {
+					// No private /var/tmp without a mount namespace:
+					// Landlock denies the shared one outright.
+					if hold.fields["result"] != "EACCES" {
+						t.Errorf("%s: want the shared /var/tmp denied (EACCES), got %q", a.desc, hold.raw)
+					}
+					a.finish()
+					return
+				}
+				if hold.fields["result"] != "ok" {
+					t.Fatalf("%s: session A could not create its marker: %q\n%s", a.desc, hold.raw, a.stderr.String())
+				}
+				marker := hold.fields["path"]
+
+				// Without a mount namespace, A's marker is in A's
+				// TMPDIR, which Landlock hides from B: EACCES. With one,
+				// B's /tmp is another tmpfs: the marker is not there.
+				want := "ENOENT"
+				if m.name == "unprivileged-no-userns" {
+					want = "EACCES"
+				}
+				for _, mode := range []string{"list", "read", "write"} {
+					b := e.start(t, m, "default", nil, e.expand([]string{"{bin}/tmp", mode, marker}, nil))
+					out, code := b.finish()
+					if _, err := verify("tmp-"+mode, want, out, code); err != nil {
+						t.Errorf("%s: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+					}
+				}
+
+				// A's program, by its pid as sockjail's host sees it.
+				pid := findProcess(t, token)
+				for _, tr := range []struct{ prog, name, pol string }{
+					{"kill", "kill", "default"},
+					{"kill", "kill", "signals"},
+					{"ptrace", "ptrace", "ptrace"},
+				} {
+					want := pidnsOrScope[m.name+"/"]
+					b := e.start(t, m, tr.pol, nil, e.expand([]string{"{bin}/" + tr.prog, strconv.Itoa(pid)}, nil))
+					out, code := b.finish()
+					if _, err := verify(tr.name, want, out, code); err != nil {
+						t.Errorf("%s (session A is pid %d): %v\nsockjail's log:\n%s", b.desc, pid, err, b.stderr.String())
+					}
+				}
+
+				out, code := a.finish()
+				if _, err := verify("tmp-intact", "ok", out, code); err != nil {
+					t.Errorf("%s: A's marker after B's attempts: %v", a.desc, err)
+				}
+			})
+		}
+	}
+}
+
+// findProcess returns the pid of the one process whose command line holds
+// token.
+func findProcess(t *testing.T, token string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var pids []int
+		ents, _ := os.ReadDir("/proc")
+		for _, ent := range ents {
+			pid, err := strconv.Atoi(ent.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+			if err != nil {
+				continue
+			}
+			args := strings.Split(string(b), "\x00")
+			// The program itself, not sockjail nor sh with it in argv.
+			if len(args) > 3 && filepath.Base(args[0]) == "tmp" && slices.Contains(args, token) {
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) == 1 {
+			return pids[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want one process with %q in its command line, found %v", token, pids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// processesOf returns the pids of processes whose real uid is uid.
+func processesOf(uid int) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
+				f := strings.Fields(rest)
+				if len(f) > 0 && f[0] == strconv.Itoa(uid) {
+					pids = append(pids, pid)
+				}
+			}
+		}
+	}
+	return pids
+}
+
+// TestEscapeDynamicUser: two concurrent sessions with user = "dynamic" get
+// different uids from a range of exactly two; a third one while both live
+// is refused without running; once both end, no process of either uid
+// remains (not even a setsid grandchild left behind) and both uids can be
+// taken again.
+func TestEscapeDynamicUser(t *testing.T) {
+	e := setupEscape(t)
+	m := escapeModes[0]
+	lo, hi := dynamicLo, dynamicLo+1
+
+	startTwo := func() (*session, *session, []int) {
+		a := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid", "orphan"}, nil))
+		b := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid", "orphan"}, nil))
+		var uids []int
+		for _, s := range []*session{a, b} {
+			r := s.line()
+			uid, err := strconv.Atoi(r.fields["uid"])
+			if err != nil || r.fields["gid"] != r.fields["uid"] {
+				t.Fatalf("%s: want uid=N gid=N, got %q\n%s", s.desc, r.raw, s.stderr.String())
+			}
+			if uid < lo || uid > hi {
+				t.Errorf("%s: uid %d is outside dynamic_uids %d-%d", s.desc, uid, lo, hi)
+			}
+			uids = append(uids, uid)
+		}
+		if uids[0] == uids[1] {
+			t.Fatalf("two live sessions share uid %d", uids[0])
+		}
+		slices.Sort(uids)
+		return a, b, uids
+	}
+
+	a, b, uids := startTwo()
+	if want := []int{lo, hi}; !slices.Equal(uids, want) {
+		t.Errorf("uids %v, want %v", uids, want)
+	}
+	// Both uids are taken: a third session must not start its program.
+	c := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid"}, nil))
+	out, code := c.finish()
+	if out != "" || code != exitcode.Refused {
+		t.Errorf("%s: with the range used up, want exit %d and nothing written, got exit %d and %q", c.desc, exitcode.Refused, code, out)
+	}
+	t.Logf("third session refused: exit %d, log: %s", code, strings.TrimSpace(c.stderr.String()))
+	for _, s := range []*session{a, b} {
+		if out, code := s.finish(); code != 0 {
+			t.Errorf("%s: exit %d, output %q\n%s", s.desc, code, out, s.stderr.String())
+		}
+	}
+	// sockjail has exited: every process of the session, the orphaned
+	// grandchild included, must be gone.
+	for _, uid := range uids {
+		if pids := processesOf(uid); len(pids) > 0 {
+			t.Errorf("uid %d still has processes %v after its session ended", uid, pids)
+		}
+	}
+	// And both uids are free again.
+	a, b, uids2 := startTwo()
+	if !slices.Equal(uids, uids2) {
+		t.Errorf("after release got uids %v, want %v again", uids2, uids)
+	}
+	a.finish()
+	b.finish()
+}
+
+// dynamicLo is the first of the two uids of policies/dynamic.toml, away
+// from the default range (400000-409999) that other tests may use at the
+// same time.
+const dynamicLo = 4242420
+
+// TestEscapeStrictRefuses: a strict policy with TCP rules on a kernel
+// whose Landlock (simulated through the test hook) is older than ABI 4
+// refuses to run the program: exit 69, nothing written to the client, a
+// log line that says what is missing. With best-effort, the program runs
+// and the log says what was skipped.
+func TestEscapeStrictRefuses(t *testing.T) {
+	e := setupEscape(t)
+	hook := []string{"SOCKJAIL_TEST_MAX_LANDLOCK_ABI=3"}
+	for _, m := range escapeModes[:2] {
+		t.Run(m.name, func(t *testing.T) {
+			s := e.start(t, m, "connect", hook, e.expand([]string{"{bin}/read", "/etc/hostname"}, nil))
+			out, code := s.finish()
+			log := s.stderr.String()
+			if code != exitcode.Refused || out != "" {
+				t.Errorf("%s: want exit %d and nothing written, got exit %d and %q\n%s", s.desc, exitcode.Refused, code, out, log)
+			}
+			if !strings.Contains(log, "Landlock") || !strings.Contains(log, "TCP") {
+				t.Errorf("%s: the log does not say that Landlock's TCP rules are missing:\n%s", s.desc, log)
+			}
+			t.Logf("refusal log: %s", strings.TrimSpace(log))
+
+			s = e.start(t, m, "best-effort", hook, e.expand([]string{"{bin}/read", "/etc/hostname"}, nil))
+			out, code = s.finish()
+			log = s.stderr.String()
+			if _, err := verify("read", "ok", out, code); err != nil {
+				t.Errorf("%s: %v\n%s", s.desc, err, log)
+			}
+			if !strings.Contains(log, "TCP") {
+				t.Errorf("%s: the log does not say that Landlock's TCP rules were skipped:\n%s", s.desc, log)
+			}
+		})
+	}
+}
+
+// TestEscapePolicies checks that each policy of testdata/escape/policies
+// is valid and differs from the default in exactly the keys it is about,
+// and for syscall policies that it allows exactly the intended syscalls
+// beyond the default's. Without this, a policy that allowed more than it
+// says would make the suite's "the others still fail" weaker than it reads.
+func TestEscapePolicies(t *testing.T) {
+	vars := map[string]string{
+		"secretdir": "/srv/escape/secret", "writedir": "/srv/escape/writable",
+		"execdir": "/srv/escape/noexec", "connectport": "1111", "bindport": "2222",
+	}
+	files := renderPolicies(t, t.TempDir(), vars)
+	def := policy.Default()
+	defLines := marshalLines(t, def)
+	defAllowed := allowedSyscalls(t, def.Syscalls)
+	mountGroup := allowedSyscalls(t, policy.Syscalls{Allow: []string{"@mount"}})
+	for name, file := range files {
+		t.Run(name, func(t *testing.T) {
+			p, err := policy.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := map[string][]string{
+				"read": {"read_only"}, "write": {"read_write"}, "exec": {"exec"},
+				"connect": {"connect_tcp"}, "bind": {"bind_tcp"},
+				"abstract": {"scope_abstract_unix"}, "signals": {"scope_signals"},
+				"ptrace": {"allow"}, "mount": {"allow"}, "unshare": {"deny"},
+				"iouring": {"deny"}, "setuid": {"deny"},
+				"nproc": {"nproc"}, "fsize": {"file_size"}, "as": {"address_space"},
+				"dynamic": {"user", "dynamic_uids"}, "best-effort": {"enforce", "connect_tcp"},
+			}[name]
+			if keys == nil {
+				t.Fatalf("policy %s is not known to this test", name)
+			}
+			got := marshalLines(t, p)
+			diff := symmetricDiff(defLines, got)
+			if len(diff) == 0 {
+				t.Errorf("is the default policy itself")
+			}
+			var changed []string
+			for l := range diff {
+				k, _, _ := strings.Cut(l, " =")
+				if !slices.Contains(keys, strings.TrimSpace(k)) {
+					changed = append(changed, l)
+				}
+			}
+			if len(changed) > 0 {
+				t.Errorf("differs from the default beyond %v: %q", keys, changed)
+			}
+			extra := map[string]bool{}
+			for n := range allowedSyscalls(t, p.Syscalls) {
+				if !defAllowed[n] {
+					extra[n] = true
+				}
+			}
+			for n := range defAllowed {
+				if !allowedSyscalls(t, p.Syscalls)[n] {
+					t.Errorf("denies %s, which the default allows", n)
+				}
+			}
+			want := map[string][]string{
+				"ptrace": {"ptrace"}, "unshare": {"unshare"},
+				"iouring": {"io_uring_setup"}, "setuid": {"setuid"},
+			}[name]
+			switch {
+			case name == "mount":
+				if !extra["mount"] {
+					t.Errorf("does not allow mount")
+				}
+				for n := range extra {
+					if !mountGroup[n] {
+						t.Errorf("allows %s, which is not in @mount", n)
+					}
+				}
+			default:
+				var got []string
+				for n := range extra {
+					got = append(got, n)
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("allows %v beyond the default, want %v", got, want)
+				}
+			}
+		})
+	}
+}
+
+func marshalLines(t *testing.T, p *policy.Policy) map[string]bool {
+	t.Helper()
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	table := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "[") {
+			table = l
+		}
+		if l != "" && !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "[") {
+			// Keep the table out of the key, so that a diff names the key.
+			lines[l+"  "+table] = true
+		}
+	}
+	return lines
+}
+
+func symmetricDiff(a, b map[string]bool) map[string]bool {
+	d := map[string]bool{}
+	for l := range a {
+		if !b[l] {
+			d[l] = true
+		}
+	}
+	for l := range b {
+		if !a[l] {
+			d[l] = true
+		}
+	}
+	return d
+}
+
+func allowedSyscalls(t *testing.T, s policy.Syscalls) map[string]bool {
+	t.Helper()
+	calls, err := s.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, c := range calls {
+		m[c.Name] = true
+	}
+	return m
+}
