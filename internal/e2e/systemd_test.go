@@ -139,7 +139,7 @@ func TestSystemd(t *testing.T) {
 			t.Run(s.name, func(t *testing.T) { testWhoami(t, c, s) })
 		}
 	}
-	t.Run("args", func(t *testing.T) { testArgs(t, services[2]) })
+	t.Run("args", func(t *testing.T) { testArgs(t, c, services[2]) })
 	t.Run("socket-settings", func(t *testing.T) {
 		// The policy's max_per_source made it into the socket unit.
 		out := c.mustExec(t, "systemctl", "show", "-p", "MaxConnectionsPerSource", "-p", "Accept", "hello.socket")
@@ -169,7 +169,7 @@ func testHello(t *testing.T, c *container, s *service) {
 	for i := 0; i < plainConns; i++ {
 		got, d, err := talk(s.addr, nil)
 		if err != nil || string(got) != "Hello World\n" {
-			t.Fatalf("connection %d: got %q, %v; want \"Hello World\\n\" then EOF", i, got, err)
+			t.Fatalf("connection %d: got %q, %v; want \"Hello World\\n\" then EOF\n%s", i, got, err, journalTail(c, s))
 		}
 		times = append(times, d)
 	}
@@ -234,6 +234,12 @@ func testHello(t *testing.T, c *container, s *service) {
 	}
 }
 
+// journalTail returns the last journal lines of s, to explain a failure.
+func journalTail(c *container, s *service) string {
+	out, _ := c.exec("journalctl", "--no-pager", "-n", "15", "-u", s.journalUnit(), "-u", s.socketUnit())
+	return "journal of " + s.journalUnit() + ":\n" + out
+}
+
 // connectionLines returns sockjail's per-connection log lines for s's
 // program from the container's journal.
 func connectionLines(c *container, s *service) []string {
@@ -260,7 +266,7 @@ func testWhoami(t *testing.T, c *container, s *service) {
 	out, err := io.ReadAll(conn)
 	conn.Close()
 	if err != nil {
-		t.Fatalf("reading: %v (got %q)", err, out)
+		t.Fatalf("reading: %v (got %q)\n%s", err, out, journalTail(c, s))
 	}
 	t.Logf("%s answered:\n%s", s.name, out)
 	got := map[string]string{}
@@ -310,14 +316,14 @@ func testWhoami(t *testing.T, c *container, s *service) {
 
 // testArgs checks that the program got exactly oddArgs through the
 // ExecStart= line that `sockjail unit` wrote.
-func testArgs(t *testing.T, s *service) {
+func testArgs(t *testing.T, c *container, s *service) {
 	got, _, err := talk(s.addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := strings.Split(strings.TrimSuffix(string(got), "\x00"), "\x00")
 	if !slices.Equal(args, oddArgs) {
-		t.Errorf("the program got the arguments %q, want %q", args, oddArgs)
+		t.Errorf("the program got the arguments %q, want %q\n%s", args, oddArgs, journalTail(c, s))
 	}
 }
 
