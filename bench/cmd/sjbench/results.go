@@ -49,7 +49,10 @@ type TargetResult struct {
 	// C1RoundP50 holds each round's median: the run's noise.
 	C1RoundP50 []float64 `json:"c1_round_p50_ms"`
 	C1Spread   float64   `json:"c1_round_spread"`
-	C1CPS      float64   `json:"c1_conn_per_s"`
+	// C1RoundRatio holds each round's median divided by bare's median of
+	// the same round: a ratio less exposed to drift between rounds.
+	C1RoundRatio []float64 `json:"c1_round_ratio_p50"`
+	C1CPS        float64   `json:"c1_conn_per_s"`
 	// CC is connect-to-EOF at the high concurrency, in ms.
 	CC         Summary   `json:"cc_ms"`
 	CCCPS      float64   `json:"cc_conn_per_s"`
@@ -209,6 +212,12 @@ func (r *Results) finish(b *bench) {
 		tr.RatioP99 = ratio(tr.C1.P99, bare.C1.P99)
 		tr.RatioC1CPS = ratio(tr.C1CPS, bare.C1CPS)
 		tr.RatioCCCPS = ratio(tr.CCCPS, bare.CCCPS)
+		tr.C1RoundRatio = nil
+		for i, p := range tr.C1RoundP50 {
+			if i < len(bare.C1RoundP50) {
+				tr.C1RoundRatio = append(tr.C1RoundRatio, ratio(p, bare.C1RoundP50[i]))
+			}
+		}
 	}
 	for _, c := range r.Close {
 		c.ExitToEOF = summarize(c.exitToEOF)
