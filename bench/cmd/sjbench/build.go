@@ -25,6 +25,17 @@ func (b *bench) buildPrograms() error {
 	return nil
 }
 
+// buildForkwait builds bench/cmd/forkwait into b.bin, with the default
+// build settings (no cgo: it imports nothing that needs it).
+func (b *bench) buildForkwait() error {
+	cmd := exec.Command("go", "build", "-o", filepath.Join(b.bin, "forkwait"), "./bench/cmd/forkwait")
+	cmd.Dir = b.root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./bench/cmd/forkwait: %v\n%s", err, msg)
+	}
+	return nil
+}
+
 // buildSockjail builds ./cmd/sockjail into b.bin the way `go build` does by
 // default. A failure is recorded, not fatal: the other targets still run.
 func (b *bench) buildSockjail() {

@@ -147,6 +147,9 @@ func newBench(cfg config, progDir string) (*bench, error) {
 	if err := b.buildPrograms(); err != nil {
 		return nil, err
 	}
+	if err := b.buildForkwait(); err != nil {
+		return nil, err
+	}
 	if err := b.writeServePolicy(); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +55,13 @@ func allTargets() []*target {
 			Name: "sockjail-serve", What: "sockjail serve, default policy (connection limits raised)",
 			serve: true,
 			sub:   "serve",
+		},
+		{
+			Name: "go-forkwait", What: "a Go program that only forks, execs and waits (bench/cmd/forkwait): the floor of a Go launcher",
+			wrap: func(b *bench, prog []string) []string {
+				return append([]string{filepath.Join(b.bin, "forkwait")}, prog...)
+			},
+			needs: []string{"systemd-socket-activate"},
 		},
 		{
 			Name: "bwrap", What: "bubblewrap: tmpfs /tmp, pid/ipc/uts namespaces",
