@@ -286,8 +286,15 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 			break
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { unix.Write(r.wake[1], []byte{0}) })
-	defer stop()
+	// The wake-up must be over before pump returns: Close may follow, and
+	// a late write could hit an fd number reused meanwhile.
+	wfd, woken := r.wake[1], make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { unix.Write(wfd, []byte{0}); close(woken) })
+	defer func() {
+		if !stop() {
+			<-woken
+		}
+	}()
 
 	var pfd [5]unix.PollFd
 	for {

@@ -1,0 +1,471 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/telnet"
+)
+
+// session is one relayed program under test: the relay, the program and
+// the client's end of a real loopback TCP connection.
+type session struct {
+	t      *testing.T
+	relay  *Relay
+	cmd    *exec.Cmd
+	client *net.TCPConn
+	cancel context.CancelFunc
+	done   chan error // Run's result
+}
+
+// tcpPair returns both ends of a loopback TCP connection; the server end
+// as a raw fd the relay owns.
+func tcpPair(t *testing.T) (client *net.TCPConn, serverFD int) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// File() dups into a blocking fd, like the fd 0 systemd hands over;
+	// the relay must cope without changing its flags.
+	f, err := server.File()
+	server.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); syscall.Close(fd) })
+	return client, fd
+}
+
+// start creates the relay, lets negotiate (if set) talk to the client,
+// starts argv on the relay's files and runs the relay.
+func start(t *testing.T, cfg Config, negotiate func(c *net.TCPConn), argv ...string) *session {
+	t.Helper()
+	client, fd := tcpPair(t)
+	r, err := New(cfg, fd, fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if negotiate != nil {
+		go negotiate(client)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := r.Negotiate(ctx); err != nil {
+		t.Fatalf("Negotiate: %v", err)
+	}
+	stdin, stdout, stderr, ctty := r.ProgramFiles()
+	if ctty != cfg.PTY {
+		t.Fatalf("ProgramFiles says controlling tty %v with PTY %v", ctty, cfg.PTY)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, r.Env()...)
+	cmd.Stdin = os.NewFile(uintptr(stdin), "stdin")
+	cmd.Stdout = os.NewFile(uintptr(stdout), "stdout")
+	if stderr >= 0 {
+		cmd.Stderr = os.NewFile(uintptr(stderr), "stderr")
+	} else {
+		cmd.Stderr = os.Stderr
+	}
+	if ctty {
+		// What the sandbox does: a new session with the pty as its
+		// controlling terminal.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	s := &session{t: t, relay: r, cmd: cmd, client: client, cancel: cancel, done: make(chan error, 1)}
+	finished := make(chan struct{})
+	go func() { s.done <- r.Run(ctx); close(finished) }()
+	// Close only after Run returned, as the session does.
+	t.Cleanup(func() { cancel(); <-finished })
+	return s
+}
+
+// readUntil reads from the client until want appears, and returns all read.
+func (s *session) readUntil(want string) string {
+	s.t.Helper()
+	var got []byte
+	buf := make([]byte, 4096)
+	s.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !bytes.Contains(got, []byte(want)) {
+		n, err := s.client.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			s.t.Fatalf("waiting for %q: %v; got %q", want, err, got)
+		}
+	}
+	return string(got)
+}
+
+// readAll reads until EOF.
+func (s *session) readAll() []byte {
+	s.t.Helper()
+	s.client.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.ReadAll(s.client)
+	if err != nil {
+		s.t.Fatalf("reading to EOF: %v (got %q)", err, got)
+	}
+	return got
+}
+
+// wait returns Run's result and closes the server side of the connection,
+// as the session's flush-then-close would.
+func (s *session) wait() error {
+	s.t.Helper()
+	select {
+	case err := <-s.done:
+		syscall.Shutdown(s.relay.connOut, syscall.SHUT_WR)
+		return err
+	case <-time.After(20 * time.Second):
+		s.t.Fatal("Run did not return")
+	}
+	return nil
+}
+
+func TestPTYPromptEcho(t *testing.T) {
+	s := start(t, Config{PTY: true}, nil, "/bin/sh", "-c", `printf 'name? '; read x; echo "hi $x"; tty`)
+	s.readUntil("name? ")
+	s.client.Write([]byte("bob\r"))
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	out := string(s.readAll())
+	// Echo once (by the pty), then the answer, with ONLCR's "\r\n".
+	if want := "bob\r\nhi bob\r\n/dev/pts/"; !strings.HasPrefix(out, want) {
+		t.Errorf("output %q, want prefix %q", out, want)
+	}
+	if strings.Count(out, "bob") != 2 {
+		t.Errorf("output %q: bob should appear twice (echo and answer)", out)
+	}
+	if !strings.Contains(out, strings.TrimPrefix(s.relay.TTYName(), "/dev/")) {
+		t.Errorf("program's tty %q is not the relay's %q", out, s.relay.TTYName())
+	}
+}
+
+// telnetClient plays the client's side of the opening negotiation as
+// inetutils telnet does, with a window of cols x rows and terminal name.
+func telnetClient(t *testing.T, cols, rows byte, name string) func(c *net.TCPConn) {
+	return func(c *net.TCPConn) {
+		buf := make([]byte, 64)
+		var got []byte
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for !bytes.Contains(got, []byte{telnet.IAC, telnet.DO, telnet.OptTTYPE}) {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Errorf("client: %v", err)
+				return
+			}
+			got = append(got, buf[:n]...)
+		}
+		c.Write([]byte{telnet.IAC, telnet.DO, telnet.OptEcho, telnet.IAC, telnet.DO, telnet.OptSGA,
+			telnet.IAC, telnet.WILL, telnet.OptNAWS, telnet.IAC, telnet.SB, telnet.OptNAWS, 0, cols, 0, rows, telnet.IAC, telnet.SE,
+			telnet.IAC, telnet.WILL, telnet.OptTTYPE})
+		sendReq := []byte{telnet.IAC, telnet.SB, telnet.OptTTYPE, 1, telnet.IAC, telnet.SE}
+		for !bytes.Contains(got, sendReq) {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Errorf("client: %v", err)
+				return
+			}
+			got = append(got, buf[:n]...)
+		}
+		c.Write(append(append([]byte{telnet.IAC, telnet.SB, telnet.OptTTYPE, 0}, name...), telnet.IAC, telnet.SE))
+		c.SetReadDeadline(time.Time{})
+	}
+}
+
+func TestTelnetNegotiation(t *testing.T) {
+	start0 := time.Now()
+	s := start(t, Config{PTY: true, Telnet: telnet.On, Term: "ansi"}, telnetClient(t, 100, 40, "XTERM-256COLOR"),
+		"/bin/sh", "-c", `stty size; echo "TERM=$TERM"; od -An -tx1 -N4`)
+	if d := time.Since(start0); d > DefaultNegotiateWait {
+		t.Errorf("Negotiate took %v though the client answered everything", d)
+	}
+	if env := s.relay.Env(); len(env) != 1 || env[0] != "TERM=xterm-256color" {
+		t.Errorf("Env = %q", env)
+	}
+	head := s.readUntil("TERM=xterm-256color")
+	// 0xFF typed by the user arrives doubled on the wire and single at the
+	// program; its echo comes back doubled.
+	s.client.Write([]byte{'a', telnet.IAC, telnet.IAC, 'b', '\r', 0})
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	out := head + string(s.readAll())
+	if !strings.Contains(out, "40 100\r\n") {
+		t.Errorf("stty size did not see 40x100: %q", out)
+	}
+	if !strings.Contains(out, " 61 ff 62 0a") {
+		t.Errorf("program did not get a single 0xff: %q", out)
+	}
+	if !strings.Contains(out, "a\xff\xffb\r\n") {
+		t.Errorf("echo of 0xff not doubled on the wire: %q", out)
+	}
+}
+
+func TestPassiveRawClientSeesNoNegotiation(t *testing.T) {
+	s := start(t, Config{PTY: true, Telnet: telnet.Passive}, nil, "/bin/sh", "-c", `echo hello; read x; echo "got $x"`)
+	s.readUntil("hello")
+	s.client.Write([]byte("raw\n"))
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	out := string(s.readAll())
+	if bytes.ContainsAny([]byte(out), "\xff\x00") {
+		t.Errorf("raw client got telnet bytes: %q", out)
+	}
+	if !strings.HasSuffix(out, "raw\r\ngot raw\r\n") {
+		t.Errorf("output %q", out)
+	}
+}
+
+func TestPassiveAnswersTelnetClient(t *testing.T) {
+	s := start(t, Config{PTY: true, Telnet: telnet.Passive}, nil, "/bin/sh", "-c", `read x; stty size`)
+	s.client.Write([]byte{telnet.IAC, telnet.DO, telnet.OptEcho, telnet.IAC, telnet.WILL, telnet.OptNAWS,
+		telnet.IAC, telnet.SB, telnet.OptNAWS, 0, 132, 0, 43, telnet.IAC, telnet.SE, telnet.IAC, telnet.WILL, telnet.OptLinemode})
+	want := []byte{telnet.IAC, telnet.WILL, telnet.OptEcho, telnet.IAC, telnet.DO, telnet.OptNAWS, telnet.IAC, telnet.DONT, telnet.OptLinemode}
+	s.readUntil(string(want))
+	s.client.Write([]byte("\r\n"))
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out := string(s.readAll()); !strings.Contains(out, "43 132\r\n") {
+		t.Errorf("NAWS not applied: %q", out)
+	}
+}
+
+func TestWindowChangeSendsSIGWINCH(t *testing.T) {
+	s := start(t, Config{PTY: true, Telnet: telnet.On}, telnetClient(t, 80, 24, "vt100"),
+		"/bin/sh", "-c", `trap 'stty size; exit 0' WINCH; echo ready; while :; do sleep 0.05; done`)
+	s.readUntil("ready")
+	s.client.Write([]byte{telnet.IAC, telnet.SB, telnet.OptNAWS, 0, 120, 0, 50, telnet.IAC, telnet.SE})
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out := string(s.readAll()); !strings.Contains(out, "50 120\r\n") {
+		t.Errorf("no SIGWINCH with the new size: %q", out)
+	}
+}
+
+func TestCRLFPipes(t *testing.T) {
+	s := start(t, Config{CRLF: true}, nil, "/bin/sh", "-c", `printf 'a\nb\r\nc\n'; cat`)
+	s.readUntil("c\r\n")
+	s.client.Write([]byte("x\ny\n"))
+	s.client.CloseWrite() // the program's stdin must reach EOF, or cat never ends
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out := string(s.readAll()); out != "x\r\ny\r\n" {
+		t.Errorf("output after the prompt %q", out)
+	}
+}
+
+func TestTelnetWithoutPTY(t *testing.T) {
+	// Without a pty nobody echoes: the relay must not claim ECHO, and CR LF
+	// from the client must reach the program as LF.
+	s := start(t, Config{Telnet: telnet.On, CRLF: true}, func(c *net.TCPConn) {}, "/bin/sh", "-c", `read x; echo "[$x]"; od -An -tx1 -N2`)
+	s.client.Write([]byte{telnet.IAC, telnet.DO, telnet.OptEcho, telnet.IAC, telnet.WONT, telnet.OptNAWS, telnet.IAC, telnet.WONT, telnet.OptTTYPE})
+	s.client.Write([]byte("hi\r\n\xff\xff\r\n"))
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	out := string(s.readAll())
+	want := string([]byte{telnet.IAC, telnet.DO, telnet.OptNAWS, telnet.IAC, telnet.DO, telnet.OptTTYPE, telnet.IAC, telnet.WONT, telnet.OptEcho}) +
+		"[hi]\r\n ff 0a\r\n"
+	if out != want {
+		t.Errorf("output\n%q, want\n%q", out, want)
+	}
+}
+
+func TestLineRate(t *testing.T) {
+	const rate, n = 4800, 600 // 480 bytes/s: 1.25 s
+	s := start(t, Config{LineRate: rate}, nil, "/bin/sh", "-c", `head -c 600 /dev/zero | tr '\0' x`)
+	var first time.Time
+	var got int
+	buf := make([]byte, 1024)
+	s.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		k, err := s.client.Read(buf)
+		if got == 0 && k > 0 {
+			first = time.Now()
+		}
+		got += k
+		if err != nil {
+			break
+		}
+		if got == n {
+			break
+		}
+	}
+	elapsed := time.Since(first)
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// From the first byte to the last, n-1 byte times.
+	want := time.Duration(n-1) * 10 * time.Second / rate
+	t.Logf("%d bytes at %d bit/s took %v (ideal %v)", got, rate, elapsed, want)
+	if got != n {
+		t.Fatalf("got %d bytes, want %d", got, n)
+	}
+	if elapsed < want*9/10 || elapsed > want*11/10 {
+		t.Errorf("took %v, want %v within 10%%", elapsed, want)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	start0 := time.Now()
+	s := start(t, Config{PTY: true, IdleTimeout: 300 * time.Millisecond, IdleMessage: "idle, bye\n"}, nil,
+		"/bin/sh", "-c", `echo hi; sleep 30`)
+	s.readUntil("hi")
+	err := s.wait()
+	d := time.Since(start0)
+	if !errors.Is(err, ErrIdle) {
+		t.Fatalf("Run = %v, want ErrIdle", err)
+	}
+	if d < 300*time.Millisecond || d > 5*time.Second {
+		t.Errorf("idle timeout of 300ms fired after %v", d)
+	}
+	if out := string(s.readAll()); out != "idle, bye\r\n" {
+		t.Errorf("idle message %q", out)
+	}
+}
+
+func TestInputResetsIdle(t *testing.T) {
+	s := start(t, Config{PTY: true, IdleTimeout: 400 * time.Millisecond}, nil,
+		"/bin/sh", "-c", `stty -echo; for i in 1 2 3 4 5 6; do read x; done; echo done`)
+	for range 6 {
+		time.Sleep(200 * time.Millisecond)
+		s.client.Write([]byte("x\n"))
+	}
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run = %v after typing every 200ms with a 400ms idle timeout", err)
+	}
+	if out := string(s.readAll()); !strings.HasSuffix(out, "done\r\n") {
+		t.Errorf("output %q", out)
+	}
+}
+
+// TestSlowClientBoundedMemory sends 1 MiB through the pty to a client that
+// reads slowly: every byte must arrive, and the relay must not buffer more
+// than its fixed buffers (checked by what the Go heap allocated meanwhile).
+func TestSlowClientBoundedMemory(t *testing.T) {
+	const size = 1 << 20
+	s := start(t, Config{PTY: true, Telnet: telnet.On}, func(c *net.TCPConn) {},
+		"/bin/sh", "-c", `head -c 1048576 /dev/zero | tr '\0' x`)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var got, reads int
+	buf := make([]byte, 16<<10)
+	s.client.SetReadBuffer(16 << 10)
+	s.client.SetReadDeadline(time.Now().Add(60 * time.Second))
+	for {
+		n, err := s.client.Read(buf)
+		got += bytes.Count(buf[:n], []byte("x"))
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if got == size {
+			break
+		}
+		if reads++; reads%4 == 0 {
+			time.Sleep(time.Millisecond) // a slow reader
+		}
+	}
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("1 MiB relayed; Go heap allocated %d bytes meanwhile", alloc)
+	if alloc > 256<<10 {
+		t.Errorf("heap allocations of %d bytes while relaying 1 MiB: the relay buffers per byte", alloc)
+	}
+}
+
+func TestClientResetIsHangup(t *testing.T) {
+	s := start(t, Config{PTY: true}, nil, "/bin/sh", "-c", `while :; do echo spam; done`)
+	s.readUntil("spam")
+	s.client.SetLinger(0) // close with RST
+	s.client.Close()
+	err := s.wait()
+	if !errors.Is(err, ErrHangup) {
+		t.Fatalf("Run = %v, want ErrHangup", err)
+	}
+	s.relay.Close()
+	// Closing the master hangs up the terminal: the shell gets SIGHUP.
+	werr := make(chan error, 1)
+	go func() { werr <- s.cmd.Wait() }()
+	select {
+	case err := <-werr:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
+			t.Errorf("program ended with %v, want SIGHUP", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("program still runs after the relay closed its pty")
+	}
+}
+
+func TestContextCancel(t *testing.T) {
+	s := start(t, Config{PTY: true}, nil, "/bin/sleep", "30")
+	time.Sleep(100 * time.Millisecond)
+	s.cancel()
+	if err := s.wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run with a cancelled context = %v", err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg    Config
+		needed bool
+		ok     bool
+	}{
+		{Config{}, false, true},
+		{Config{IdleTimeout: time.Second}, false, true},
+		{Config{PTY: true}, true, true},
+		{Config{Telnet: telnet.Passive}, true, true},
+		{Config{CRLF: true}, true, true},
+		{Config{LineRate: 2400}, true, true},
+		{Config{LineRate: -1}, false, false},
+		{Config{PTY: true, Term: "xterm;rm"}, true, false},
+		{Config{PTY: true, Term: "VT100"}, true, true},
+		{Config{PTY: true, MaxWinSize: 70000}, true, false},
+	} {
+		if got := tc.cfg.Needed(); got != tc.needed {
+			t.Errorf("%+v.Needed() = %v", tc.cfg, got)
+		}
+		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%+v.Validate() = %v", tc.cfg, err)
+		}
+	}
+}
