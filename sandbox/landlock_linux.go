@@ -40,39 +40,52 @@ const (
 	accessFileMax = ll.AccessFSExecute | ll.AccessFSReadFile | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSIoctlDev
 )
 
-// landlockPlan is the Landlock part of a Sandbox.
+// landlockPlan is the Landlock part of a Sandbox: one ruleset (files, TCP
+// ports and IPC scopes together: separate layers would break renames across
+// directories) described as a table that the spawner turns into a ruleset in
+// each child (see sj_landlock in spawn_linux.c for why not once here).
 type landlockPlan struct {
 	abi   int // 0: no Landlock
 	cfg   landlock.Config
-	rules []landlock.Rule
-	fd    int // the shared ruleset, -1 when none
-	flags uint32
+	paths []llPath
+	ports []llPort
+	flags uint32 // landlock_restrict_self flags
+	// tmpAccess is granted on the private /tmp (the tmpfs roots, or the
+	// TmpDir directory) in the child.
+	tmpAccess uint64
+}
+
+type llPath struct {
+	name   string
+	access uint64
+	fd     int // O_PATH, opened in New, closed by Sandbox.Close
+}
+
+type llPort struct {
+	port   uint16
+	access uint64
 }
 
 func (l *landlockPlan) enabled() bool { return l.abi > 0 }
 
-// build creates a ruleset from the plan's rules plus read-write access to
-// rwDirs. The fd is close-on-exec; the caller closes it.
-func (l *landlockPlan) build(rwDirs ...string) (int, error) {
-	rules := l.rules
-	if len(rwDirs) > 0 {
-		rules = append(rules[:len(rules):len(rules)], l.access(accessRWDir, rwDirs...))
+// goRules returns the plan as go-landlock rules.
+func (l *landlockPlan) goRules() []landlock.Rule {
+	var rules []landlock.Rule
+	for _, p := range l.paths {
+		rules = append(rules, landlock.PathAccess(landlock.AccessFSSet(p.access), p.name))
 	}
-	fd, flags, err := l.cfg.NewRulesetFD(rules...)
-	if err != nil {
-		return -1, fmt.Errorf("sockjail: building the Landlock ruleset: %w", err)
+	for _, p := range l.ports {
+		if p.access == ll.AccessNetBindTCP {
+			rules = append(rules, landlock.BindTCP(p.port))
+		} else {
+			rules = append(rules, landlock.ConnectTCP(p.port))
+		}
 	}
-	if fd < 0 {
-		return -1, errors.New("sockjail: Landlock ruleset is empty (bug)")
-	}
-	l.flags = flags
-	return fd, nil
+	return rules
 }
 
-// access is a rule granting a (intersected with what the ABI knows) on paths.
-func (l *landlockPlan) access(a uint64, paths ...string) landlock.FSRule {
-	return landlock.PathAccess(landlock.AccessFSSet(a)&l.cfg.HandledAccessFS, paths...)
-}
+// mask intersects a with the file access rights the ABI knows.
+func (l *landlockPlan) mask(a uint64) uint64 { return a & uint64(l.cfg.HandledAccessFS) }
 
 // kernelLandlockABI returns the running kernel's Landlock ABI (0: none),
 // capped by opt.MaxLandlockABI and by what go-landlock knows.
@@ -87,11 +100,8 @@ func kernelLandlockABI(opt Options) int {
 	return min(abi, len(landlockPresets)-1)
 }
 
-// planLandlock builds the single ruleset (files, TCP ports and IPC scopes
-// together: separate layers would break renames across directories) that
-// every Start applies. Rules bind to the inodes open now, so a tmpfs the
-// child mounts later over /tmp is reached through the /tmp rule: Landlock's
-// path walk crosses the mountpoint (TestPrivateTmpLandlock checks this).
+// planLandlock plans the ruleset every Start applies, and opens the paths
+// of its rules once.
 func (s *Sandbox) planLandlock(g *gaps) error {
 	abi := kernelLandlockABI(s.opt)
 	net := s.policy.Network
@@ -143,7 +153,7 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 				// Directory rights on a file give EINVAL.
 				a = fileAccess & accessFileMax
 			}
-			l.rules = append(l.rules, l.access(a, p.Name))
+			l.paths = append(l.paths, llPath{name: p.Name, access: l.mask(a), fd: -1})
 		}
 		return nil
 	}
@@ -162,29 +172,46 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 	// The program and its interpreters can always be run, under every
 	// policy (the seed's /opt script works without naming /opt).
 	for _, p := range s.exec {
-		l.rules = append(l.rules, l.access(accessExec&accessFileMax, p))
+		l.paths = append(l.paths, llPath{name: p, access: l.mask(accessExec & accessFileMax), fd: -1})
 	}
-	if s.ns.cloneFlags&unix.CLONE_NEWNS != 0 && len(s.tmpMounts) > 0 {
-		l.rules = append(l.rules, l.access(accessRWDir, s.tmpMounts...))
+	if s.report.Tmp != TmpOff {
+		l.tmpAccess = l.mask(accessRWDir)
 	}
 	if abi >= landlockABINet {
-		for _, r := range net.BindTCP {
-			for port := int(r.Lo); port <= int(r.Hi); port++ {
-				l.rules = append(l.rules, landlock.BindTCP(uint16(port)))
-			}
+		// A range covering every port is the same as not handling that
+		// right, and costs no rules.
+		if allPorts(net.BindTCP) {
+			l.cfg.HandledAccessNet &^= ll.AccessNetBindTCP
+		} else {
+			l.ports = appendPorts(l.ports, net.BindTCP, ll.AccessNetBindTCP)
 		}
-		for _, r := range net.ConnectTCP {
-			for port := int(r.Lo); port <= int(r.Hi); port++ {
-				l.rules = append(l.rules, landlock.ConnectTCP(uint16(port)))
-			}
+		if allPorts(net.ConnectTCP) {
+			l.cfg.HandledAccessNet &^= ll.AccessNetConnectTCP
+		} else {
+			l.ports = appendPorts(l.ports, net.ConnectTCP, ll.AccessNetConnectTCP)
 		}
-		s.report.LandlockNet = true
+		s.report.LandlockNet = l.cfg.HandledAccessNet&(ll.AccessNetBindTCP|ll.AccessNetConnectTCP) != 0
 	}
-	fd, err := l.build()
+
+	// Let go-landlock build the same ruleset once: it validates the
+	// rules against the kernel (a bad rule fails here, in New, and not in
+	// every child) and gives the restrict flags.
+	fd, flags, err := l.cfg.NewRulesetFD(l.goRules()...)
 	if err != nil {
-		return err
+		return fmt.Errorf("sockjail: building the Landlock ruleset: %w", err)
 	}
-	l.fd = fd
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	l.flags = flags
+	for i := range l.paths {
+		fd, err := unix.Open(l.paths[i].name, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			s.closeRuleset()
+			return fmt.Errorf("sockjail: opening %q for its Landlock rule: %w", l.paths[i].name, err)
+		}
+		l.paths[i].fd = fd
+	}
 	s.report.LandlockABI = abi
 	if l.cfg.Scoped&ll.ScopeSignal != 0 {
 		s.report.Scopes = append(s.report.Scopes, "signal")
@@ -195,9 +222,29 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 	return nil
 }
 
+func allPorts(rs []policy.PortRange) bool {
+	for _, r := range rs {
+		if r.Lo <= 1 && r.Hi == 65535 {
+			return true
+		}
+	}
+	return false
+}
+
+func appendPorts(dst []llPort, rs []policy.PortRange, access uint64) []llPort {
+	for _, r := range rs {
+		for port := int(r.Lo); port <= int(r.Hi); port++ {
+			dst = append(dst, llPort{port: uint16(port), access: access})
+		}
+	}
+	return dst
+}
+
 func (s *Sandbox) closeRuleset() {
-	if s.ll.fd >= 0 {
-		unix.Close(s.ll.fd)
-		s.ll.fd = -1
+	for i := range s.ll.paths {
+		if s.ll.paths[i].fd >= 0 {
+			unix.Close(s.ll.paths[i].fd)
+			s.ll.paths[i].fd = -1
+		}
 	}
 }

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -72,7 +71,6 @@ func New(p *policy.Policy, argv []string, opt Options) (*Sandbox, error) {
 		opt:     opt,
 		argv:    slices.Clone(argv),
 		workdir: p.Program.Workdir,
-		ll:      landlockPlan{fd: -1},
 	}
 	searchPath := DefaultPath
 	if v, ok := p.Program.Env["PATH"]; ok && v != "" {
@@ -243,31 +241,23 @@ func (s *Sandbox) planLimits() error {
 	return nil
 }
 
-// sessionTmpDir creates the TmpDir-mode directory of one session, owned by
-// uid, and a Landlock ruleset that adds it to the Sandbox's rules. The
-// returned fd is -1 when Landlock is not in use.
-func (s *Sandbox) sessionTmpDir(uid int) (dir string, rulesetFD int, err error) {
-	dir, err = os.MkdirTemp(os.TempDir(), "sockjail.")
+// sessionTmpDir creates the TmpDir-mode directory of one session, mode
+// 0700 and owned by uid. The spawner grants the program read-write access to
+// it and Landlock denies the rest of /tmp.
+func sessionTmpDir(uid int) (string, error) {
+	dir, err := os.MkdirTemp("/tmp", "sockjail.")
 	if err != nil {
-		return "", -1, fmt.Errorf("sockjail: creating the session's TMPDIR: %w", err)
+		return "", fmt.Errorf("sockjail: creating the session's TMPDIR: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		os.Remove(dir)
-		return "", -1, err
+		return "", err
 	}
 	if uid != os.Geteuid() {
 		if err := os.Lchown(dir, uid, -1); err != nil {
 			os.Remove(dir)
-			return "", -1, fmt.Errorf("sockjail: chown %s: %w", dir, err)
+			return "", fmt.Errorf("sockjail: chown %s: %w", dir, err)
 		}
 	}
-	if !s.ll.enabled() {
-		return dir, -1, nil
-	}
-	fd, err := s.ll.build(filepath.Clean(dir))
-	if err != nil {
-		os.Remove(dir)
-		return "", -1, err
-	}
-	return dir, fd, nil
+	return dir, nil
 }

@@ -2,11 +2,13 @@ package sandbox
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -79,12 +81,45 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// interpreters returns the files the kernel and a script's #! line need to
-// run path: the #! interpreter, recursively, and for "#!/usr/bin/env NAME"
-// the NAME found in searchPath. The program itself is not included. A file
-// that is not a script gives none. Errors reading a script's first line are
-// ignored: execve will report them precisely.
+// interpreters returns the files the kernel needs to execute to run path:
+// a script's #! interpreter, recursively, for "#!/usr/bin/env NAME" the NAME
+// found in searchPath, and the ELF interpreter (the dynamic loader, which
+// the kernel opens for execution) of each binary among them. The program
+// itself is not included. Shared libraries are not included either: the
+// loader only reads them, and the policy's read_only covers them. Errors
+// reading a file are ignored: execve reports them precisely.
 func interpreters(path, searchPath string) []string {
+	var out []string
+	for _, p := range scriptInterpreters(path, searchPath) {
+		out = append(out, p)
+	}
+	for _, p := range append([]string{path}, out...) {
+		if ld := elfInterpreter(p); ld != "" && !slices.Contains(out, ld) {
+			out = append(out, ld)
+		}
+	}
+	return out
+}
+
+// elfInterpreter returns the PT_INTERP of an ELF file, or "".
+func elfInterpreter(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		b := make([]byte, min(p.Filesz, 4096))
+		n, _ := p.ReadAt(b, 0)
+		return strings.TrimRight(string(b[:n]), "\x00")
+	}
+	return ""
+}
+
+func scriptInterpreters(path, searchPath string) []string {
 	var out []string
 	for depth := 0; depth < maxShebangDepth; depth++ {
 		interp, arg, ok := readShebang(path)
@@ -101,7 +136,7 @@ func interpreters(path, searchPath string) []string {
 			if len(fields) > 0 && !strings.Contains(fields[0], "=") {
 				if p, err := resolveProgram(fields[0], searchPath); err == nil {
 					out = append(out, p)
-					out = append(out, interpreters(p, searchPath)...)
+					out = append(out, scriptInterpreters(p, searchPath)...)
 				}
 			}
 			break

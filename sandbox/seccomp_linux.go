@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -83,26 +84,25 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 		}
 		rules++
 	}
+	var guards prefixGuards
 	if s.report.LandlockNet && has("socket") {
-		// int argument: compare the low 32 bits only, as the kernel does.
-		cond, err := seccomp.MakeCondition(2, seccomp.CompareMaskedEqual, 0xffffffff, ipprotoMPTCP)
-		if err != nil {
-			return fmt.Errorf("sockjail: seccomp: %w", err)
-		}
-		nr, _ := policy.LookupSyscall("socket")
-		if err := f.AddRuleConditional(seccomp.ScmpSyscall(nr), seccomp.ActErrno.SetReturnCode(int16(MPTCPErrno)), []seccomp.ScmpCondition{cond}); err != nil {
-			return fmt.Errorf("sockjail: seccomp MPTCP rule: %w", err)
-		}
+		guards.mptcp = true
 		rules++
 		if has("io_uring_setup") {
 			// IORING_OP_SOCKET creates sockets without socket(2).
 			g.add("syscalls allow io_uring_setup, which can create MPTCP sockets past the seccomp guard and so bypass Landlock TCP rules")
 		}
 	}
+	if !has("unshare") && !has("setns") {
+		// The policy keeps namespaces out; clone(2) can create them too.
+		guards.namespaces = true
+		rules += 2
+	}
 	bpf, err := exportBPF(f)
 	if err != nil {
 		return err
 	}
+	bpf = append(guards.program(), bpf...)
 	if len(bpf)/8 > 0xffff {
 		return fmt.Errorf("sockjail: seccomp filter has %d instructions, more than the kernel's limit", len(bpf)/8)
 	}
@@ -144,4 +144,112 @@ func seccompAvailable() bool {
 	act := uint32(unix.SECCOMP_RET_ALLOW)
 	_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_GET_ACTION_AVAIL, 0, uintptr(unsafe.Pointer(&act)))
 	return e == 0
+}
+
+// Classic BPF for the guards that libseccomp cannot express exactly
+// (<linux/filter.h>, <linux/seccomp.h>, <linux/audit.h>).
+const (
+	bpfLdAbsW = 0x20 // BPF_LD|BPF_W|BPF_ABS
+	bpfJeqK   = 0x15 // BPF_JMP|BPF_JEQ|BPF_K
+	bpfJsetK  = 0x45 // BPF_JMP|BPF_JSET|BPF_K
+	bpfRetK   = 0x06 // BPF_RET|BPF_K
+
+	auditArchX8664  = 0xc000003e
+	seccompRetErrno = 0x00050000
+
+	// Offsets in struct seccomp_data; args are little-endian u64s, and
+	// these read their low 32 bits, which is all an int argument has.
+	offNr     = 0
+	offArch   = 4
+	offArg0Lo = 16
+	offArg2Lo = 32
+
+	nrSocket = 41
+	nrClone  = 56
+	nrClone3 = 435
+
+	// cloneNewMask is every CLONE_NEW* flag clone(2) accepts.
+	cloneNewMask = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+)
+
+// prefixGuards are checks placed in front of libseccomp's program. They
+// compare only the low 32 bits of an int argument, as the kernel reads it:
+// libseccomp compares all 64, so socket(…, (1<<32)|IPPROTO_MPTCP) would slip
+// past an equality rule. And libseccomp lets an unconditional allow of a
+// syscall win over a conditional errno for the same syscall, which is what
+// these need.
+type prefixGuards struct {
+	// mptcp: socket(…, IPPROTO_MPTCP) fails with MPTCPErrno.
+	mptcp bool
+	// namespaces: clone(2) with a CLONE_NEW* flag fails with EPERM, and
+	// clone3 (whose flags sit in memory a filter cannot read) with ENOSYS,
+	// so that libc falls back to clone(2).
+	namespaces bool
+}
+
+type bpfInsn struct {
+	code   uint16
+	jt, jf string // labels; "" = next instruction
+	k      uint32
+}
+
+// program assembles the guards; they fall through to libseccomp's program,
+// which starts right after them. It returns nil when there is no guard.
+func (g prefixGuards) program() []byte {
+	if !g.mptcp && !g.namespaces {
+		return nil
+	}
+	var prog []bpfInsn
+	labels := map[string]int{}
+	mark := func(label string) { labels[label] = len(prog) }
+	emit := func(in ...bpfInsn) { prog = append(prog, in...) }
+
+	emit(bpfInsn{code: bpfLdAbsW, k: offArch},
+		// Other architectures are libseccomp's to kill.
+		bpfInsn{code: bpfJeqK, k: auditArchX8664, jf: "end"},
+		bpfInsn{code: bpfLdAbsW, k: offNr})
+	if g.mptcp {
+		notSocket := "end"
+		if g.namespaces {
+			notSocket = "clone"
+		}
+		emit(bpfInsn{code: bpfJeqK, k: nrSocket, jf: notSocket},
+			bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
+			bpfInsn{code: bpfJeqK, k: ipprotoMPTCP, jt: "mptcp", jf: "end"})
+	}
+	if g.namespaces {
+		mark("clone")
+		emit(bpfInsn{code: bpfJeqK, k: nrClone, jf: "clone3"},
+			bpfInsn{code: bpfLdAbsW, k: offArg0Lo},
+			bpfInsn{code: bpfJsetK, k: cloneNewMask, jt: "eperm", jf: "end"})
+		mark("clone3")
+		emit(bpfInsn{code: bpfJeqK, k: nrClone3, jt: "enosys", jf: "end"})
+	}
+	ret := func(label string, errno unix.Errno) {
+		mark(label)
+		emit(bpfInsn{code: bpfRetK, k: seccompRetErrno | uint32(errno)})
+	}
+	if g.mptcp {
+		ret("mptcp", MPTCPErrno)
+	}
+	if g.namespaces {
+		ret("eperm", unix.EPERM)
+		ret("enosys", unix.ENOSYS)
+	}
+	mark("end")
+
+	out := make([]byte, 0, 8*len(prog))
+	for i, in := range prog {
+		off := func(label string) uint8 {
+			if label == "" {
+				return 0
+			}
+			return uint8(labels[label] - i - 1)
+		}
+		out = binary.LittleEndian.AppendUint16(out, in.code)
+		out = append(out, off(in.jt), off(in.jf))
+		out = binary.LittleEndian.AppendUint32(out, in.k)
+	}
+	return out
 }

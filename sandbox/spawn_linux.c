@@ -36,9 +36,29 @@
 
 #include "spawn_linux.h"
 
-#ifndef SYS_landlock_restrict_self
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule 445
 #define SYS_landlock_restrict_self 446
 #endif
+
+/* Landlock's uapi structs, spelled out: Debian 12's headers predate the
+ * network rules and scopes. */
+struct sj_ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+struct sj_ll_path_beneath_attr {
+	uint64_t allowed_access;
+	int32_t parent_fd;
+} __attribute__((packed));
+struct sj_ll_net_port_attr {
+	uint64_t allowed_access;
+	uint64_t port;
+};
+#define SJ_LL_RULE_PATH_BENEATH 1
+#define SJ_LL_RULE_NET_PORT 2
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
@@ -100,6 +120,54 @@ static void sj_reset_signals(void)
 			continue;
 		syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	}
+}
+
+static void sj_ll_add_dir(struct sj_spawn *s, int errfd, int rs, const char *path)
+{
+	struct sj_ll_path_beneath_attr pb = {s->ll_tmp_access, 0};
+	int fd = syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		sj_fail(errfd, SJ_STEP_LANDLOCK_TMP);
+	pb.parent_fd = fd;
+	if (syscall(SYS_landlock_add_rule, rs, SJ_LL_RULE_PATH_BENEATH, &pb, 0) < 0)
+		sj_fail(errfd, SJ_STEP_LANDLOCK_TMP);
+	syscall(SYS_close, fd);
+}
+
+/* sj_landlock builds the session's ruleset and enforces it on this process.
+ *
+ * It is built here, per session, and not once in sockjail: Landlock's path
+ * walk skips a mountpoint that a mount covers ("hidden mount points"), so a
+ * rule on the host's /tmp directory does not reach the tmpfs mounted over it
+ * in the child. The rule must name the tmpfs root itself, which exists only
+ * after the mount. The other rules come from descriptors sockjail opened once,
+ * so this costs one syscall per rule. */
+static void sj_landlock(struct sj_spawn *s, int errfd)
+{
+	struct sj_ll_ruleset_attr attr = {s->ll_handled_fs, s->ll_handled_net, s->ll_scoped};
+	int rs = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+	if (rs < 0)
+		sj_fail(errfd, SJ_STEP_LANDLOCK_CREATE);
+	for (int i = 0; i < s->nllpaths; i++) {
+		struct sj_ll_path_beneath_attr pb = {s->llpaths[i].access, s->llpaths[i].fd};
+		if (syscall(SYS_landlock_add_rule, rs, SJ_LL_RULE_PATH_BENEATH, &pb, 0) < 0)
+			sj_fail(errfd, SJ_STEP_LANDLOCK_RULE);
+	}
+	for (int i = 0; i < s->nllports; i++) {
+		struct sj_ll_net_port_attr np = {s->llports[i].access, s->llports[i].port};
+		if (syscall(SYS_landlock_add_rule, rs, SJ_LL_RULE_NET_PORT, &np, 0) < 0)
+			sj_fail(errfd, SJ_STEP_LANDLOCK_RULE);
+	}
+	if (s->ll_tmp_access) {
+		if (s->clone_flags & CLONE_NEWNS)
+			for (int i = 0; i < s->ntmp; i++)
+				sj_ll_add_dir(s, errfd, rs, s->tmp_paths[i]);
+		if (s->ll_tmpdir)
+			sj_ll_add_dir(s, errfd, rs, s->ll_tmpdir);
+	}
+	if (syscall(SYS_landlock_restrict_self, rs, s->ll_flags) < 0)
+		sj_fail(errfd, SJ_STEP_LANDLOCK);
+	syscall(SYS_close, rs);
 }
 
 /* sj_program turns the current (single-threaded) child into the confined
@@ -178,9 +246,8 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 	}
 	if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		sj_fail(errfd, SJ_STEP_NO_NEW_PRIVS);
-	if (s->landlock_fd >= 0 &&
-	    syscall(SYS_landlock_restrict_self, s->landlock_fd, s->landlock_flags) < 0)
-		sj_fail(errfd, SJ_STEP_LANDLOCK);
+	if (s->ll_enabled)
+		sj_landlock(s, errfd);
 	/* Unblock before the filter, which need not allow rt_sigprocmask. A
 	 * signal arriving now takes its default action, as it would a moment
 	 * after execve. */

@@ -21,32 +21,35 @@ import (
 
 // stepNames names the SJ_STEP_* constants of spawn_linux.h, for errors.
 var stepNames = [...]string{
-	C.SJ_STEP_NONE:           "none",
-	C.SJ_STEP_SIGNALS:        "signals",
-	C.SJ_STEP_PDEATHSIG:      "pdeathsig",
-	C.SJ_STEP_SETGROUPS_DENY: "setgroups_deny",
-	C.SJ_STEP_UID_MAP:        "uid_map",
-	C.SJ_STEP_GID_MAP:        "gid_map",
-	C.SJ_STEP_MOUNT_PRIVATE:  "mount_private",
-	C.SJ_STEP_MOUNT_TMP:      "mount_tmp",
-	C.SJ_STEP_FORK_PROGRAM:   "fork_program",
-	C.SJ_STEP_SETSID:         "setsid",
-	C.SJ_STEP_DUP:            "dup",
-	C.SJ_STEP_TIOCSCTTY:      "tiocsctty",
-	C.SJ_STEP_CLOSE_RANGE:    "close_range",
-	C.SJ_STEP_CHDIR:          "chdir",
-	C.SJ_STEP_SETRLIMIT:      "setrlimit",
-	C.SJ_STEP_CAPBSET:        "capbset_drop",
-	C.SJ_STEP_SETGROUPS:      "setgroups",
-	C.SJ_STEP_SETRESGID:      "setresgid",
-	C.SJ_STEP_SETRESUID:      "setresuid",
-	C.SJ_STEP_AMBIENT:        "ambient_clear",
-	C.SJ_STEP_CAPSET:         "capset",
-	C.SJ_STEP_NO_NEW_PRIVS:   "no_new_privs",
-	C.SJ_STEP_LANDLOCK:       "landlock_restrict_self",
-	C.SJ_STEP_SECCOMP:        "seccomp",
-	C.SJ_STEP_SIGMASK:        "sigprocmask",
-	C.SJ_STEP_EXECVE:         "execve",
+	C.SJ_STEP_NONE:            "none",
+	C.SJ_STEP_SIGNALS:         "signals",
+	C.SJ_STEP_PDEATHSIG:       "pdeathsig",
+	C.SJ_STEP_SETGROUPS_DENY:  "setgroups_deny",
+	C.SJ_STEP_UID_MAP:         "uid_map",
+	C.SJ_STEP_GID_MAP:         "gid_map",
+	C.SJ_STEP_MOUNT_PRIVATE:   "mount_private",
+	C.SJ_STEP_MOUNT_TMP:       "mount_tmp",
+	C.SJ_STEP_FORK_PROGRAM:    "fork_program",
+	C.SJ_STEP_SETSID:          "setsid",
+	C.SJ_STEP_DUP:             "dup",
+	C.SJ_STEP_TIOCSCTTY:       "tiocsctty",
+	C.SJ_STEP_CLOSE_RANGE:     "close_range",
+	C.SJ_STEP_CHDIR:           "chdir",
+	C.SJ_STEP_SETRLIMIT:       "setrlimit",
+	C.SJ_STEP_CAPBSET:         "capbset_drop",
+	C.SJ_STEP_SETGROUPS:       "setgroups",
+	C.SJ_STEP_SETRESGID:       "setresgid",
+	C.SJ_STEP_SETRESUID:       "setresuid",
+	C.SJ_STEP_AMBIENT:         "ambient_clear",
+	C.SJ_STEP_CAPSET:          "capset",
+	C.SJ_STEP_NO_NEW_PRIVS:    "no_new_privs",
+	C.SJ_STEP_LANDLOCK_CREATE: "landlock_create_ruleset",
+	C.SJ_STEP_LANDLOCK_RULE:   "landlock_add_rule",
+	C.SJ_STEP_LANDLOCK_TMP:    "landlock_add_rule_tmp",
+	C.SJ_STEP_LANDLOCK:        "landlock_restrict_self",
+	C.SJ_STEP_SECCOMP:         "seccomp",
+	C.SJ_STEP_SIGMASK:         "sigprocmask",
+	C.SJ_STEP_EXECVE:          "execve",
 }
 
 // cTemplate is the part of a C struct sj_spawn that is the same for every
@@ -160,10 +163,33 @@ func (s *Sandbox) buildTemplate() {
 		c.uid = C.uint32_t(s.creds.uid)
 		c.gid = C.uint32_t(s.creds.gid)
 	}
-	c.landlock_fd = -1
-	if s.ll.fd >= 0 {
-		c.landlock_fd = C.int(s.ll.fd)
-		c.landlock_flags = C.uint32_t(s.ll.flags)
+	if l := &s.ll; l.enabled() {
+		c.ll_enabled = 1
+		c.ll_handled_fs = C.uint64_t(l.cfg.HandledAccessFS)
+		c.ll_handled_net = C.uint64_t(l.cfg.HandledAccessNet)
+		c.ll_scoped = C.uint64_t(l.cfg.Scoped)
+		c.ll_flags = C.uint32_t(l.flags)
+		c.ll_tmp_access = C.uint64_t(l.tmpAccess)
+		if n := len(l.paths); n > 0 {
+			arr := (*C.struct_sj_llpath)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.struct_sj_llpath{}))))
+			t.allocs = append(t.allocs, unsafe.Pointer(arr))
+			for i, p := range l.paths {
+				e := &unsafe.Slice(arr, n)[i]
+				e.fd = C.int(p.fd)
+				e.access = C.uint64_t(p.access)
+			}
+			c.llpaths, c.nllpaths = arr, C.int(n)
+		}
+		if n := len(l.ports); n > 0 {
+			arr := (*C.struct_sj_llport)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.struct_sj_llport{}))))
+			t.allocs = append(t.allocs, unsafe.Pointer(arr))
+			for i, p := range l.ports {
+				e := &unsafe.Slice(arr, n)[i]
+				e.port = C.uint64_t(p.port)
+				e.access = C.uint64_t(p.access)
+			}
+			c.llports, c.nllports = arr, C.int(n)
+		}
 	}
 	if len(s.sc.bpf) > 0 {
 		c.bpf = t.bytes(s.sc.bpf)
@@ -247,15 +273,14 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 		p.report.UID, p.report.GID = int(d.uid), int(d.uid)
 	}
 	if s.report.Tmp == TmpDir {
-		dir, fd, err := s.sessionTmpDir(p.uid)
+		dir, err := sessionTmpDir(p.uid)
 		if err != nil {
 			return fail(err)
 		}
 		perSession = append(perSession, func() { os.RemoveAll(dir) })
-		if fd >= 0 {
-			defer unix.Close(fd)
-			c.landlock_fd = C.int(fd)
-		}
+		cdir := C.CString(dir)
+		defer C.free(unsafe.Pointer(cdir))
+		c.ll_tmpdir = cdir
 		p.tmpdir = dir
 		p.report.TmpDir = dir
 		env = append(append([]string(nil), env...), "TMPDIR="+dir)

@@ -13,6 +13,19 @@ struct sj_rlimit {
 	uint64_t cur, max;
 };
 
+/* sj_llpath is a Landlock path-beneath rule: fd is an O_PATH descriptor
+ * opened by sockjail, inherited by the child. */
+struct sj_llpath {
+	int fd;
+	uint64_t access;
+};
+
+/* sj_llport is a Landlock TCP port rule. */
+struct sj_llport {
+	uint64_t port;
+	uint64_t access;
+};
+
 /*
  * sj_spawn describes one program start. The Go side fills it in C memory
  * before calling sj_spawn; the children only read it (they are forked copies
@@ -50,8 +63,18 @@ struct sj_spawn {
 	int set_ids;     /* setresgid(gid), setresuid(uid) */
 	uint32_t uid, gid;
 
-	int landlock_fd; /* -1: none */
-	uint32_t landlock_flags;
+	/* Landlock: the ruleset is built in the program's process, after the
+	 * private /tmp is mounted, because a rule on the /tmp mountpoint does
+	 * not cover a filesystem mounted over it (see spawn_linux.c). */
+	int ll_enabled;
+	uint64_t ll_handled_fs, ll_handled_net, ll_scoped;
+	uint32_t ll_flags; /* landlock_restrict_self flags (logging) */
+	int nllpaths;
+	const struct sj_llpath *llpaths;
+	int nllports;
+	const struct sj_llport *llports;
+	uint64_t ll_tmp_access; /* granted on each tmp_paths entry and on ll_tmpdir */
+	const char *ll_tmpdir;  /* TmpDir mode: the session's directory */
 	const void *bpf; /* struct sock_filter[bpf_len]; NULL: no seccomp */
 	unsigned short bpf_len;
 
@@ -85,6 +108,9 @@ enum {
 	SJ_STEP_AMBIENT,
 	SJ_STEP_CAPSET,
 	SJ_STEP_NO_NEW_PRIVS,
+	SJ_STEP_LANDLOCK_CREATE,
+	SJ_STEP_LANDLOCK_RULE,
+	SJ_STEP_LANDLOCK_TMP,
 	SJ_STEP_LANDLOCK,
 	SJ_STEP_SECCOMP,
 	SJ_STEP_SIGMASK,

@@ -1,0 +1,151 @@
+/*
+ * probe: a static test helper for the sandbox package. Each argument is one
+ * attempt; for each it prints "ATTEMPT ok" or "ATTEMPT ERRNONAME", one line,
+ * so the Go test can assert the exact errno. Attempts that should kill the
+ * process (i386 int 0x80) never print.
+ *
+ *   open-r:PATH  open-w:PATH  exec:PATH  connect:PORT  bind:PORT  mptcp
+ *   setuid0  clone3  int80  x32  ids  limits  tmpfs:PATH  write:PATH
+ *   kill:PID
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void report(const char *what, long rc)
+{
+	if (rc < 0)
+		printf("%s %s\n", what, strerrorname_np(errno));
+	else
+		printf("%s ok\n", what);
+	fflush(stdout);
+}
+
+static long tcp(int port, int do_bind, int proto)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, proto);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	long rc = do_bind ? bind(fd, (void *)&sa, sizeof sa) : connect(fd, (void *)&sa, sizeof sa);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i], *arg = strchr(a, ':');
+		if (arg)
+			arg++;
+		if (!strncmp(a, "open-r:", 7)) {
+			report(a, open(arg, O_RDONLY));
+		} else if (!strncmp(a, "open-w:", 7)) {
+			report(a, open(arg, O_WRONLY | O_CREAT, 0644));
+		} else if (!strncmp(a, "write:", 6)) {
+			/* write a file of arg bytes to ./probe-out */
+			int fd = open("probe-out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			long n = atol(arg), rc = fd;
+			static char buf[65536];
+			signal(SIGXFSZ, SIG_IGN);
+			while (rc >= 0 && n > 0) {
+				rc = write(fd, buf, n < (long)sizeof buf ? n : (long)sizeof buf);
+				if (rc > 0)
+					n -= rc;
+			}
+			report(a, rc);
+		} else if (!strncmp(a, "exec:", 5)) {
+			pid_t p = fork();
+			if (p == 0) {
+				char *av[] = {arg, NULL};
+				execv(arg, av);
+				_exit(100 + errno);
+			}
+			int st;
+			waitpid(p, &st, 0);
+			if (WIFEXITED(st) && WEXITSTATUS(st) >= 100) {
+				errno = WEXITSTATUS(st) - 100;
+				report(a, -1);
+			} else
+				report(a, 0);
+		} else if (!strncmp(a, "connect:", 8)) {
+			report(a, tcp(atoi(arg), 0, 0));
+		} else if (!strncmp(a, "bind:", 5)) {
+			report(a, tcp(atoi(arg), 1, 0));
+		} else if (!strcmp(a, "mptcp")) {
+			report(a, socket(AF_INET, SOCK_STREAM, 262));
+		} else if (!strcmp(a, "mptcp-high")) {
+			/* IPPROTO_MPTCP with garbage in the upper 32 bits. */
+			report(a, syscall(SYS_socket, AF_INET, SOCK_STREAM, 0x100000000L | 262));
+		} else if (!strcmp(a, "setuid0")) {
+			report(a, syscall(SYS_setuid, 0));
+		} else if (!strcmp(a, "clone-newuser")) {
+			long rc = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+			if (rc == 0)
+				_exit(0);
+			if (rc > 0)
+				waitpid(rc, NULL, 0);
+			report(a, rc);
+		} else if (!strcmp(a, "unshare-user")) {
+			report(a, unshare(CLONE_NEWUSER));
+		} else if (!strcmp(a, "clone3")) {
+			report(a, syscall(SYS_clone3, NULL, 0));
+		} else if (!strcmp(a, "int80")) {
+			long rc;
+			/* i386 getpid is 20. The filter must kill us here. */
+			__asm__ volatile("int $0x80" : "=a"(rc) : "a"(20L) : "memory");
+			printf("int80 returned %ld\n", rc);
+			fflush(stdout);
+		} else if (!strcmp(a, "x32")) {
+			/* x32 getpid: 0x40000000 | 39. */
+			report(a, syscall(0x40000000L | 39));
+		} else if (!strcmp(a, "ids")) {
+			gid_t g[64];
+			int n = getgroups(64, g);
+			printf("ids %d %d %d", (int)getuid(), (int)getgid(), n);
+			for (int j = 0; j < n; j++)
+				printf(" %d", (int)g[j]);
+			printf("\n");
+			fflush(stdout);
+		} else if (!strcmp(a, "limits")) {
+			struct rlimit r;
+			int res[] = {RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_CORE};
+			printf("limits");
+			for (unsigned j = 0; j < sizeof res / sizeof res[0]; j++) {
+				getrlimit(res[j], &r);
+				printf(" %lld/%lld", (long long)(r.rlim_cur == RLIM_INFINITY ? -1 : (long long)r.rlim_cur),
+				       (long long)(r.rlim_max == RLIM_INFINITY ? -1 : (long long)r.rlim_max));
+			}
+			printf("\n");
+			fflush(stdout);
+		} else if (!strncmp(a, "tmpfs:", 6)) {
+			struct statfs sf;
+			if (statfs(arg, &sf) < 0)
+				report(a, -1);
+			else
+				printf("%s %s\n", a, sf.f_type == 0x01021994 ? "tmpfs" : "other");
+			fflush(stdout);
+		} else if (!strncmp(a, "kill:", 5)) {
+			report(a, kill(atoi(arg), 0));
+		} else {
+			printf("%s unknown\n", a);
+		}
+	}
+	return 0;
+}
