@@ -292,6 +292,10 @@ func (d *decoder) decode(p *Policy, m map[string]any) {
 // suggest returns ` (did you mean "x"?)` for the known key in table closest
 // to k, or where k belongs when it is a key of another table.
 func suggest(k, table string) string {
+	if len(k) > 64 {
+		// No key is that long; and the edit distance is quadratic.
+		return ""
+	}
 	for _, def := range keys {
 		t, name := tableOf(def.path)
 		if name == k && t != table {
