@@ -1,16 +1,18 @@
-/* bind PORT [PROTO]: bind() 127.0.0.1:PORT and listen. PROTO is 0 (TCP,
- * escape "bind-tcp") or 262 (IPPROTO_MPTCP, "bind-mptcp"). */
+/* bind PORT [PROTO]: bind() 127.0.0.1:PORT and listen. PROTO is as for
+ * connect.c: 0 ("bind-tcp"), 262 ("bind-mptcp") or 0x100000106
+ * ("bind-mptcp-hibits"). */
 #include "escape.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 int main(int argc, char **argv)
 {
 	need_args(argc, 2, "bind PORT [PROTO]");
-	int proto = argc > 2 ? atoi(argv[2]) : 0;
-	const char *name = proto == 262 ? "bind-mptcp" : "bind-tcp";
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, proto);
+	unsigned long proto = argc > 2 ? strtoul(argv[2], NULL, 0) : 0;
+	const char *name = proto_name("bind", proto);
+	int s = syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, proto);
 	if (s < 0) {
 		report(name, errno, "step=socket");
 		return 0;
@@ -27,6 +29,10 @@ int main(int argc, char **argv)
 		report(name, errno, "step=listen");
 		return 0;
 	}
-	report(name, 0, NULL);
+	/* The protocol the kernel actually gave the socket (262: MPTCP). */
+	int got = -1;
+	socklen_t gl = sizeof got;
+	getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &got, &gl);
+	report(name, 0, "proto=%d", got);
 	return 0;
 }

@@ -79,4 +79,16 @@ static __attribute__((unused)) void need_args(int argc, int n, const char *usage
 	}
 }
 
+/* proto_name names a socket attempt by its protocol argument: "OP-tcp"
+ * (0), "OP-mptcp" (262) or "OP-mptcp-hibits" (262 plus upper bits, which
+ * the kernel ignores since the argument is an int). */
+static __attribute__((unused)) const char *proto_name(const char *op, unsigned long proto)
+{
+	static char buf[64];
+	const char *kind = proto == 0 ? "tcp" : proto == 262 ? "mptcp" :
+			   (unsigned int)proto == 262 ? "mptcp-hibits" : "other";
+	snprintf(buf, sizeof buf, "%s-%s", op, kind);
+	return buf;
+}
+
 #endif
