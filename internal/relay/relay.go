@@ -76,8 +76,8 @@ type Config struct {
 	// byte, like a modem line; 0 means unpaced.
 	LineRate int
 	// IdleTimeout ends the session when no byte arrived from the client
-	// for this long; 0 means never. IdleMessage, if any, is sent first
-	// ("\n" sent as "\r\n").
+	// for this long; 0 means never. IdleMessage, if any, is sent first as
+	// a line (ended with "\r\n" on a pty, with CRLF or telnet, else "\n").
 	IdleTimeout time.Duration
 	IdleMessage string
 	// MaxWinSize bounds the columns and rows a client can set through

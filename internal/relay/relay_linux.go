@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -636,11 +637,15 @@ func (r *Relay) startIdle(now time.Time) {
 	if r.cfg.IdleMessage == "" {
 		return
 	}
-	// Sent as a terminal shows it: "\n" as "\r\n" (with a pty, the
-	// message does not pass the line discipline's ONLCR).
-	msg, _ := crlf(nil, []byte(r.cfg.IdleMessage), false)
-	if !r.cfg.PTY && !r.cfg.CRLF {
-		msg = []byte(r.cfg.IdleMessage)
+	// The message is a line: it gets a line end if it has none, sent as a
+	// terminal expects it, "\r\n" (with a pty, the message does not pass
+	// the line discipline's ONLCR).
+	msg := []byte(r.cfg.IdleMessage)
+	if !bytes.HasSuffix(msg, []byte("\n")) {
+		msg = append(msg, '\n')
+	}
+	if r.cfg.PTY || r.cfg.CRLF || r.proto.Active() {
+		msg, _ = crlf(nil, msg, false)
 	}
 	// The message goes after pending output; drop the oldest output if
 	// there is not room for both, the message matters more.
