@@ -86,6 +86,11 @@ func TestSystemd(t *testing.T) {
 	} {
 		copyFile(t, src, filepath.Join(stage, dst))
 	}
+	// The README's walk-through installs bin/sockjail from the build tree.
+	if err := os.Mkdir(filepath.Join(stage, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, bin, filepath.Join(stage, "bin", "sockjail"))
 
 	c := bootContainer(t, root, stage)
 
@@ -143,6 +148,7 @@ func TestSystemd(t *testing.T) {
 		}
 	}
 	t.Run("args", func(t *testing.T) { testArgs(t, c, services[2]) })
+	t.Run("readme", func(t *testing.T) { testReadme(t, c, filepath.Join(modRoot, readmeDoc)) })
 	t.Run("socket-settings", func(t *testing.T) {
 		// The policy's max_per_source made it into the socket unit.
 		out := c.mustExec(t, "systemctl", "show", "-p", "MaxConnectionsPerSource", "-p", "Accept", "hello.socket")
@@ -369,4 +375,72 @@ func copyFile(t *testing.T, src, dst string) {
 	if err := os.WriteFile(dst, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readmeDoc is the README's systemd walk-through, whose sh blocks
+// testReadme runs.
+const readmeDoc = "docs/readme-systemd.md"
+
+// readmePort is the port the walk-through uses; the test substitutes a free
+// one, since the demo may be using it on the host.
+const readmePort = "31337"
+
+// testReadme runs the walk-through's sh blocks in the container as root,
+// in order and from a build tree with bin/sockjail, and checks that the
+// service then behaves as its console blocks show.
+func testReadme(t *testing.T, c *container, doc string) {
+	data, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := shBlocks(string(data))
+	if len(blocks) < 4 {
+		t.Fatalf("%s holds %d sh blocks, want the 4 steps of the walk-through", doc, len(blocks))
+	}
+	addr := freeLoopbackAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	script := "set -euo pipefail\nsudo() { \"$@\"; }\ncd " + stageDir + "\n" +
+		strings.ReplaceAll(strings.Join(blocks, "\n"), readmePort, port)
+	if out, err := c.exec("bash", "-c", script); err != nil {
+		t.Fatalf("the walk-through's commands failed: %v\n%s\nscript:\n%s", err, out, script)
+	}
+	s := &service{name: "helloworld", accept: true, program: []string{"/usr/local/bin/helloworld"}, addr: addr}
+
+	// Step 5: the caller gets Hello World and EOF, typed input or not.
+	for _, send := range [][]byte{nil, []byte("hi\r\n")} {
+		got, d, err := talk(addr, send)
+		if err != nil || string(got) != "Hello World\n" || d > quickEOF {
+			t.Errorf("nc 127.0.0.1 %s (sending %q): got %q, %v after %v; want \"Hello World\\n\" then EOF\n%s", port, send, got, err, d, journalTail(c, s))
+		}
+	}
+	// Step 6: one journal line per connection, and the socket's count.
+	var lines []string
+	waitFor(15*time.Second, func() bool { lines = connectionLines(c, s); return len(lines) >= 2 })
+	if len(lines) != 2 {
+		t.Errorf("journalctl -u 'helloworld@*' holds %d connection lines, want 2\n%s", len(lines), journalTail(c, s))
+	}
+	out := c.mustExec(t, "systemctl", "status", "--no-pager", "helloworld.socket")
+	if !strings.Contains(out, "Accepted: 2;") {
+		t.Errorf("systemctl status helloworld.socket does not count 2 accepted connections:\n%s", out)
+	}
+}
+
+// shBlocks returns the contents of the ```sh fenced blocks of a Markdown
+// text, in order.
+func shBlocks(md string) []string {
+	var blocks []string
+	var cur []string
+	in := false
+	for _, line := range strings.Split(md, "\n") {
+		switch {
+		case !in && strings.TrimSpace(line) == "```sh":
+			in, cur = true, nil
+		case in && strings.TrimSpace(line) == "```":
+			in = false
+			blocks = append(blocks, strings.Join(cur, "\n"))
+		case in:
+			cur = append(cur, line)
+		}
+	}
+	return blocks
 }
