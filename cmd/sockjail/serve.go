@@ -1,0 +1,138 @@
+//go:build sockjail_wip
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/serve"
+	"github.com/sockjail/sockjail/internal/session"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "accept TCP connections itself (or from systemd Accept=no) and serve each with PROGRAM",
+		run:     serveCommand,
+	})
+}
+
+const serveDescription = `Accepts TCP connections and serves each one with PROGRAM, confined by the
+policy, exactly as 'sockjail run' serves the one connection it is given:
+the same environment (REMOTE_ADDR, TCPREMOTEIP, ...), sandbox,
+flush-then-close and log line, without starting a systemd service per
+connection.
+
+Sockets: with --listen, sockjail listens itself (plain TCP, never MPTCP).
+Without it, it takes the listening sockets systemd passes (a socket unit
+with Accept=no, or 'systemd-socket-activate -l ADDR' without --accept).
+
+The policy's [serve] table sets max_connections (default 64),
+max_per_source (default 8), rate_per_source, allow_from and deny_from
+(CIDRs, deny wins), busy_message, proxy_protocol (off, v1, v2, any: the
+client address then comes from the load balancer's PROXY header) and
+stop_timeout (default 30s). Refused connections get an optional
+busy_message line and a polite close, never a reset, and a log line with
+the reason; the program is not started for them.
+
+Signals:
+  SIGTERM, SIGINT  stop accepting, let live sessions finish within
+                   stop_timeout, then end them (their close still runs);
+                   exit 0. A second one ends everything at once.
+  SIGHUP           reload the policy for new connections; an invalid
+                   policy is logged and the current one stays.
+  SIGUSR1          log the live sessions (peer, pid, age).
+Under systemd (NOTIFY_SOCKET set, Type=notify) sockjail sends READY=1 once
+listening, STATUS= with live counts, and STOPPING=1.
+
+Exit status: 0 after a stop, or
+  64 usage error    66 no listening socket    69 refused (strict policy)
+  71 system error (cannot listen)   78 bad policy
+  126 PROGRAM not executable    127 PROGRAM not found`
+
+// listenFlags collects repeated --listen flags.
+type listenFlags []string
+
+func (l *listenFlags) String() string     { return strings.Join(*l, ",") }
+func (l *listenFlags) Set(s string) error { *l = append(*l, s); return nil }
+
+func serveCommand(args []string) int {
+	var sf serviceFlags
+	var listen listenFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	sf.register(fs)
+	fs.Var(&listen, "listen", "listen on `ADDR` (127.0.0.1:31337, [::]:31337, :31337); repeatable; default: the sockets systemd passes")
+	fs.Usage = usageFunc(fs, "sockjail serve [--listen ADDR]... [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]", serveDescription)
+	if code, ok := sf.parse(fs, args); !ok {
+		return code
+	}
+	log := sf.logger(os.Stderr)
+
+	// Check the policy and prepare the sandbox before listening, so that
+	// a typo or a protection this machine lacks stops the service at once
+	// rather than refusing every client.
+	p, err := sf.loadPolicy()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sockjail serve: %v\nsockjail serve: hint: 'sockjail check FILE' lists every error\n", err)
+		return exitcode.Config
+	}
+	initial, err := newSessionConfig(p, sf.argv, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sockjail serve: %v\n", err)
+		return session.StartErrorCode(err)
+	}
+	// A reload does the same again; the server keeps the current
+	// configuration when it fails.
+	load := func() (*session.Config, error) {
+		p, err := sf.loadPolicy()
+		if err != nil {
+			return nil, err
+		}
+		return newSessionConfig(p, sf.argv, log)
+	}
+
+	// Catch the signals before listening, so that a SIGTERM right after
+	// READY=1 is a graceful stop, not a kill.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	var ls []*serve.Listener
+	if len(listen) > 0 {
+		for _, a := range listen {
+			l, err := serve.Listen(a)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%v\n", err)
+				return exitcode.OSError
+			}
+			ls = append(ls, l)
+		}
+	} else {
+		var err error
+		ls, err = serve.SystemdListeners()
+		if err != nil {
+			if errors.Is(err, serve.ErrNoListenFDs) {
+				fmt.Fprintf(os.Stderr, "sockjail serve: %v\nsockjail serve: hint: give --listen ADDR, or start it from a systemd socket unit with Accept=no\n", err)
+			} else {
+				fmt.Fprintf(os.Stderr, "%v\n", err)
+			}
+			return exitcode.NoConnection
+		}
+	}
+
+	srv, err := serve.New(serve.Config{Listeners: ls, Log: log, Initial: initial, Load: load})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sockjail serve: %v\n", err)
+		return exitcode.Internal
+	}
+	srv.Serve(context.Background(), sigs)
+	return exitcode.OK
+}

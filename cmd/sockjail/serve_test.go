@@ -1,0 +1,1171 @@
+//go:build sockjail_wip
+
+package main
+
+// Integration tests of `sockjail serve` (issue 5). They drive the real
+// binary with real TCP clients, the real systemd-socket-activate and a real
+// HAProxy in front, and the real sandbox around the served programs.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/testenv"
+	"golang.org/x/sys/unix"
+)
+
+// serveFixture is a directory outside /tmp (the programs get a private
+// /tmp) holding the served programs, a world-writable marker directory and
+// the policies.
+type serveFixture struct {
+	dir     string
+	markers string
+}
+
+// servePrograms are the shell programs the tests serve.
+var servePrograms = map[string]string{
+	"hello.sh": "#!/bin/sh\necho 'Hello World'\n",
+	"env.sh":   "#!/bin/sh\necho \"$REMOTE_ADDR $REMOTE_PORT $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $PROTO\"\nexec cat\n",
+	// 1 MiB out, without reading the client's input.
+	"big.sh": "#!/bin/sh\nexec head -c 1048576 /dev/zero\n",
+	// Greets, then answers one line: a session that stays open until the
+	// client speaks.
+	"line.sh": "#!/bin/sh\necho \"ready $GREETING\"\nread line\necho \"got $line\"\n",
+	// Reads to EOF, then answers: only works if a half-close is honoured.
+	"count.sh": "#!/bin/sh\nn=$(wc -c)\necho \"read $n\"\n",
+	"echo.sh":  "#!/bin/sh\nexec cat\n",
+	"sleep.sh": "#!/bin/sh\necho ready\nexec sleep 600\n",
+	// Proves that the program ran.
+	"marker.sh": "#!/bin/sh\ntouch \"$MARKERS/ran-$TCPREMOTEIP\"\necho ran\n",
+	// Writes more than the socket buffers hold for a client that never
+	// reads.
+	"flood.sh": "#!/bin/sh\nexec head -c 67108864 /dev/zero\n",
+}
+
+func newServeFixture(t *testing.T) *serveFixture {
+	t.Helper()
+	testenv.RequireRoot(t)
+	dir, err := os.MkdirTemp("/srv", "sockjail-serve-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	for name, body := range servePrograms {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &serveFixture{dir: dir, markers: filepath.Join(dir, "markers")}
+	if err := os.Mkdir(f.markers, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(f.markers, 0o777)
+	return f
+}
+
+func (f *serveFixture) prog(name string) string { return filepath.Join(f.dir, name) }
+
+// policy writes a policy file: the default's lists with the fixture
+// directory added, and the given extra TOML tables (each "[table]\nkey = v").
+func (f *serveFixture) policy(t *testing.T, name string, tables map[string]string) string {
+	t.Helper()
+	sections := map[string]string{
+		"program": fmt.Sprintf("env = { LANG = \"C.UTF-8\", PATH = \"/usr/local/bin:/usr/bin:/bin\", MARKERS = %q }\n", f.markers),
+		"filesystem": fmt.Sprintf("read_only = [\"/usr\", \"/etc\", \"-/lib\", \"-/lib64\", \"-/bin\", \"-/sbin\", %q]\n", f.dir) +
+			fmt.Sprintf("read_write = [%q]\n", f.markers) +
+			fmt.Sprintf("exec = [\"/usr/bin\", \"/usr/sbin\", \"/usr/lib\", \"-/usr/libexec\", \"-/usr/local/bin\", \"-/bin\", \"-/lib\", \"-/lib64\", %q]\n", f.dir),
+	}
+	for k, v := range tables {
+		sections[k] += v + "\n"
+	}
+	var b strings.Builder
+	b.WriteString("version = 1\n")
+	for _, k := range []string{"program", "connection", "filesystem", "limits", "serve"} {
+		if s, ok := sections[k]; ok {
+			fmt.Fprintf(&b, "[%s]\n%s\n", k, s)
+			delete(sections, k)
+		}
+	}
+	if len(sections) > 0 {
+		t.Fatalf("unknown policy tables %v", sections)
+	}
+	p := filepath.Join(f.dir, name+".toml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// serveProc is a running `sockjail serve`.
+type serveProc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string // the first listener's address
+	logs *logLines
+	done chan struct{}
+	err  error // valid after done
+}
+
+// logLines collects the JSON log lines of a process's stderr.
+type logLines struct {
+	mu    sync.Mutex
+	lines []map[string]any
+	raw   []string
+	ch    chan struct{} // closed and replaced on every line
+}
+
+func newLogLines(r io.Reader) *logLines {
+	l := &logLines{ch: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			json.Unmarshal(sc.Bytes(), &m)
+			l.mu.Lock()
+			l.lines = append(l.lines, m)
+			l.raw = append(l.raw, sc.Text())
+			close(l.ch)
+			l.ch = make(chan struct{})
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// wait returns the first line from index from on that matches, waiting up
+// to timeout for it.
+func (l *logLines) wait(t *testing.T, timeout time.Duration, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	if m := l.find(timeout, match); m != nil {
+		return m
+	}
+	t.Fatalf("no matching log line within %v; log:\n%s", timeout, l.String())
+	return nil
+}
+
+func (l *logLines) find(timeout time.Duration, match func(map[string]any) bool) map[string]any {
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		for _, m := range l.lines {
+			if m != nil && match(m) {
+				l.mu.Unlock()
+				return m
+			}
+		}
+		ch := l.ch
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			return nil
+		}
+	}
+}
+
+func (l *logLines) count(match func(map[string]any) bool) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, m := range l.lines {
+		if m != nil && match(m) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.raw, "\n")
+}
+
+func msgIs(msg string) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["msg"] == msg }
+}
+
+func refusedFor(reason string) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["msg"] == "connection refused" && m["reason"] == reason }
+}
+
+// startServe starts `sockjail serve --log-format json [args] -- argv` and
+// waits until it listens.
+func startServe(t *testing.T, args []string, argv ...string) *serveProc {
+	t.Helper()
+	bin := testenv.Sockjail(t)
+	full := append([]string{"serve", "--log-format", "json"}, args...)
+	full = append(full, "--")
+	full = append(full, argv...)
+	cmd := exec.Command(bin, full...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = os.Stdout
+	s := &serveProc{t: t, cmd: cmd, logs: newLogLines(stderr), done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.done:
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				<-s.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("serve log:\n%s", s.logs)
+		}
+	})
+	ready := s.logs.find(20*time.Second, func(m map[string]any) bool { return m["msg"] == "serving" })
+	if ready == nil {
+		select {
+		case <-s.done:
+			t.Fatalf("serve exited before listening (%v); log:\n%s", s.err, s.logs)
+		default:
+			t.Fatalf("serve did not start listening; log:\n%s", s.logs)
+		}
+	}
+	if l, ok := ready["listen"].([]any); ok && len(l) > 0 {
+		s.addr, _ = l[0].(string)
+	}
+	return s
+}
+
+// exitCode waits for serve to exit and returns its status.
+func (s *serveProc) exitCode(timeout time.Duration) int {
+	s.t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(timeout):
+		s.t.Fatalf("serve did not exit within %v; log:\n%s", timeout, s.logs)
+	}
+	if s.err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(s.err, &ee) {
+		return ee.ExitCode()
+	}
+	s.t.Fatalf("serve: %v", s.err)
+	return -1
+}
+
+func (s *serveProc) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// dialFrom connects to addr from the loopback address src ("" = any), so
+// that tests can be several clients.
+func dialFrom(t testing.TB, src, addr string) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("connecting from %s to %s: %v", src, addr, err)
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	return c.(*net.TCPConn)
+}
+
+// readLine reads one line.
+func readLine(t testing.TB, c net.Conn) string {
+	t.Helper()
+	var b []byte
+	one := make([]byte, 1)
+	for {
+		n, err := c.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				return string(b)
+			}
+			b = append(b, one[0])
+			continue
+		}
+		if err != nil {
+			t.Fatalf("reading a line (have %q): %v", b, err)
+		}
+	}
+}
+
+// readToEOF reads until EOF and reports whether the connection was reset.
+func readToEOF(c net.Conn) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := io.Copy(&buf, c)
+	return buf.Bytes(), err
+}
+
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// TestServeHello: the hello world, and the environment a program gets.
+func TestServeHello(t *testing.T) {
+	f := newServeFixture(t)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("hello.sh"))
+	for i := 0; i < 3; i++ {
+		c := dialFrom(t, "", s.addr)
+		got, err := readToEOF(c)
+		c.Close()
+		if err != nil || string(got) != "Hello World\n" {
+			t.Fatalf("got %q, %v; want Hello World and EOF", got, err)
+		}
+	}
+	line := s.logs.wait(t, 10*time.Second, msgIs("connection"))
+	if line["exit"] != 0.0 || line["close"] == nil || line["peer"] == nil {
+		t.Fatalf("log line lacks exit/close/peer: %v", line)
+	}
+
+	env := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("env.sh"))
+	c := dialFrom(t, "127.0.0.9", env.addr)
+	defer c.Close()
+	local := c.LocalAddr().(*net.TCPAddr)
+	want := fmt.Sprintf("127.0.0.9 %d 127.0.0.9 %d 127.0.0.1 TCP", local.Port, local.Port)
+	if got := readLine(t, c); got != want {
+		t.Fatalf("environment = %q, want %q", got, want)
+	}
+}
+
+// TestServeNoResets: the program writes 1 MiB and exits without reading the
+// 10 bytes the client sent first. Over 200 connections, none is reset and
+// every byte arrives.
+func TestServeNoResets(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "noresets", map[string]string{"serve": "max_per_source = 16\nmax_connections = 16"})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("big.sh"))
+	const conns, workers = 200, 8
+	var mu sync.Mutex
+	resets, short := 0, 0
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				c := dialFrom(t, "", s.addr)
+				c.Write([]byte("0123456789"))
+				got, err := readToEOF(c)
+				c.Close()
+				mu.Lock()
+				if isReset(err) {
+					resets++
+				} else if err != nil {
+					t.Errorf("read: %v", err)
+				}
+				if len(got) != 1<<20 {
+					short++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < conns; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	t.Logf("%d connections: %d resets, %d short", conns, resets, short)
+	if resets != 0 || short != 0 {
+		t.Fatalf("%d of %d connections reset, %d lost data", resets, conns, short)
+	}
+}
+
+// TestServeHalfClose: a client that sends its request and half-closes gets
+// the whole answer, which the program writes only after reading to EOF.
+func TestServeHalfClose(t *testing.T) {
+	f := newServeFixture(t)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("count.sh"))
+	c := dialFrom(t, "", s.addr)
+	defer c.Close()
+	c.Write(bytes.Repeat([]byte("x"), 12345))
+	c.CloseWrite()
+	got, err := readToEOF(c)
+	if err != nil || strings.TrimSpace(string(got)) != "read 12345" {
+		t.Fatalf("got %q, %v; want \"read 12345\"", got, err)
+	}
+}
+
+// TestServeNeverReadingClient: a client that never reads can't hold a
+// session: it ends after flush_timeout, with nothing left behind.
+func TestServeNeverReadingClient(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "neverread", map[string]string{"connection": "flush_timeout = \"1s\"\nmax_duration = \"2s\"\nlinger_idle = \"200ms\""})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("flood.sh"))
+	c := dialFrom(t, "", s.addr)
+	defer c.Close()
+	c.SetReadBuffer(4096)
+	start := time.Now()
+	line := s.logs.wait(t, 20*time.Second, msgIs("connection"))
+	el := time.Since(start)
+	if line["close"] != "flush-timeout" {
+		t.Fatalf("close = %v, want flush-timeout: %v", line["close"], line)
+	}
+	if el > 10*time.Second {
+		t.Fatalf("session took %v, want about max_duration + flush_timeout (3s)", el)
+	}
+	waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
+}
+
+// descendants returns the pids of every process below pid.
+func descendants(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command may hold spaces and parentheses: fields follow the
+		// last ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		fs := strings.Fields(s[i+1:])
+		if len(fs) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(fs[1])
+		parent[p] = pp
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func waitNoDescendants(t *testing.T, pid int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		d := descendants(pid)
+		if len(d) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left below serve (pid %d): %v", pid, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fdCount(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// expectRefused checks a refused connection: the optional message, then
+// EOF, never a reset, although the client sent bytes that nobody read.
+func expectRefused(t *testing.T, src, addr, message string) {
+	t.Helper()
+	c := dialFrom(t, src, addr)
+	defer c.Close()
+	c.Write([]byte("unread input\n"))
+	got, err := readToEOF(c)
+	if err != nil {
+		t.Fatalf("refused connection from %s: %v (want a polite close)", src, err)
+	}
+	if string(got) != message {
+		t.Fatalf("refused connection from %s got %q, want %q", src, got, message)
+	}
+}
+
+// expectServed opens a connection that the program greets, and returns it
+// open.
+func expectServed(t *testing.T, src, addr string) *net.TCPConn {
+	t.Helper()
+	c := dialFrom(t, src, addr)
+	if got := readLine(t, c); !strings.HasPrefix(got, "ready") {
+		t.Fatalf("connection from %s: got %q, want the greeting", src, got)
+	}
+	return c
+}
+
+// finish ends a session opened by expectServed.
+func finish(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	c.Write([]byte("bye\n"))
+	got, err := readToEOF(c)
+	c.Close()
+	if err != nil || string(got) != "got bye\n" {
+		t.Fatalf("ending a session: %q, %v", got, err)
+	}
+}
+
+// TestServeLimits: max_connections and max_per_source refuse the excess
+// politely (busy_message, FIN, never RST) with the reason logged, and
+// accept again once slots are free.
+func TestServeLimits(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "limits", map[string]string{"serve": "max_connections = 3\nmax_per_source = 2\nbusy_message = \"busy, try later\""})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("line.sh"))
+
+	a1 := expectServed(t, "127.0.0.2", s.addr)
+	a2 := expectServed(t, "127.0.0.2", s.addr)
+	expectRefused(t, "127.0.0.2", s.addr, "busy, try later\r\n")
+	s.logs.wait(t, 10*time.Second, refusedFor("max-per-source"))
+
+	b1 := expectServed(t, "127.0.0.3", s.addr)
+	expectRefused(t, "127.0.0.4", s.addr, "busy, try later\r\n")
+	s.logs.wait(t, 10*time.Second, refusedFor("max-connections"))
+
+	// Free one of 127.0.0.2's slots: that source is accepted again, and
+	// the server is full again.
+	finish(t, a1)
+	s.logs.wait(t, 10*time.Second, msgIs("connection"))
+	// The slots are given back just after the log line is written.
+	time.Sleep(100 * time.Millisecond)
+	a3 := expectServed(t, "127.0.0.2", s.addr)
+	expectRefused(t, "127.0.0.5", s.addr, "busy, try later\r\n")
+
+	for _, c := range []*net.TCPConn{a2, a3, b1} {
+		finish(t, c)
+	}
+	// Everything free: a new source gets in.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.logs.count(msgIs("connection")) < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	finish(t, expectServed(t, "127.0.0.6", s.addr))
+}
+
+// TestServeRate: rate_per_source turns away a source's connections beyond
+// its rate, and not other sources'.
+func TestServeRate(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "rate", map[string]string{"serve": "rate_per_source = 0.2"})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("line.sh"))
+	finish(t, expectServed(t, "127.0.0.2", s.addr))
+	expectRefused(t, "127.0.0.2", s.addr, "")
+	s.logs.wait(t, 10*time.Second, refusedFor("rate-per-source"))
+	finish(t, expectServed(t, "127.0.0.3", s.addr))
+}
+
+// TestServeAccessRules: a denied address never starts the program (no
+// marker file appears), an allowed one does.
+func TestServeAccessRules(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "rules", map[string]string{"serve": "allow_from = [\"127.0.0.0/24\"]\ndeny_from = [\"127.0.0.66\"]"})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("marker.sh"))
+
+	expectRefused(t, "127.0.0.66", s.addr, "")
+	line := s.logs.wait(t, 10*time.Second, refusedFor("access-rule"))
+	if !strings.Contains(fmt.Sprint(line["error"]), "deny_from 127.0.0.66/32") {
+		t.Fatalf("refusal does not name the rule: %v", line)
+	}
+	expectRefused(t, "127.0.1.1", s.addr, "")
+	s.logs.wait(t, 10*time.Second, func(m map[string]any) bool {
+		return m["msg"] == "connection refused" && strings.Contains(fmt.Sprint(m["error"]), "not in allow_from")
+	})
+	c := dialFrom(t, "127.0.0.65", s.addr)
+	got, err := readToEOF(c)
+	c.Close()
+	if err != nil || string(got) != "ran\n" {
+		t.Fatalf("allowed client got %q, %v", got, err)
+	}
+	ents, _ := os.ReadDir(f.markers)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != "ran-127.0.0.65" {
+		t.Fatalf("markers = %v, want only ran-127.0.0.65: a denied client started the program", names)
+	}
+}
+
+// TestServeSystemdActivation: `systemd-socket-activate -l ADDR` without
+// --accept passes a listening socket, and serve serves it, connection after
+// connection.
+func TestServeSystemdActivation(t *testing.T) {
+	f := newServeFixture(t)
+	ssa := testenv.LookTool(t, "systemd-socket-activate")
+	addr := "127.0.0.1:" + freeTCPPort(t)
+	cmd := exec.Command(ssa, "-l", addr, testenv.Sockjail(t), "serve", "--log-format", "json", "--", f.prog("hello.sh"))
+	stderr, _ := cmd.StderrPipe()
+	logs := newLogLines(stderr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve under systemd-socket-activate exited with %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Error("serve did not stop on SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", logs)
+		}
+	}()
+	for i := 0; i < 5; i++ {
+		c := dialRetry(t, addr)
+		got, err := readToEOF(c)
+		c.Close()
+		if err != nil || string(got) != "Hello World\n" {
+			t.Fatalf("connection %d: %q, %v", i, got, err)
+		}
+	}
+	logs.wait(t, 10*time.Second, msgIs("serving"))
+}
+
+// TestServeNotify: under a service manager (NOTIFY_SOCKET), serve sends
+// READY=1 once listening, STATUS= with counts, and STOPPING=1 on SIGTERM.
+func TestServeNotify(t *testing.T) {
+	f := newServeFixture(t)
+	sock := filepath.Join(t.TempDir(), "notify")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("hello.sh"))
+	t.Setenv("NOTIFY_SOCKET", "")
+	recv := func() string {
+		pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no sd_notify message: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if m := recv(); !strings.HasPrefix(m, "READY=1\nSTATUS=0 live sessions") {
+		t.Fatalf("first message %q, want READY=1 and a STATUS", m)
+	}
+	c := dialFrom(t, "", s.addr)
+	readToEOF(c)
+	c.Close()
+	for {
+		m := recv()
+		if strings.Contains(m, "1 served") {
+			break
+		}
+	}
+	s.signal(syscall.SIGTERM)
+	for {
+		if m := recv(); strings.HasPrefix(m, "STOPPING=1") {
+			break
+		}
+	}
+	if code := s.exitCode(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM, want 0", code)
+	}
+}
+
+func freeTCPPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+func dialRetry(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connecting to %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeHAProxy puts a real HAProxy in front of serve, once with
+// send-proxy (v1) and once with send-proxy-v2: the program sees the
+// original client's address, and a random payload echoed through cat
+// arrives whole: the header reader took no byte of the stream.
+func TestServeHAProxy(t *testing.T) {
+	f := newServeFixture(t)
+	haproxy := testenv.LookTool(t, "haproxy")
+	for _, v := range []struct{ mode, option string }{{"v1", "send-proxy"}, {"v2", "send-proxy-v2"}} {
+		t.Run(v.mode, func(t *testing.T) {
+			pol := f.policy(t, "proxy-"+v.mode, map[string]string{"serve": fmt.Sprintf("proxy_protocol = %q", v.mode)})
+			s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("env.sh"))
+			front := "127.0.0.1:" + freeTCPPort(t)
+			cfg := fmt.Sprintf(`global
+    log stderr format raw local0 warning
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind %s
+    default_backend be
+backend be
+    server sockjail %s %s
+`, front, s.addr, v.option)
+			cfgPath := filepath.Join(t.TempDir(), "haproxy.cfg")
+			os.WriteFile(cfgPath, []byte(cfg), 0o644)
+			hp := exec.Command(haproxy, "-db", "-f", cfgPath)
+			var hlog bytes.Buffer
+			hp.Stdout, hp.Stderr = &hlog, &hlog
+			if err := hp.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				hp.Process.Kill()
+				hp.Wait()
+				if t.Failed() {
+					t.Logf("haproxy:\n%s", hlog.String())
+				}
+			}()
+			dialRetry(t, front).Close() // wait until HAProxy listens
+
+			payload := make([]byte, 256<<10)
+			rand.Read(payload)
+			for i := 0; i < 3; i++ {
+				src := fmt.Sprintf("127.0.0.%d", 20+i)
+				c := dialFrom(t, src, front)
+				port := c.LocalAddr().(*net.TCPAddr).Port
+				want := fmt.Sprintf("%s %d %s %d 127.0.0.1 TCP", src, port, src, port)
+				if got := readLine(t, c); got != want {
+					c.Close()
+					t.Fatalf("program saw %q, want %q (the client behind HAProxy)", got, want)
+				}
+				errc := make(chan error, 1)
+				go func() {
+					_, err := c.Write(payload)
+					c.CloseWrite()
+					errc <- err
+				}()
+				got, err := readToEOF(c)
+				c.Close()
+				if werr := <-errc; werr != nil || err != nil {
+					t.Fatalf("write %v, read %v", werr, err)
+				}
+				if !bytes.Equal(got, payload) {
+					t.Fatalf("echo through HAProxy and serve: %d bytes back of %d, equal prefix %d", len(got), len(payload), commonPrefix(got, payload))
+				}
+			}
+			line := s.logs.wait(t, 10*time.Second, msgIs("connection"))
+			if !strings.HasPrefix(fmt.Sprint(line["peer"]), "127.0.0.2") {
+				t.Fatalf("log line peer = %v, want the client's address", line["peer"])
+			}
+		})
+	}
+}
+
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// TestServeProxyHeaderRequired: with proxy_protocol on, a client that sends
+// no header is refused without starting the program, and one whose header
+// never completes is cut off after a short timeout.
+func TestServeProxyHeaderRequired(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "proxy-any", map[string]string{"serve": "proxy_protocol = \"any\""})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("marker.sh"))
+	c := dialFrom(t, "", s.addr)
+	c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	got, err := readToEOF(c)
+	c.Close()
+	if err != nil || len(got) != 0 {
+		t.Fatalf("client without a header got %q, %v; want a silent polite close", got, err)
+	}
+	s.logs.wait(t, 10*time.Second, refusedFor("proxy-header"))
+
+	c = dialFrom(t, "", s.addr)
+	c.Write([]byte("PROXY TCP4 192.0.2.1 "))
+	start := time.Now()
+	readToEOF(c)
+	c.Close()
+	if el := time.Since(start); el > 15*time.Second {
+		t.Fatalf("incomplete header held the connection for %v", el)
+	}
+	if n := s.logs.count(refusedFor("proxy-header")); n != 2 {
+		t.Fatalf("%d proxy-header refusals logged, want 2", n)
+	}
+	// A correct header from a direct client works, and the program sees
+	// the header's address.
+	c = dialFrom(t, "", s.addr)
+	c.Write([]byte("PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n"))
+	got, err = readToEOF(c)
+	c.Close()
+	if err != nil || string(got) != "ran\n" {
+		t.Fatalf("with a header: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(f.markers, "ran-192.0.2.1")); err != nil {
+		t.Fatalf("program did not see the header's address: %v", err)
+	}
+	if ents, _ := os.ReadDir(f.markers); len(ents) != 1 {
+		t.Fatalf("%d markers, want 1: a refused client started the program", len(ents))
+	}
+}
+
+// TestServeLoad: 500 connections held open for 10 s while 2,000 short ones
+// come and go. No error, and afterwards no descriptor, process or session
+// left.
+func TestServeLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test skipped in -short mode")
+	}
+	f := newServeFixture(t)
+	pol := f.policy(t, "load", map[string]string{
+		"serve":  "max_connections = 1000\nmax_per_source = 1000",
+		"limits": "nproc = 4000",
+	})
+	raiseNoFile(t, 8192)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("echo.sh"))
+	pid := s.cmd.Process.Pid
+	// One connection first, so that everything lazily set up is set up.
+	warm := dialFrom(t, "", s.addr)
+	warm.CloseWrite()
+	readToEOF(warm)
+	warm.Close()
+	s.logs.wait(t, 10*time.Second, msgIs("connection"))
+	time.Sleep(200 * time.Millisecond)
+	fdsBefore := fdCount(t, pid)
+
+	const held, short = 500, 2000
+	start := time.Now()
+	conns := make([]*net.TCPConn, held)
+	var wg sync.WaitGroup
+	errs := make(chan error, held+short)
+	for i := range conns {
+		conns[i] = dialFrom(t, "", s.addr)
+		conns[i].SetDeadline(time.Now().Add(120 * time.Second))
+	}
+	// Every held connection is served: each echoes a line.
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := fmt.Sprintf("held %d\n", i)
+			c.Write([]byte(msg))
+			buf := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+				errs <- fmt.Errorf("held connection %d: %q, %v", i, buf, err)
+			}
+		}()
+	}
+	wg.Wait()
+	// 2,000 short connections from 16 clients meanwhile.
+	next := make(chan int)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c := dialFrom(t, "", s.addr)
+				msg := fmt.Sprintf("short %d", i)
+				c.Write([]byte(msg))
+				c.CloseWrite()
+				got, err := readToEOF(c)
+				c.Close()
+				if err != nil || string(got) != msg {
+					errs <- fmt.Errorf("short connection %d: %q, %v", i, got, err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < short; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if el := time.Since(start); el < 10*time.Second {
+		time.Sleep(10*time.Second - el)
+	}
+	// The held connections are still alive after 10 s, then end.
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Write([]byte("end\n"))
+			c.CloseWrite()
+			got, err := readToEOF(c)
+			c.Close()
+			if err != nil || string(got) != "end\n" {
+				errs <- fmt.Errorf("held connection %d at the end: %q, %v", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n < 10 {
+			t.Error(err)
+		}
+		n++
+	}
+	if n > 0 {
+		t.Fatalf("%d connections failed", n)
+	}
+	total := held + short + 1
+	deadline := time.Now().Add(30 * time.Second)
+	for s.logs.count(msgIs("connection")) < total && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := s.logs.count(msgIs("connection")); got != total {
+		t.Fatalf("%d connection log lines, want %d", got, total)
+	}
+	if r := s.logs.count(msgIs("connection refused")); r != 0 {
+		t.Fatalf("%d connections refused", r)
+	}
+	waitNoDescendants(t, pid, 10*time.Second)
+	deadline = time.Now().Add(10 * time.Second)
+	for fdCount(t, pid) != fdsBefore && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := fdCount(t, pid); after != fdsBefore {
+		t.Fatalf("serve holds %d fds after the load, %d before", after, fdsBefore)
+	}
+	t.Logf("%d held + %d short connections in %v", held, short, time.Since(start).Round(time.Millisecond))
+}
+
+func raiseNoFile(t *testing.T, n uint64) {
+	t.Helper()
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Cur >= n {
+		return
+	}
+	if r.Max < n {
+		r.Max = n
+	}
+	r.Cur = n
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		testenv.SkipOrFail(t, fmt.Sprintf("cannot raise RLIMIT_NOFILE to %d: %v", n, err))
+	}
+}
+
+// TestServeGracefulStop: SIGTERM stops accepting and lets a live session
+// finish, then serve exits 0.
+func TestServeGracefulStop(t *testing.T) {
+	f := newServeFixture(t)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("line.sh"))
+	c := expectServed(t, "", s.addr)
+	s.signal(syscall.SIGTERM)
+	s.logs.wait(t, 10*time.Second, msgIs("stopping"))
+	// No new connections.
+	if c2, err := net.DialTimeout("tcp", s.addr, 2*time.Second); err == nil {
+		c2.Close()
+		t.Fatal("serve still accepts after SIGTERM")
+	}
+	time.Sleep(300 * time.Millisecond)
+	finish(t, c)
+	if code := s.exitCode(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+}
+
+// TestServeStopTimeout: a session still running at stop_timeout is killed;
+// its close still runs (the client gets what was written, then EOF, no
+// reset), and serve exits 0.
+func TestServeStopTimeout(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "stoptimeout", map[string]string{
+		"serve":      "stop_timeout = \"1s\"",
+		"connection": "linger_idle = \"200ms\"",
+	})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("sleep.sh"))
+	c := expectServed(t, "", s.addr)
+	defer c.Close()
+	c.Write([]byte("unread"))
+	start := time.Now()
+	s.signal(syscall.SIGTERM)
+	got, err := readToEOF(c)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("after the kill the client got %q, %v; want EOF without reset", got, err)
+	}
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Fatalf("session ended %v after SIGTERM, before stop_timeout", el)
+	}
+	if code := s.exitCode(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	line := s.logs.wait(t, time.Second, msgIs("connection"))
+	if line["killed"] != "stopped" || line["signal"] == nil {
+		t.Fatalf("log line does not show the kill: %v", line)
+	}
+	waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
+}
+
+// TestServeReload: SIGHUP with a changed valid policy applies to new
+// connections; with an invalid one, the error is logged and the old policy
+// stays.
+func TestServeReload(t *testing.T) {
+	f := newServeFixture(t)
+	write := func(greeting string) string {
+		return f.policy(t, "reload", map[string]string{
+			"program": fmt.Sprintf("env = { PATH = \"/usr/bin:/bin\", GREETING = %q }", greeting),
+		})
+	}
+	pol := write("one")
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("line.sh"))
+	old := dialFrom(t, "", s.addr)
+	if got := readLine(t, old); got != "ready one" {
+		t.Fatalf("greeting %q, want ready one", got)
+	}
+
+	write("two")
+	s.signal(syscall.SIGHUP)
+	s.logs.wait(t, 10*time.Second, msgIs("policy reloaded"))
+	c := dialFrom(t, "", s.addr)
+	if got := readLine(t, c); got != "ready two" {
+		t.Fatalf("after reload: greeting %q, want ready two", got)
+	}
+	finish(t, c)
+	// The session from before the reload goes on under its policy.
+	finish(t, old)
+
+	os.WriteFile(pol, []byte("version = 1\n[serve]\nmax_connections = \"many\"\n"), 0o644)
+	s.signal(syscall.SIGHUP)
+	line := s.logs.wait(t, 10*time.Second, msgIs("policy reload failed, keeping the current policy"))
+	if e := fmt.Sprint(line["error"]); !strings.Contains(e, pol+":3:") {
+		t.Fatalf("reload error %q does not point at the file, line and column", e)
+	}
+	c = dialFrom(t, "", s.addr)
+	if got := readLine(t, c); got != "ready two" {
+		t.Fatalf("after a failed reload: greeting %q, want ready two", got)
+	}
+	finish(t, c)
+}
+
+// TestServeListSessions: SIGUSR1 logs every live session with its peer, pid
+// and age.
+func TestServeListSessions(t *testing.T) {
+	f := newServeFixture(t)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("line.sh"))
+	c1 := expectServed(t, "127.0.0.11", s.addr)
+	c2 := expectServed(t, "127.0.0.12", s.addr)
+	s.signal(syscall.SIGUSR1)
+	s.logs.wait(t, 10*time.Second, msgIs("sessions"))
+	for _, c := range []*net.TCPConn{c1, c2} {
+		peer := c.LocalAddr().String()
+		line := s.logs.wait(t, time.Second, func(m map[string]any) bool { return m["msg"] == "session" && m["peer"] == peer })
+		if pid, _ := line["pid"].(float64); pid <= 0 {
+			t.Fatalf("session line without a pid: %v", line)
+		}
+		if line["age"] == nil {
+			t.Fatalf("session line without an age: %v", line)
+		}
+	}
+	finish(t, c1)
+	finish(t, c2)
+}
+
+// TestServeBadInput: wrong invocations fail with a clear message and a
+// documented exit code, never a panic.
+func TestServeBadInput(t *testing.T) {
+	f := newServeFixture(t)
+	bin := testenv.Sockjail(t)
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	badPolicy := filepath.Join(f.dir, "bad.toml")
+	os.WriteFile(badPolicy, []byte("version = 1\n[serve]\nallow_from = [\"10.0.0.0/33\"]\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		msg  string
+	}{
+		{"no program", []string{"--listen", "127.0.0.1:0"}, nil, exitcode.Usage, "no program given"},
+		{"no sockets", []string{"--", f.prog("hello.sh")}, nil, exitcode.NoConnection, "--listen"},
+		{"foreign LISTEN_PID", []string{"--", f.prog("hello.sh")}, []string{"LISTEN_PID=1", "LISTEN_FDS=1"}, exitcode.NoConnection, "--listen"},
+		{"bad address", []string{"--listen", "localhost", "--", f.prog("hello.sh")}, nil, exitcode.OSError, "--listen \"localhost\""},
+		{"port in use", []string{"--listen", busy.Addr().String(), "--", f.prog("hello.sh")}, nil, exitcode.OSError, "address already in use"},
+		{"missing program", []string{"--listen", "127.0.0.1:0", "--", f.prog("nope")}, nil, exitcode.NotFound, "nope"},
+		{"bad policy", []string{"--listen", "127.0.0.1:0", "--policy", badPolicy, "--", f.prog("hello.sh")}, nil, exitcode.Config, badPolicy + ":3:"},
+		{"bad log format", []string{"--log-format", "xml", "--", f.prog("hello.sh")}, nil, exitcode.Usage, "--log-format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, append([]string{"serve"}, tc.args...)...)
+			cmd.Env = append(os.Environ(), tc.env...)
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != tc.code {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, tc.code, out)
+			}
+			if !strings.Contains(string(out), tc.msg) || strings.Contains(string(out), "panic") {
+				t.Fatalf("output lacks %q:\n%s", tc.msg, out)
+			}
+		})
+	}
+	out, err := exec.Command(bin, "serve", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("serve --help: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--listen", "--policy", "--log-format", "SIGHUP", "SIGUSR1", "stop_timeout", "proxy_protocol", "Accept=no"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("serve --help does not mention %s", want)
+		}
+	}
+}

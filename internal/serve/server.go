@@ -1,0 +1,469 @@
+// Package serve is `sockjail serve`: it accepts TCP connections on its own
+// listeners or on sockets passed by systemd (Accept=no), applies the
+// policy's [serve] access rules and limits, and serves each admitted
+// connection through internal/session, exactly as `sockjail run` serves its
+// one connection. It handles the service's lifecycle: sd_notify readiness
+// and status, graceful stop on SIGTERM, policy reload on SIGHUP and a
+// listing of live sessions on SIGUSR1.
+//
+// The package does not start or confine programs and does not close
+// connections itself: internal/session does, for admitted and refused
+// connections alike. It does not load policy files or prepare sandboxes
+// either; the caller passes a function for that ([Config.Load]).
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/conn"
+	"github.com/sockjail/sockjail/internal/session"
+	"github.com/sockjail/sockjail/policy"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultStopTimeout is how long live sessions may go on after SIGTERM when
+// the policy's [serve] stop_timeout is 0.
+const DefaultStopTimeout = 30 * time.Second
+
+// Bounds of the polite close given to refused connections: a refused client
+// gets FIN after its input is drained, but may not hold sockjail's
+// resources for the policy's full linger times.
+const (
+	refuseFlushTimeout = 2 * time.Second
+	refuseLingerIdle   = 500 * time.Millisecond
+	refuseLingerMax    = 2 * time.Second
+	// maxRefusing bounds the refused connections being closed at once.
+	// Beyond it (a flood), refusals are closed without waiting for the
+	// peer: input drained, FIN, close.
+	maxRefusing = 256
+)
+
+// statusInterval is how often the STATUS= line is refreshed under systemd.
+const statusInterval = time.Second
+
+// Config configures a Server.
+type Config struct {
+	// Listeners are the sockets to accept on; the Server closes them when
+	// it stops.
+	Listeners []*Listener
+	// Log receives the server's own lines (start, reload, stop, session
+	// listings). Sessions log through their session.Config's Log.
+	Log *slog.Logger
+	// Initial is the configuration to start with.
+	Initial *session.Config
+	// Load reads the policy again and prepares a new sandbox, on each
+	// SIGHUP. An error is logged, and the current configuration stays in
+	// force.
+	Load func() (*session.Config, error)
+}
+
+// generation is what one loaded policy decides for new connections.
+type generation struct {
+	cfg         *session.Config
+	refuseCfg   *session.Config // cfg with the shortened close of a refusal
+	fastCfg     *session.Config // cfg with no waiting at all, for floods
+	rules       *Rules
+	limits      LimitSettings
+	busy        string
+	proxy       bool
+	stopTimeout time.Duration
+
+	// refs counts the connections using this generation, retired is set
+	// when a reload replaced it; the last connection of a retired
+	// generation frees its sandbox. Both are guarded by Server.mu.
+	refs    int
+	retired bool
+}
+
+func newGeneration(cfg *session.Config) *generation {
+	s := cfg.Policy.Serve
+	allow, deny := s.Prefixes()
+	g := &generation{
+		cfg:   cfg,
+		rules: NewRules(allow, deny),
+		limits: LimitSettings{
+			MaxConnections: s.MaxConnections,
+			MaxPerSource:   s.MaxPerSource,
+			RatePerSource:  s.RatePerSource,
+		},
+		busy:        s.BusyMessage,
+		proxy:       s.ProxyProtocol != "" && s.ProxyProtocol != policy.ProxyOff,
+		stopTimeout: time.Duration(s.StopTimeout),
+	}
+	if g.stopTimeout <= 0 {
+		g.stopTimeout = DefaultStopTimeout
+	}
+	g.refuseCfg = withClose(cfg, func(c *policy.Connection) {
+		c.FlushTimeout = policy.Duration(min(time.Duration(c.FlushTimeout), refuseFlushTimeout))
+		c.CloseDelay = 0
+		c.LingerIdle = policy.Duration(min(time.Duration(c.LingerIdle), refuseLingerIdle))
+		c.LingerMax = policy.Duration(min(time.Duration(c.LingerMax), refuseLingerMax))
+	})
+	g.fastCfg = withClose(cfg, func(c *policy.Connection) {
+		c.FlushTimeout, c.CloseDelay, c.LingerIdle, c.LingerMax = 0, 0, 0, 0
+	})
+	return g
+}
+
+// withClose returns a copy of cfg whose policy's close timings are changed
+// by edit. Only the [connection] table is copied; the rest is shared and
+// read-only.
+func withClose(cfg *session.Config, edit func(*policy.Connection)) *session.Config {
+	p := *cfg.Policy
+	edit(&p.Connection)
+	c := *cfg
+	c.Policy = &p
+	return &c
+}
+
+// Server accepts and serves connections. Create it with New, run it with
+// Serve.
+type Server struct {
+	listeners []*Listener
+	log       *slog.Logger
+	load      func() (*session.Config, error)
+
+	gen      atomic.Pointer[generation]
+	limits   *Limits
+	notify   *notifier
+	refusing chan struct{} // semaphore of refusals being closed
+
+	// killCtx is given to every session's Run; cancelling it kills the
+	// programs (stop_timeout exceeded). Their close still runs.
+	killCtx context.Context
+	kill    context.CancelFunc
+
+	conns   sync.WaitGroup // every connection's goroutine
+	accepts sync.WaitGroup // the accept loops
+
+	mu   sync.Mutex
+	live map[*session.Session]struct{}
+
+	served, refused atomic.Int64
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Listeners) == 0 {
+		return nil, errors.New("serve: no listeners")
+	}
+	if cfg.Initial == nil || cfg.Load == nil {
+		return nil, errors.New("serve: Config.Initial and Config.Load are required")
+	}
+	s := &Server{
+		listeners: cfg.Listeners,
+		log:       cfg.Log,
+		load:      cfg.Load,
+		notify:    newNotifier(),
+		refusing:  make(chan struct{}, maxRefusing),
+		live:      make(map[*session.Session]struct{}),
+	}
+	g := newGeneration(cfg.Initial)
+	s.gen.Store(g)
+	s.limits = NewLimits(g.limits)
+	s.killCtx, s.kill = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Serve accepts connections until a SIGTERM or SIGINT arrives on sigs (or
+// ctx is cancelled), then stops gracefully: it stops accepting, lets live
+// sessions finish for stop_timeout, kills the programs still running, waits
+// for every close, and returns. A second SIGTERM or SIGINT kills the
+// programs and cuts the closes short. SIGHUP reloads the configuration for
+// new connections; SIGUSR1 logs the live sessions.
+func (s *Server) Serve(ctx context.Context, sigs <-chan os.Signal) {
+	g := s.gen.Load()
+	addrs := make([]string, len(s.listeners))
+	for i, l := range s.listeners {
+		addrs[i] = l.Addr().String()
+		s.accepts.Add(1)
+		go s.acceptLoop(l)
+	}
+	s.log.Info("serving", "listen", addrs, "program", g.cfg.Argv, "policy", g.cfg.Policy.Source,
+		"max_connections", g.limits.MaxConnections, "max_per_source", g.limits.MaxPerSource,
+		"proxy_protocol", string(g.cfg.Policy.Serve.ProxyProtocol))
+	s.sendNotify("READY=1\n" + s.status())
+
+	var statusTick <-chan time.Time
+	if s.notify.enabled {
+		t := time.NewTicker(statusInterval)
+		defer t.Stop()
+		statusTick = t.C
+	}
+	lastStatus := ""
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				s.stop(sig, sigs)
+				return
+			case syscall.SIGHUP:
+				s.Reload()
+			case syscall.SIGUSR1:
+				s.LogSessions()
+			}
+		case <-ctx.Done():
+			s.stop(nil, sigs)
+			return
+		case <-statusTick:
+			if st := s.status(); st != lastStatus {
+				lastStatus = st
+				s.sendNotify(st)
+			}
+		}
+	}
+}
+
+// stop is the graceful stop, started by sig (nil: the context).
+func (s *Server) stop(sig os.Signal, sigs <-chan os.Signal) {
+	g := s.gen.Load()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	s.accepts.Wait()
+	s.sendNotify("STOPPING=1\n" + s.status())
+	live := s.liveCount()
+	s.log.Info("stopping", "signal", fmt.Sprint(sig), "live", live, "stop_timeout", g.stopTimeout)
+
+	done := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(g.stopTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-done:
+			s.log.Info("stopped", "served", s.served.Load(), "refused", s.refused.Load())
+			return
+		case <-timer.C:
+			if n := s.liveCount(); n > 0 {
+				s.log.Warn("stop_timeout reached, ending live sessions", "live", n)
+			}
+			s.kill()
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				// A second request: end everything now.
+				s.log.Warn("second stop signal, ending sessions and their closes now", "signal", sig.String())
+				s.kill()
+				s.each(func(ss *session.Session) { ss.AbortClose() })
+			case syscall.SIGUSR1:
+				s.LogSessions()
+			}
+		}
+	}
+}
+
+// Reload prepares a new configuration with Config.Load and uses it for the
+// connections accepted from then on. Live sessions keep theirs. When Load
+// fails, the error is logged and the current configuration stays.
+func (s *Server) Reload() {
+	cfg, err := s.load()
+	if err != nil {
+		s.log.Error("policy reload failed, keeping the current policy", "error", err.Error())
+		return
+	}
+	g := newGeneration(cfg)
+	s.mu.Lock()
+	old := s.gen.Swap(g)
+	old.retired = true
+	unused := old.refs == 0
+	s.mu.Unlock()
+	if unused {
+		closeGen(old)
+	}
+	s.limits.Set(g.limits)
+	s.log.Info("policy reloaded", "policy", cfg.Policy.Source,
+		"max_connections", g.limits.MaxConnections, "max_per_source", g.limits.MaxPerSource,
+		"proxy_protocol", string(cfg.Policy.Serve.ProxyProtocol))
+}
+
+// acquireGen returns the current generation for a new connection, which
+// must give it back with releaseGen.
+func (s *Server) acquireGen() *generation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gen.Load()
+	g.refs++
+	return g
+}
+
+// releaseGen gives back g; the last connection of a generation replaced by
+// a reload frees its sandbox.
+func (s *Server) releaseGen(g *generation) {
+	s.mu.Lock()
+	g.refs--
+	last := g.retired && g.refs == 0
+	s.mu.Unlock()
+	if last {
+		closeGen(g)
+	}
+}
+
+func closeGen(g *generation) {
+	if g.cfg.Sandbox != nil {
+		g.cfg.Sandbox.Close()
+	}
+}
+
+// LogSessions logs one line per live session: peer, pid and age.
+func (s *Server) LogSessions() {
+	now := time.Now()
+	n := 0
+	s.each(func(ss *session.Session) {
+		in := ss.Info()
+		n++
+		s.log.Info("session", "peer", in.Peer.String(), "pid", in.Pid,
+			"age", now.Sub(in.Started).Round(time.Millisecond))
+	})
+	total, sources := s.limits.Counts()
+	s.log.Info("sessions", "live", n, "connections", total, "sources", sources,
+		"served", s.served.Load(), "refused", s.refused.Load())
+}
+
+func (s *Server) each(f func(*session.Session)) {
+	s.mu.Lock()
+	list := make([]*session.Session, 0, len(s.live))
+	for ss := range s.live {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range list {
+		f(ss)
+	}
+}
+
+func (s *Server) liveCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live)
+}
+
+func (s *Server) status() string {
+	return fmt.Sprintf("STATUS=%d live sessions, %d served, %d refused", s.liveCount(), s.served.Load(), s.refused.Load())
+}
+
+func (s *Server) sendNotify(state string) {
+	if err := s.notify.send(state); err != nil {
+		s.log.Warn("sd_notify failed", "error", err.Error())
+	}
+}
+
+// acceptLoop accepts on l until it is closed.
+func (s *Server) acceptLoop(l *Listener) {
+	defer s.accepts.Done()
+	var backoff time.Duration
+	for {
+		fd, err := l.accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors or memory, or a connection aborted
+			// before accept: log, back off, go on. The kernel keeps
+			// new connections in the backlog meanwhile.
+			if errors.Is(err, unix.ECONNABORTED) {
+				continue
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("accept failed", "listen", l.Addr().String(), "error", err.Error(), "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.conns.Add(1)
+		go s.handle(fd)
+	}
+}
+
+// handle admits or refuses one accepted connection and serves it.
+func (s *Server) handle(fd int) {
+	defer s.conns.Done()
+	c, err := conn.FromFD(fd)
+	if err != nil {
+		unix.Close(fd)
+		s.log.Error("accepted connection unusable", "error", err.Error())
+		return
+	}
+	g := s.acquireGen()
+	defer s.releaseGen(g)
+	// The global bound comes first: it does not need the client's address,
+	// so a flood is turned away before any PROXY header is waited for.
+	if !s.limits.Acquire() {
+		s.refuse(c, g, ReasonMaxConnections, g.busy, nil)
+		return
+	}
+	defer s.limits.Release()
+
+	sess := session.New(c, g.cfg)
+	if g.proxy {
+		// The address that the rules and limits judge is the client's,
+		// from the header.
+		if err := sess.ReadProxyHeader(); err != nil {
+			s.refuse(c, g, ReasonProxyHeader, "", err)
+			return
+		}
+	}
+	peer := c.Peer().Addr()
+	if ok, why := g.rules.Allowed(peer); !ok {
+		s.refuse(c, g, ReasonDenied, "", errors.New(why))
+		return
+	}
+	if why := s.limits.AcquireSource(peer, time.Now()); why != "" {
+		s.refuse(c, g, why, g.busy, nil)
+		return
+	}
+	defer s.limits.ReleaseSource(peer)
+	if !s.track(sess) {
+		s.refuse(c, g, ReasonStopping, "", nil)
+		return
+	}
+	defer s.untrack(sess)
+	s.served.Add(1)
+	sess.Run(s.killCtx)
+}
+
+// track registers a live session, unless the server is stopping.
+func (s *Server) track(ss *session.Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Connections accepted before a stop are served during its grace
+	// period, but none starts after the sessions were told to end.
+	if s.killCtx.Err() != nil {
+		return false
+	}
+	s.live[ss] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(ss *session.Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.live, ss)
+}
+
+// refuse closes c politely without starting the program, and logs why.
+func (s *Server) refuse(c *conn.Conn, g *generation, reason, message string, err error) {
+	s.refused.Add(1)
+	cfg := g.refuseCfg
+	select {
+	case s.refusing <- struct{}{}:
+		defer func() { <-s.refusing }()
+	default:
+		cfg = g.fastCfg
+		message = ""
+	}
+	session.Refuse(c, cfg, reason, message, err)
+}
