@@ -363,16 +363,31 @@ func (g gen) service() string {
 		b.WriteString("# sandbox and drops to that user before the program runs.\n")
 	}
 	b.WriteString("\n")
-	b.WriteString("# Hardening that leaves sockjail's own sandbox working. Deliberately absent:\n")
-	b.WriteString("# RestrictNamespaces= and SystemCallFilter= (sockjail needs user and mount\n")
-	b.WriteString("# namespaces, mount(2), Landlock and seccomp), and ProtectKernelTunables=,\n")
-	b.WriteString("# ProtectProc= and ProcSubset= (their overmounts of /proc keep a user\n")
-	b.WriteString("# namespace from mounting a fresh /proc).\n")
-	b.WriteString("NoNewPrivileges=yes\n")
-	b.WriteString("LockPersonality=yes\n")
-	b.WriteString("RestrictRealtime=yes\n")
-	b.WriteString("RestrictSUIDSGID=yes\n")
+	b.WriteString("# Hardening that leaves sockjail's own sandbox working (tested with user,\n")
+	b.WriteString("# mount and PID namespaces under DynamicUser=). Deliberately absent:\n")
+	b.WriteString("# RestrictNamespaces= and SystemCallFilter= (sockjail creates namespaces\n")
+	b.WriteString("# and loads the program's seccomp filter itself), PrivateDevices= (it\n")
+	b.WriteString("# would hide devices a policy grants, such as a serial line), and\n")
+	b.WriteString("# settings that would confine the program beyond its policy\n")
+	b.WriteString("# (MemoryDenyWriteExecute=, RestrictAddressFamilies=).\n")
+	for _, d := range hardening {
+		b.WriteString(d + "=yes\n")
+	}
 	return b.String()
+}
+
+// hardening lists the boolean hardening directives of both services. Each
+// restricts only what no policy can grant the program anyway.
+var hardening = []string{
+	"NoNewPrivileges",
+	"LockPersonality",
+	"RestrictRealtime",
+	"RestrictSUIDSGID",
+	"ProtectKernelTunables",
+	"ProtectKernelModules",
+	"ProtectKernelLogs",
+	"ProtectControlGroups",
+	"ProtectHostname",
 }
 
 // systemdSeconds writes d as a systemd time span in whole seconds, rounded

@@ -152,7 +152,7 @@ func TestGenerateSettings(t *testing.T) {
 			[]string{"StandardInput=socket", "StandardOutput=socket", "StandardError=journal",
 				"ExecStart=-/usr/local/bin/sockjail run -- /usr/local/bin/hello",
 				"CollectMode=inactive-or-failed", "DynamicUser=yes"},
-			[]string{"PrivateTmp=", "SystemCallFilter=", "RestrictNamespaces=", "ProtectKernelTunables=", "[Install]"}},
+			[]string{"PrivateTmp=", "SystemCallFilter=", "RestrictNamespaces=", "PrivateDevices=", "[Install]"}},
 		{"socket accept=no", no, "hello.socket",
 			[]string{"ListenStream=31337", "Accept=no"},
 			[]string{"MaxConnections", "PollLimit"}},
