@@ -67,14 +67,23 @@ func tcpPair(t *testing.T) (client *net.TCPConn, serverFD int) {
 func start(t *testing.T, cfg Config, negotiate func(c *net.TCPConn), argv ...string) *session {
 	t.Helper()
 	client, fd := tcpPair(t)
+	if negotiate != nil {
+		go negotiate(client)
+	}
+	s := startOn(t, fd, cfg, argv...)
+	s.client = client
+	return s
+}
+
+// startOn is start for a connection whose client is not a *net.TCPConn
+// of the test's own (a real telnet client, say).
+func startOn(t *testing.T, fd int, cfg Config, argv ...string) *session {
+	t.Helper()
 	r, err := New(cfg, fd, fd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	if negotiate != nil {
-		go negotiate(client)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	if err := r.Negotiate(ctx); err != nil {
@@ -102,7 +111,7 @@ func start(t *testing.T, cfg Config, negotiate func(c *net.TCPConn), argv ...str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	s := &session{t: t, relay: r, cmd: cmd, client: client, cancel: cancel, done: make(chan error, 1)}
+	s := &session{t: t, relay: r, cmd: cmd, cancel: cancel, done: make(chan error, 1)}
 	finished := make(chan struct{})
 	go func() { s.done <- r.Run(ctx); close(finished) }()
 	// Close only after Run returned, as the session does.
