@@ -10,11 +10,25 @@
 // (see [BufSize]) and stops reading a side whose destination is full, so a
 // slow client slows the program down instead of growing memory.
 //
-// The relay knows nothing about sandboxes or close logic: the session
-// allocates it before the sandbox is applied, starts the program on
-// [Relay.ProgramFiles], calls [Relay.Run], and then runs the shared
-// flush-then-close on the connection. It does not cover job control beyond
-// what the pty's line discipline does, nor a client that reconnects.
+// The relay knows nothing about sandboxes or close logic. A session uses it
+// like this:
+//
+//	cfg, err := relay.FromPolicy(pol)        // use the relay if cfg.Needed()
+//	r, err := relay.New(cfg, connFD, connFD) // before the sandbox applies
+//	defer r.Close()                          // after Run returned
+//	err = r.Negotiate(ctx)                   // telnet = "on": TERM, window size
+//	in, out, errfd, ctty := r.ProgramFiles() // errfd -1: policy's stderr
+//	proc := sandbox.Start(in, out, errfd, ControllingTTY: ctty, Env: env + r.Env())
+//	go func() { done <- r.Run(ctx) }()
+//	// proc exits → KillTree (so no grandchild keeps the pty) → <-done.
+//	// Run returns ErrIdle / ErrHangup first → kill the program, then <-done.
+//	// Then the shared flush-then-close on the connection.
+//
+// Run ends on its own once the program side hung up and its output was
+// written; output the program wrote before it died is never lost to the
+// KillTree, since the pty keeps it until the master reads it. The relay
+// does not cover job control beyond what the pty's line discipline does,
+// nor a client that reconnects.
 package relay
 
 import (
