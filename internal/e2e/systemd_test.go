@@ -220,6 +220,14 @@ func testHello(t *testing.T, c *container, s *service) {
 		if !strings.Contains(out, "ActiveState=active") {
 			t.Errorf("%s.service is not active: %s", s.name, out)
 		}
+		// ExecReload= makes serve reread the policy, and it keeps serving.
+		if out, err := c.exec("systemctl", "reload", s.name+".service"); err != nil {
+			t.Errorf("systemctl reload %s.service: %v\n%s", s.name, err, out)
+		}
+		if got, _, err := talk(s.addr, nil); err != nil || string(got) != "Hello World\n" {
+			t.Errorf("after systemctl reload: got %q, %v", got, err)
+		}
+		total++
 	}
 
 	// One line per connection from sockjail in the journal, none on the

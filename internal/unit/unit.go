@@ -343,6 +343,9 @@ func (g gen) service() string {
 	} else {
 		b.WriteString("Type=notify\n")
 		fmt.Fprintf(&b, "ExecStart=%s\n", ExecLine(argv))
+		b.WriteString("# serve rereads the policy on SIGHUP (systemctl reload); the shell's kill\n")
+		b.WriteString("# needs no package beyond the essential ones.\n")
+		b.WriteString("ExecReload=/bin/sh -c \"kill -HUP $$MAINPID\"\n")
 		b.WriteString("StandardOutput=journal\n")
 		b.WriteString("StandardError=journal\n")
 		b.WriteString("# SIGTERM goes to serve alone, which stops accepting and gives running\n")

@@ -157,7 +157,7 @@ func TestGenerateSettings(t *testing.T) {
 			[]string{"ListenStream=31337", "Accept=no"},
 			[]string{"MaxConnections", "PollLimit"}},
 		{"service accept=no", no, "hello.service",
-			[]string{"Type=notify", "KillMode=mixed", "DynamicUser=yes", "Requires=hello.socket",
+			[]string{"Type=notify", "KillMode=mixed", `ExecReload=/bin/sh -c "kill -HUP $$MAINPID"`, "DynamicUser=yes", "Requires=hello.socket",
 				"ExecStart=/usr/local/bin/sockjail serve --policy /etc/sockjail/hello.toml -- /usr/local/bin/hello"},
 			[]string{"StandardInput=", "CollectMode=", "[Install]"}},
 	}
