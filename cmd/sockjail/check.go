@@ -44,9 +44,9 @@ func runCheck(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	verbose := fs.Bool("v", false, "print \"FILE: ok\" on stdout for each valid file")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "sockjail check: hint: run 'sockjail check --help' for the flags")
-	}
+	// The flag package prints a parse error itself; the hint follows it.
+	// Usage is silent, since it is also called for -help.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(os.Stdout, checkUsage)
@@ -54,6 +54,7 @@ func runCheck(args []string) int {
 			fs.PrintDefaults()
 			return exitcode.OK
 		}
+		fmt.Fprintln(os.Stderr, "sockjail check: hint: run 'sockjail check --help' for the flags")
 		return exitcode.Usage
 	}
 	if fs.NArg() == 0 {

@@ -70,14 +70,15 @@ func runPolicy(args []string) int {
 // command is done (help printed, or a usage error) and code is its status.
 func policyFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
 	fs.SetOutput(os.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "sockjail policy: hint: run 'sockjail policy --help'")
-	}
+	// The flag package prints a parse error itself; the hint follows it.
+	// Usage is silent, since it is also called for -help.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(os.Stdout, policyUsage)
 			return false, exitcode.OK
 		}
+		fmt.Fprintln(os.Stderr, "sockjail policy: hint: run 'sockjail policy --help'")
 		return false, exitcode.Usage
 	}
 	return true, 0
