@@ -71,7 +71,15 @@ var escapeModes = []escapeMode{
 var escapePolicies = []string{
 	"default", "read", "write", "exec", "connect", "bind", "abstract",
 	"signals", "ptrace", "mount", "unshare", "setuid", "iouring",
-	"nproc", "fsize", "as",
+	"iouring-best-effort", "nproc", "fsize", "as",
+}
+
+// refusedPolicies are policies that sockjail must refuse to run anything
+// under (exit 69, nothing written), with a word its log must contain.
+// Allowing io_uring_setup while Landlock TCP rules are in force is refused:
+// IORING_OP_SOCKET creates sockets, MPTCP ones included, past seccomp.
+var refusedPolicies = map[string]string{
+	"iouring": "io_uring",
 }
 
 // attempt is one row of the escape table.
@@ -213,7 +221,11 @@ func escapeAttempts() []attempt {
 		{name: "mount", argv: []string{"{bin}/mount", "{mnt}"}, want: "EPERM", bare: "ok"},
 		{name: "unshare-user", argv: []string{"{bin}/unshare"}, want: "EPERM",
 			by: map[string]string{"unshare": "ok"}, bare: "ok"},
-		{name: "setuid-root", argv: []string{"{bin}/setuid"}, want: "EPERM", bare: "ok"},
+		// In a user namespace that maps only the program's own uid,
+		// setuid(0) names an unmapped uid: EINVAL, before any
+		// capability check.
+		{name: "setuid-root", argv: []string{"{bin}/setuid"}, want: "EPERM",
+			by: map[string]string{"unprivileged/setuid": "EINVAL"}, bare: "ok"},
 
 		// Other syscall ABIs: the filter's bad-arch action kills the
 		// process. This kernel has no x32 ABI (bare: ENOSYS), and the
@@ -221,7 +233,7 @@ func escapeAttempts() []attempt {
 		{name: "int80", argv: []string{"{bin}/int80"}, want: "SIGSYS", bare: "ok"},
 		{name: "x32", argv: []string{"{bin}/x32"}, want: "SIGSYS", bare: "ENOSYS"},
 		{name: "io-uring", argv: []string{"{bin}/iouring"}, want: "EPERM",
-			by: map[string]string{"iouring": "ok"}, bare: "ok"},
+			by: map[string]string{"iouring-best-effort": "ok"}, bare: "ok"},
 		// Raising a hard limit needs CAP_SYS_RESOURCE. No bare run: root
 		// on this machine type lacks CAP_SYS_RESOURCE too.
 		{name: "rlimit-raise", argv: []string{"{bin}/rlimit"}, want: "EPERM"},
@@ -270,6 +282,11 @@ func merge(ms ...map[string]string) map[string]string {
 	return out
 }
 
+// escapeBinaryEnv names an environment variable that points the suite at
+// an installed sockjail (say /usr/local/bin/sockjail on a server) instead of
+// the one built from this tree. It must be executable by nobody.
+const escapeBinaryEnv = "SOCKJAIL_ESCAPE_BINARY"
+
 // escapeEnv is what the suite sets up once per test: the compiled
 // programs, the files and listeners the attempts aim at, and the policies.
 type escapeEnv struct {
@@ -303,10 +320,13 @@ func setupEscape(t *testing.T) *escapeEnv {
 	}
 	src := filepath.Join(modRoot, "testdata", "escape")
 
-	e := &escapeEnv{sockjail: testenv.Sockjail(t)}
-	// testenv builds into a 0700 directory: let nobody run the binary.
-	if err := os.Chmod(filepath.Dir(e.sockjail), 0o755); err != nil {
-		t.Fatal(err)
+	e := &escapeEnv{sockjail: os.Getenv(escapeBinaryEnv)}
+	if e.sockjail == "" {
+		e.sockjail = testenv.Sockjail(t)
+		// testenv builds into a 0700 directory: let nobody run it.
+		if err := os.Chmod(filepath.Dir(e.sockjail), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.MkdirAll("/srv", 0o755); err != nil {
 		t.Fatal(err)
@@ -361,8 +381,11 @@ func setupEscape(t *testing.T) *escapeEnv {
 	// A setuid-root copy of the helper.
 	setuid := filepath.Join(e.bin, "setuid-helper")
 	copyFile(t, filepath.Join(e.bin, "helper"), setuid, 0o755)
-	if err := os.Chmod(setuid, 0o4755); err != nil {
+	if err := os.Chmod(setuid, 0o755|os.ModeSetuid); err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(setuid); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+		t.Fatalf("%s is not setuid: %v %v", setuid, fi.Mode(), err)
 	}
 
 	// A TCP listener that the connect attempts aim at; it accepts and
@@ -712,6 +735,18 @@ func TestEscape(t *testing.T) {
 				t.Run(pol, func(t *testing.T) {
 					for i, a := range attempts {
 						t.Run(fmt.Sprintf("%02d-%s", i, a.name), func(t *testing.T) {
+							if word, ok := refusedPolicies[pol]; ok {
+								// One attempt shows the refusal.
+								if i > 0 {
+									t.SkipNow()
+								}
+								s := e.start(t, m, pol, nil, e.expand(a.argv, nil))
+								out, code := s.finish()
+								if log := s.stderr.String(); code != exitcode.Refused || out != "" || !strings.Contains(log, word) {
+									t.Errorf("%s: want exit %d, nothing written and a log line about %s; got exit %d and %q\nsockjail's log:\n%s", s.desc, exitcode.Refused, word, code, out, log)
+								}
+								return
+							}
 							want := a.outcome(m.name, pol)
 							s := e.start(t, m, pol, nil, e.expand(a.argv, nil))
 							out, code := s.finish()
@@ -838,6 +873,11 @@ func TestEscapeOtherSession(t *testing.T) {
 					{"ptrace", "ptrace", "ptrace"},
 				} {
 					want := pidnsOrScope[m.name+"/"]
+					if m.name == "unprivileged-no-userns" && tr.pol == "signals" {
+						// Same uid, no PID namespace, and the
+						// policy turned the scope off.
+						want = "ok"
+					}
 					b := e.start(t, m, tr.pol, nil, e.expand([]string{"{bin}/" + tr.prog, strconv.Itoa(pid)}, nil))
 					out, code := b.finish()
 					if _, err := verify(tr.name, want, out, code); err != nil {
@@ -1041,7 +1081,7 @@ func TestEscapePolicies(t *testing.T) {
 				"connect": {"connect_tcp"}, "bind": {"bind_tcp"},
 				"abstract": {"scope_abstract_unix"}, "signals": {"scope_signals"},
 				"ptrace": {"allow"}, "mount": {"allow"}, "unshare": {"deny"},
-				"iouring": {"deny"}, "setuid": {"deny"},
+				"iouring": {"deny"}, "iouring-best-effort": {"deny", "enforce"}, "setuid": {"deny"},
 				"nproc": {"nproc"}, "fsize": {"file_size"}, "as": {"address_space"},
 				"dynamic": {"user", "dynamic_uids"}, "best-effort": {"enforce", "connect_tcp"},
 			}[name]
@@ -1076,7 +1116,7 @@ func TestEscapePolicies(t *testing.T) {
 			}
 			want := map[string][]string{
 				"ptrace": {"ptrace"}, "unshare": {"unshare"},
-				"iouring": {"io_uring_setup"}, "setuid": {"setuid"},
+				"iouring": {"io_uring_setup"}, "iouring-best-effort": {"io_uring_setup"}, "setuid": {"setuid"},
 			}[name]
 			switch {
 			case name == "mount":
