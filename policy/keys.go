@@ -211,7 +211,7 @@ var keys = []keyDef{
 	},
 	pathsKey("filesystem.read_only", "Paths the program may read (files, and directories with everything below them).", func(p *Policy) *[]Path { return &p.Filesystem.ReadOnly }),
 	pathsKey("filesystem.read_write", "Paths the program may read, write, create and delete in.", func(p *Policy) *[]Path { return &p.Filesystem.ReadWrite }),
-	pathsKey("filesystem.exec", "Paths the program may execute files from (and map as libraries). Reading them needs read_only too.", func(p *Policy) *[]Path { return &p.Filesystem.Exec }),
+	pathsKey("filesystem.exec", "Paths the program may execute files from, and read (the dynamic loader maps libraries from them). Nothing is executable unless listed here, except the program itself and its #! interpreter.", func(p *Policy) *[]Path { return &p.Filesystem.Exec }),
 	pathsKey("filesystem.devices", "Device files the program may read, write and ioctl, under /dev.", func(p *Policy) *[]Path { return &p.Filesystem.Devices }),
 
 	// [network]
