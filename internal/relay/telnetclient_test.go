@@ -54,7 +54,7 @@ func telnetSession(t *testing.T, cfg Config, cols, rows int, argv ...string) (*t
 // telnet sends as CR NUL or CR LF) is one newline, TERM and the window
 // size come from the client, and quitting closes the connection.
 func TestRealTelnetMenu(t *testing.T) {
-	menu := termtest.BuildMenu(t)
+	menu := termtest.BuildMenu(t, t.TempDir())
 	term, s := telnetSession(t, Config{PTY: true, Telnet: telnet.On}, 100, 30, menu)
 	const wait = 5 * time.Second
 	if _, err := term.Expect("Choice: ", wait); err != nil {

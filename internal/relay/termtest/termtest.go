@@ -116,15 +116,15 @@ func (t *Term) Close() {
 }
 
 // BuildMenu compiles testdata/programs/menu/menu.c with the system's C
-// compiler into a temporary directory and returns the binary's path.
-func BuildMenu(t testing.TB) string {
+// compiler into dir and returns the binary's path.
+func BuildMenu(t testing.TB, dir string) string {
 	t.Helper()
 	cc := testenv.LookTool(t, "cc")
 	root, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "menu")
+	out := filepath.Join(dir, "menu")
 	cmd := exec.Command(cc, "-O2", "-Wall", "-o", out, filepath.Join(root, "testdata/programs/menu/menu.c"))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("compiling the menu program: %v\n%s", err, b)

@@ -1,0 +1,422 @@
+//go:build sockjail_wip
+
+package main
+
+// Integration tests of interactive sessions (issue 8): the real sockjail
+// binary as `sockjail run` behind the real systemd-socket-activate
+// (--accept --inetd, the shape of a systemd Accept=yes unit), serving the
+// menu program of testdata/programs/menu under the real sandbox, with real
+// clients: the inetutils telnet client on a pty, and raw TCP.
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/relay/termtest"
+	"github.com/sockjail/sockjail/internal/telnet"
+	"github.com/sockjail/sockjail/internal/testenv"
+)
+
+// interactive is one listener serving one program through `sockjail run`.
+type interactive struct {
+	addr   string
+	ssa    *exec.Cmd
+	stderr *lockedBuffer // systemd-socket-activate's and sockjail's logs
+}
+
+// interactiveBin builds the menu program once per test into a directory
+// outside /tmp (the sandbox replaces /tmp with a private tmpfs) that the
+// sandboxed user can read.
+func interactiveBin(t *testing.T) string {
+	t.Helper()
+	testenv.RequireRoot(t)
+	if err := os.MkdirAll("/srv", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/srv", "sockjail-interactive-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	termtest.BuildMenu(t, dir)
+	return dir
+}
+
+// serveInteractive writes the menu policy with terminal (the [terminal]
+// table's lines) and idle, and serves argv with it on a fresh port.
+func serveInteractive(t *testing.T, bin, terminal, idle string, argv ...string) *interactive {
+	t.Helper()
+	ssaPath := testenv.LookTool(t, "systemd-socket-activate")
+	sj := testenv.Sockjail(t)
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.ParseFiles(filepath.Join(root, "testdata/programs/menu/policy.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pol bytes.Buffer
+	if err := tmpl.Execute(&pol, map[string]string{"bin": bin, "terminal": terminal, "idle_timeout": idle}); err != nil {
+		t.Fatal(err)
+	}
+	polPath := filepath.Join(bin, "policy-"+strconv.Itoa(os.Getpid())+"-"+strings.ReplaceAll(t.Name(), "/", "_")+".toml")
+	writeFile(t, polPath, pol.String(), 0o644)
+	if out, err := exec.Command(sj, "check", polPath).CombinedOutput(); err != nil {
+		t.Fatalf("sockjail check %s: %v\n%s\n%s", polPath, err, out, pol.String())
+	}
+
+	// A free port: systemd-socket-activate cannot report the one it got.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	args := append([]string{"-l", addr, "--accept", "--inetd", sj, "run", "--policy", polPath, "--"}, argv...)
+	s := &interactive{addr: addr, stderr: &lockedBuffer{}}
+	s.ssa = exec.Command(ssaPath, args...)
+	s.ssa.Env = cleanEnv()
+	s.ssa.Stderr = s.stderr
+	if err := s.ssa.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.ssa.Process.Kill()
+		s.ssa.Wait()
+		if t.Failed() {
+			t.Logf("systemd-socket-activate and sockjail stderr:\n%s", s.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.stderr.String(), "Listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd-socket-activate does not listen: %s", s.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s
+}
+
+// telnet starts the inetutils telnet client on a cols x rows pty with
+// TERM=xterm, connected to s.
+func (s *interactive) telnet(t *testing.T, cols, rows int) *termtest.Term {
+	t.Helper()
+	telnetPath := testenv.LookTool(t, "telnet")
+	host, port, _ := net.SplitHostPort(s.addr)
+	cmd := exec.Command(telnetPath, host, port)
+	cmd.Env = []string{"TERM=xterm", "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
+	term, err := termtest.Start(cmd, cols, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(term.Close)
+	return term
+}
+
+// dial connects a raw TCP client.
+func (s *interactive) dial(t *testing.T) *net.TCPConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	d.SetMultipathTCP(false)
+	c, err := d.Dial("tcp4", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	return c.(*net.TCPConn)
+}
+
+// sockjailPID returns the pid of the sockjail process serving the current
+// connection: the child of systemd-socket-activate.
+func (s *interactive) sockjailPID(t *testing.T) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid ...
+			rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+			f := strings.Fields(rest)
+			if len(f) > 1 && f[1] == strconv.Itoa(s.ssa.Process.Pid) && strings.Contains(string(b), "(sockjail)") {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no sockjail process under systemd-socket-activate")
+	return 0
+}
+
+// procStatusKB returns a "VmRSS"-style field of /proc/pid/status in KiB.
+func procStatusKB(pid int, field string) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	return 0, io.EOF
+}
+
+const interactiveWait = 10 * time.Second
+
+// TestInteractiveTelnetMenu logs into the menu with the real telnet client:
+// the prompt shows without any input, typed characters echo exactly once,
+// Enter is one newline, TERM and the window size come from the client, the
+// program runs on its own pty, and quitting closes the connection cleanly.
+func TestInteractiveTelnetMenu(t *testing.T) {
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, "telnet = true", "0", filepath.Join(bin, "menu"))
+	term := s.telnet(t, 100, 30)
+	start := time.Now()
+	if _, err := term.Expect("Choice: ", interactiveWait); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("prompt after %v", time.Since(start))
+	term.Send("n\r")
+	if _, err := term.Expect("Name: ", interactiveWait); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range "alice" {
+		term.Send(string(c))
+		time.Sleep(20 * time.Millisecond)
+	}
+	term.Send("\r")
+	echoed, err := term.Expect("Hello, alice!", interactiveWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if echoed != "alice\r\nHello, alice!" {
+		t.Errorf("between the prompt and the answer the client showed %q, want the name echoed once", echoed)
+	}
+	term.Send("t\r")
+	out, err := term.Expect("\n", interactiveWait) // the echo line
+	if err == nil {
+		out, err = term.Expect("tty=/dev/pts/", interactiveWait)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "TERM=xterm size=100x30") {
+		t.Errorf("terminal report %q, want TERM=xterm size=100x30", out)
+	}
+	term.Send("\r")
+	term.Send("q\r")
+	out, err = term.Expect("Bye.", interactiveWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out, "No such choice."); n != 1 {
+		t.Errorf("an empty line gave %d answers, want 1: %q", n, out)
+	}
+	if _, err := term.Expect("Connection closed by foreign host.", interactiveWait); err != nil {
+		t.Fatal(err)
+	}
+	if tr := term.Transcript(); strings.Contains(tr, "\xff") {
+		t.Errorf("telnet showed raw IAC bytes: %q", tr)
+	}
+}
+
+// TestInteractiveCurses runs dialog(1), a curses program, behind telnet: it
+// must size itself from the window the client's terminal has.
+func TestInteractiveCurses(t *testing.T) {
+	dialog := testenv.LookTool(t, "dialog")
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, "telnet = true", "0", dialog, "--print-maxsize", "--stdout")
+	term := s.telnet(t, 91, 33)
+	if _, err := term.Expect("MaxSize: 33, 91", interactiveWait); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := term.Expect("Connection closed by foreign host.", interactiveWait); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInteractivePassiveRaw: a raw client (what nc does) under
+// telnet = "passive" gets the program's output and not one negotiation
+// byte.
+func TestInteractivePassiveRaw(t *testing.T) {
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, `telnet = "passive"`, "0", filepath.Join(bin, "menu"))
+	c := s.dial(t)
+	r := bufio.NewReader(c)
+	var got []byte
+	for !bytes.HasSuffix(got, []byte("Choice: ")) {
+		b, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("before the prompt: %v; got %q", err, got)
+		}
+		got = append(got, b)
+	}
+	c.Write([]byte("q\n"))
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("reading to EOF: %v", err)
+	}
+	got = append(got, rest...)
+	if i := bytes.IndexAny(got, "\xff\x00"); i >= 0 {
+		t.Errorf("raw client got a telnet byte at %d: %q", i, got)
+	}
+	if !strings.HasPrefix(string(got), "Welcome to the sockjail test BBS.\r\n") || !strings.HasSuffix(string(got), "q\r\nBye.\r\n") {
+		t.Errorf("raw client got %q", got)
+	}
+}
+
+// TestInteractive0xFF: 0xFF bytes a telnet client sends (as IAC IAC)
+// arrive single at the program.
+func TestInteractive0xFF(t *testing.T) {
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, "telnet = true", "0", filepath.Join(bin, "menu"))
+	c := s.dial(t)
+	// Refuse what sockjail asks for, so that it starts the program at once.
+	c.Write([]byte{telnet.IAC, telnet.WONT, telnet.OptNAWS, telnet.IAC, telnet.WONT, telnet.OptTTYPE,
+		telnet.IAC, telnet.DO, telnet.OptEcho, telnet.IAC, telnet.DO, telnet.OptSGA})
+	r := bufio.NewReader(c)
+	readUntil := func(want string) string {
+		var got []byte
+		for !bytes.Contains(got, []byte(want)) {
+			b, err := r.ReadByte()
+			if err != nil {
+				t.Fatalf("waiting for %q: %v; got %q", want, err, got)
+			}
+			got = append(got, b)
+		}
+		return string(got)
+	}
+	readUntil("Choice: ")
+	c.Write([]byte("h\r\n"))
+	readUntil("Bytes: ")
+	c.Write([]byte{'a', telnet.IAC, telnet.IAC, 'b', telnet.IAC, telnet.IAC, '\r', 0})
+	out := readUntil("Choice: ")
+	if !strings.Contains(out, "hex: 61 ff 62 ff\r\n") {
+		t.Errorf("program got other bytes than 61 ff 62 ff: %q", out)
+	}
+	// The pty's echo of 0xFF comes back doubled, as telnet requires.
+	if !strings.Contains(out, "a\xff\xffb\xff\xff\r\n") {
+		t.Errorf("echo of 0xFF not doubled: %q", out)
+	}
+}
+
+// TestInteractiveLineRate: with line_rate = 2400, 1,200 bytes take 5 s
+// (10 bits per byte), within 10%.
+func TestInteractiveLineRate(t *testing.T) {
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, "line_rate = 2400", "0", filepath.Join(bin, "menu"), "bytes", "1200")
+	start := time.Now()
+	c := s.dial(t)
+	got, err := io.ReadAll(c)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("1200 bytes at 2400 bit/s: %v from connect to EOF", elapsed)
+	if len(got) != 1200 || strings.Trim(string(got), "x") != "" {
+		t.Fatalf("got %d bytes %q", len(got), got)
+	}
+	if elapsed < 4500*time.Millisecond || elapsed > 5500*time.Millisecond {
+		t.Errorf("took %v, want 5 s within 10%%", elapsed)
+	}
+}
+
+// TestInteractiveIdleTimeout: a session nobody types into ends after
+// idle_timeout with the idle message, and the log says why.
+func TestInteractiveIdleTimeout(t *testing.T) {
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, `pty = true
+idle_message = "No input for a second, goodbye."`, "1s", filepath.Join(bin, "menu"))
+	c := s.dial(t)
+	start := time.Now()
+	got, err := io.ReadAll(c)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("reading to EOF: %v (got %q)", err, got)
+	}
+	t.Logf("silent session ended after %v", elapsed)
+	if !strings.HasSuffix(string(got), "Choice: No input for a second, goodbye.\r\n") {
+		t.Errorf("client got %q", got)
+	}
+	if elapsed < time.Second || elapsed > 4*time.Second {
+		t.Errorf("a 1s idle timeout ended the session after %v", elapsed)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.stderr.String(), "idle") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not say the session ended for idleness:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInteractiveSlowClient1MiB: 1 MiB through the pty to a client reading
+// slowly; every byte arrives and sockjail's memory stays bounded.
+func TestInteractiveSlowClient1MiB(t *testing.T) {
+	const size = 1 << 20
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, "pty = true", "0", filepath.Join(bin, "menu"), "bytes", strconv.Itoa(size))
+	c := s.dial(t)
+	c.SetReadBuffer(16 << 10)
+	pid := s.sockjailPID(t)
+	buf := make([]byte, 4096)
+	var got, firstRSS, maxRSS, hwm int
+	for got < size-64<<10 {
+		n, err := c.Read(buf)
+		got += bytes.Count(buf[:n], []byte("x"))
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if rss, err := procStatusKB(pid, "VmRSS"); err == nil {
+			if firstRSS == 0 {
+				firstRSS = rss
+			}
+			maxRSS = max(maxRSS, rss)
+		}
+		time.Sleep(2 * time.Millisecond) // about 2 MB/s at most
+	}
+	// sockjail is still running while the last 64 KiB wait: its peak now.
+	hwm, err := procStatusKB(pid, "VmHWM")
+	if err != nil {
+		t.Fatalf("reading sockjail's VmHWM: %v", err)
+	}
+	rest, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got += bytes.Count(rest, []byte("x"))
+	t.Logf("sockjail VmRSS first %d KiB, max %d KiB; VmHWM %d KiB", firstRSS, maxRSS, hwm)
+	if got != size {
+		t.Errorf("got %d bytes of %d", got, size)
+	}
+	if maxRSS-firstRSS > 4<<10 {
+		t.Errorf("sockjail's RSS grew by %d KiB while relaying 1 MiB to a slow reader", maxRSS-firstRSS)
+	}
+	if hwm > 64<<10 {
+		t.Errorf("sockjail's peak RSS %d KiB", hwm)
+	}
+}
