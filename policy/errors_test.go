@@ -126,6 +126,14 @@ func TestValidationErrors(t *testing.T) {
 		{"idle message without timeout", "[terminal]\nidle_message = \"bye\"\n", []string{`2:16: idle_message is never sent: connection.idle_timeout is 0`}},
 		{"line rate", "[terminal]\nline_rate = -300\n", []string{`2:13: -300 is out of range: must be from 0 to 1000000000`}},
 
+		// Multi-line arrays, sub-table headers, quoted keys and comments.
+		{"multi-line", "[filesystem]\nread_only = [\n  \"/usr\",\n    \"bad\",\n]\n[program.env]\nLANG = 1\n\"2X\" = \"y\"\n[serve]\nallow_from = [ # comment\n  \"1.2.3.4/40\" ]\n", []string{
+			`4:5: path "bad" is not absolute: it must start with "/"`,
+			`7:8: expected a string, got the integer 1`,
+			`8:1: invalid variable name "2X": use letters, digits and _, not starting with a digit`,
+			`11:3: invalid CIDR "1.2.3.4/40": write an address with a prefix length, such as "192.0.2.0/24" or "2001:db8::/32"`,
+		}},
+
 		// Several errors come out together, in file order.
 		{"several", "[network]\nbind_tcp = [0]\n[limits]\nnofile = 1\n[program]\nworkdir = \"x\"\n", []string{
 			`2:13: port 0 is not from 1 to 65535`,
