@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sockjail/sockjail/internal/conn"
+	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/session"
+	"github.com/sockjail/sockjail/policy"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		summary: "serve the connection on fd 0 (systemd Accept=yes, inetd, socat) with PROGRAM",
+		run:     runCommand,
+	})
+}
+
+const runDescription = `Runs PROGRAM confined by the policy, with the connection sockjail was
+started with as its stdin and stdout: fd 0 as systemd (Accept=yes,
+StandardInput=socket), inetd or socat hand it, or the connected socket on
+fd 3 with LISTEN_FDS=1 as 'systemd-socket-activate --accept' passes it.
+When PROGRAM ends, sockjail ends every process it started, flushes what the
+client has not yet acknowledged, and closes the connection without a reset.
+One log line per connection goes to stderr.
+
+sockjail exits with PROGRAM's status (128+N when signal N killed it), or:
+  64 usage error    66 no connection on fd 0    69 refused (strict policy)
+  70 internal error 71 system error   78 bad policy
+  126 PROGRAM not executable    127 PROGRAM not found`
+
+func runCommand(args []string) int {
+	// Parse the flags; everything after "--" is the program.
+	var sf serviceFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	sf.register(fs)
+	fs.Usage = usageFunc(fs, "sockjail run [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]", runDescription)
+	if code, ok := sf.parse(fs, args); !ok {
+		return code
+	}
+	log := sf.logger(os.Stderr)
+
+	// Read the policy before touching the connection, so that a typo is
+	// reported even when no client is there.
+	p, err := sf.loadPolicy()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sockjail run: %v\nsockjail run: hint: 'sockjail check FILE' lists every error\n", err)
+		return exitcode.Config
+	}
+
+	// Take the connection from fd 0 (or fd 3 with LISTEN_FDS).
+	c, err := conn.FromStdio()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sockjail run: %v\nsockjail run: hint: run sockjail from systemd (Accept=yes), inetd or socat, with the connection on fd 0\n", err)
+		return exitcode.NoConnection
+	}
+
+	// Prepare the sandbox. If it cannot be, the client gets a polite close
+	// and nothing else.
+	cfg, err := newSessionConfig(p, sf.argv, log)
+	if err != nil {
+		return refuseRun(c, p, sf.argv, log, err)
+	}
+
+	// Serve the connection, forwarding SIGTERM, SIGINT and SIGHUP to the
+	// program. A SIGTERM that arrives while the connection is being closed
+	// ends the close at once.
+	s := session.New(c, cfg)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			sig := sig.(syscall.Signal)
+			if sig == syscall.SIGTERM && s.Closing() {
+				s.AbortClose()
+				continue
+			}
+			s.Signal(sig)
+		}
+	}()
+	return s.Run(context.Background()).ExitCode
+}
+
+// refuseRun closes the connection politely when the program could not be
+// prepared, logs why in the connection's log line, and returns the exit code.
+func refuseRun(c *conn.Conn, p *policy.Policy, argv []string, log *slog.Logger, err error) int {
+	code := session.StartErrorCode(err)
+	reason := "sandbox"
+	if code == exitcode.NotFound || code == exitcode.NotExecutable {
+		reason = "program"
+	}
+	session.Refuse(c, &session.Config{Policy: p, Argv: argv, Log: log}, reason, "", err)
+	return code
+}

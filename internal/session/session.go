@@ -1,0 +1,542 @@
+// Package session runs one connection's lifecycle: it starts the sandboxed
+// program on the connection, waits for it, ends its process tree, does the
+// delayed flush-then-close and writes one log line.
+//
+// `sockjail run` serves the single connection it was started with through a
+// Session, and `sockjail serve` serves each accepted connection through one,
+// so both give a connection exactly the same treatment.
+//
+// A Session does not listen, limit or filter connections (package serve
+// does), and it does not know how the program is confined (package sandbox
+// does).
+package session
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sockjail/sockjail/internal/conn"
+	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/proxyproto"
+	"github.com/sockjail/sockjail/policy"
+	"github.com/sockjail/sockjail/sandbox"
+)
+
+// ProxyHeaderTimeout bounds the wait for a PROXY protocol header, so that a
+// client that never completes one cannot hold a session open.
+const ProxyHeaderTimeout = 5 * time.Second
+
+// maxStderrLine bounds one logged line of the program's standard error; the
+// rest of a longer line is logged as further lines.
+const maxStderrLine = 4096
+
+// Config is what every session of one service shares.
+type Config struct {
+	Policy  *policy.Policy
+	Sandbox *sandbox.Sandbox // prepared from Policy for Argv
+	Argv    []string         // the program and its arguments, for the log line
+	Log     *slog.Logger     // one line per connection is written here
+}
+
+// Result is how a session ended.
+type Result struct {
+	// ExitCode is what `sockjail run` exits with: the program's status
+	// (128+N for signal N), or one of package exitcode's codes when the
+	// program never ran.
+	ExitCode    int
+	CloseReason string
+	Err         error
+}
+
+// Info describes a live session, for an operator's listing.
+type Info struct {
+	Peer    netip.AddrPort
+	Pid     int
+	Started time.Time
+}
+
+// Session is one connection being served. Its methods other than Run may be
+// called from other goroutines (signal handlers, a server stopping).
+type Session struct {
+	conn    *conn.Conn
+	cfg     *Config
+	started time.Time
+
+	proxyRead bool // the PROXY header was already consumed
+
+	mu       sync.Mutex
+	proc     *sandbox.Process
+	killed   bool   // Kill was called
+	killWhy  string // why the tree was killed, for the log line
+	closing  bool
+	abort    context.CancelFunc // ends a running close
+	aborted  bool
+	finished bool
+}
+
+// New prepares serving c. The Session owns c from now on.
+func New(c *conn.Conn, cfg *Config) *Session {
+	return &Session{conn: c, cfg: cfg, started: time.Now()}
+}
+
+// ReadProxyHeader consumes the PROXY protocol header that the policy's
+// [serve] proxy_protocol asks for, and takes the client's address from it.
+// `serve` calls it before applying its access rules; Run calls it itself
+// when it was not called.
+func (s *Session) ReadProxyHeader() error {
+	mode := s.cfg.Policy.Serve.ProxyProtocol
+	if s.proxyRead || mode == "" || mode == "off" {
+		return nil
+	}
+	s.proxyRead = true
+	h, err := proxyproto.Read(s.conn.InFD(), ProxyHeaderTimeout, mode)
+	if err != nil {
+		return fmt.Errorf("reading PROXY protocol header: %w", err)
+	}
+	if h.Source.IsValid() {
+		s.conn.SetPeer(h.Source)
+	}
+	return nil
+}
+
+// Conn returns the session's connection.
+func (s *Session) Conn() *conn.Conn { return s.conn }
+
+// Info describes the session.
+func (s *Session) Info() Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid := 0
+	if s.proc != nil {
+		pid = s.proc.Pid()
+	}
+	return Info{Peer: s.conn.Peer(), Pid: pid, Started: s.started}
+}
+
+// Signal forwards sig to the program, if it is running.
+func (s *Session) Signal(sig syscall.Signal) {
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	if p != nil {
+		p.Signal(sig)
+	}
+}
+
+// Kill ends the program's whole process tree now. The close still runs.
+func (s *Session) Kill() {
+	s.kill("killed")
+}
+
+func (s *Session) kill(why string) {
+	s.mu.Lock()
+	p := s.proc
+	if !s.killed {
+		s.killed = true
+		s.killWhy = why
+	}
+	s.mu.Unlock()
+	if p != nil {
+		p.KillTree()
+	}
+}
+
+// Closing reports whether the session is in its flush-then-close phase.
+func (s *Session) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// AbortClose ends a running flush-then-close at once (a second SIGTERM).
+// Before the close phase it marks the close to be skipped.
+func (s *Session) AbortClose() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.aborted = true
+	if s.abort != nil {
+		s.abort()
+	}
+}
+
+// Run serves the connection and returns how it ended. It writes exactly one
+// log line and never writes log text to the connection.
+func (s *Session) Run(ctx context.Context) Result {
+	p := s.cfg.Policy
+	attrs := s.baseAttrs()
+
+	if err := s.conn.Configure(p.Connection.NoDelay, time.Duration(p.Connection.KeepAlive)); err != nil {
+		attrs = append(attrs, slog.String("sockopt_error", err.Error()))
+	}
+	if err := s.ReadProxyHeader(); err != nil {
+		return s.refuse(attrs, "proxy-header", err)
+	}
+
+	stdio, cleanup, err := s.stdio(&attrs)
+	if err != nil {
+		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, nil)
+	}
+	proc, err := s.cfg.Sandbox.Start(sandbox.StartConfig{
+		Stdin: stdio.in, Stdout: stdio.out, Stderr: stdio.err,
+		Env: s.environment(),
+	})
+	cleanup.afterStart()
+	if err != nil {
+		cleanup.wait()
+		code := StartErrorCode(err)
+		attrs = append(attrs, slog.String("error", err.Error()))
+		return s.finish(attrs, Result{ExitCode: code, Err: err}, nil)
+	}
+	s.mu.Lock()
+	s.proc = proc
+	killNow := s.killed
+	s.mu.Unlock()
+	if killNow {
+		proc.KillTree()
+	}
+
+	exit, werr := s.wait(ctx, proc)
+	// The program is gone; nothing it started may outlive the session.
+	proc.KillTree()
+	if err := proc.Close(); err != nil {
+		attrs = append(attrs, slog.String("cleanup_error", err.Error()))
+	}
+	cleanup.wait()
+	attrs = append(attrs, reportAttrs(proc)...)
+	res := Result{ExitCode: exit.ExitCode()}
+	if werr != nil {
+		res.Err = werr
+		res.ExitCode = exitcode.Internal
+		attrs = append(attrs, slog.String("error", werr.Error()))
+	}
+	attrs = append(attrs, slog.Int("pid", proc.Pid()))
+	attrs = append(attrs, exitAttrs(exit)...)
+	return s.finish(attrs, res, nil)
+}
+
+// wait waits for the program while enforcing max_duration and idle_timeout.
+func (s *Session) wait(ctx context.Context, proc *sandbox.Process) (sandbox.Exit, error) {
+	type waited struct {
+		exit sandbox.Exit
+		err  error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		e, err := proc.Wait()
+		done <- waited{e, err}
+	}()
+
+	limits := s.cfg.Policy.Connection
+	var deadline <-chan time.Time
+	if d := time.Duration(limits.MaxDuration); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var idleTick <-chan time.Time
+	idle := time.Duration(limits.IdleTimeout)
+	if idle > 0 && s.conn.Kind() == conn.KindTCP {
+		t := time.NewTicker(idlePollInterval(idle))
+		defer t.Stop()
+		idleTick = t.C
+	}
+	for {
+		select {
+		case w := <-done:
+			return w.exit, w.err
+		case <-deadline:
+			s.kill("max-duration")
+		case <-idleTick:
+			if st := s.conn.Stats(); st.Valid && min(st.SinceRecv, st.SinceSent) >= idle {
+				s.kill("idle-timeout")
+			}
+		case <-ctx.Done():
+			s.kill("stopped")
+			ctx = context.Background() // kill once
+		}
+	}
+}
+
+// idlePollInterval is how often TCP_INFO is read to enforce idle_timeout:
+// often enough to end the session within a quarter of the timeout, and at
+// most once a second.
+func idlePollInterval(idle time.Duration) time.Duration {
+	return min(max(idle/4, 10*time.Millisecond), time.Second)
+}
+
+// finish runs the flush-then-close and writes the session's log line.
+func (s *Session) finish(attrs []slog.Attr, res Result, refused error) Result {
+	c := s.cfg.Policy.Connection
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.closing = true
+	s.abort = cancel
+	if s.aborted {
+		cancel()
+	}
+	why := s.killWhy
+	s.mu.Unlock()
+
+	cr := s.conn.Close(ctx, conn.CloseOptions{
+		FlushTimeout: time.Duration(c.FlushTimeout),
+		CloseDelay:   time.Duration(c.CloseDelay),
+		LingerIdle:   time.Duration(c.LingerIdle),
+		LingerMax:    time.Duration(c.LingerMax),
+	})
+	cancel()
+	s.mu.Lock()
+	s.finished = true
+	s.mu.Unlock()
+
+	res.CloseReason = cr.Reason
+	if why != "" {
+		attrs = append(attrs, slog.String("killed", why))
+	}
+	st := cr.Stats
+	attrs = append(attrs,
+		slog.Int64("rx_bytes", st.BytesReceived),
+		slog.Int64("tx_bytes", st.BytesSent),
+		slog.String("close", cr.Reason),
+		slog.Duration("duration", time.Since(s.started).Round(time.Microsecond)),
+	)
+	if cr.Err != nil {
+		attrs = append(attrs, slog.String("close_error", cr.Err.Error()))
+	}
+	attrs = append(attrs, slog.Int("exit", res.ExitCode))
+	level := slog.LevelInfo
+	msg := "connection"
+	if refused != nil || res.Err != nil {
+		level = slog.LevelWarn
+	}
+	if refused != nil {
+		msg = "connection refused"
+	}
+	s.cfg.Log.LogAttrs(context.Background(), level, msg, attrs...)
+	return res
+}
+
+// refuse closes the connection politely without starting the program.
+func (s *Session) refuse(attrs []slog.Attr, reason string, err error) Result {
+	attrs = append(attrs, slog.String("reason", reason))
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	return s.finish(attrs, Result{ExitCode: exitcode.Refused, Err: err}, errRefused)
+}
+
+var errRefused = errors.New("refused")
+
+// Refuse closes c politely without starting the program: it writes message
+// (if any) to the client, drains its input, sends FIN and writes one log line
+// with the reason. serve uses it for connections its limits or access rules
+// turn away; run uses it when the sandbox refuses to start.
+func Refuse(c *conn.Conn, cfg *Config, reason string, message string, err error) Result {
+	s := New(c, cfg)
+	attrs := s.baseAttrs()
+	if message != "" {
+		if !strings.HasSuffix(message, "\n") {
+			message += "\r\n"
+		}
+		if werr := writeAll(c.OutFD(), []byte(message)); werr != nil {
+			attrs = append(attrs, slog.String("message_error", werr.Error()))
+		}
+	}
+	return s.refuse(attrs, reason, err)
+}
+
+func (s *Session) baseAttrs() []slog.Attr {
+	attrs := make([]slog.Attr, 0, 24)
+	if peer := s.conn.Peer(); peer.IsValid() {
+		attrs = append(attrs, slog.String("peer", peer.String()))
+	} else {
+		attrs = append(attrs, slog.String("peer", s.conn.Kind().String()))
+	}
+	if local := s.conn.Local(); local.IsValid() {
+		attrs = append(attrs, slog.String("local", local.String()))
+	}
+	if len(s.cfg.Argv) > 0 {
+		attrs = append(attrs, slog.String("program", s.cfg.Argv[0]))
+	}
+	return attrs
+}
+
+func reportAttrs(proc *sandbox.Process) []slog.Attr {
+	r := proc.Report()
+	attrs := []slog.Attr{
+		slog.Int("uid", r.UID),
+		slog.Int("gid", r.GID),
+		slog.Int("landlock_abi", r.LandlockABI),
+		slog.Int("seccomp_rules", r.SeccompRules),
+		slog.String("tmp", string(r.Tmp)),
+		slog.Bool("pidns", r.PIDNS),
+	}
+	if len(r.Skipped) > 0 {
+		attrs = append(attrs, slog.String("skipped", strings.Join(r.Skipped, ",")))
+	}
+	return attrs
+}
+
+func exitAttrs(e sandbox.Exit) []slog.Attr {
+	if e.Signal != 0 {
+		return []slog.Attr{slog.String("signal", e.Signal.String())}
+	}
+	return []slog.Attr{slog.Int("status", e.Code)}
+}
+
+// StartErrorCode maps an error from sandbox.New or Sandbox.Start to the exit
+// code of `sockjail run`.
+func StartErrorCode(err error) int {
+	var pe *sandbox.ProgramError
+	var re *sandbox.RefusedError
+	switch {
+	case errors.As(err, &pe) && pe.Kind == sandbox.NotFound:
+		return exitcode.NotFound
+	case errors.As(err, &pe) && pe.Kind == sandbox.NotExecutable:
+		return exitcode.NotExecutable
+	case errors.As(err, &re):
+		return exitcode.Refused
+	default:
+		return exitcode.OSError
+	}
+}
+
+// environment builds the program's environment: the policy's env, then the
+// variables it passes through from sockjail's own environment, then the
+// connection's (REMOTE_ADDR, TCPREMOTEIP, …), which nothing may override.
+func (s *Session) environment() []string {
+	prog := s.cfg.Policy.Program
+	vars := make(map[string]string, len(prog.Env)+len(prog.PassEnv)+8)
+	for k, v := range prog.Env {
+		vars[k] = v
+	}
+	for _, k := range prog.PassEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			vars[k] = v
+		}
+	}
+	for _, kv := range s.conn.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+// programStdio is the three fds the program gets.
+type programStdio struct{ in, out, err int }
+
+// stdioCleanup releases the parent's copies of fds made for the program.
+type stdioCleanup struct {
+	closeAfterStart []*os.File
+	readerDone      chan struct{}
+}
+
+func (c *stdioCleanup) afterStart() {
+	for _, f := range c.closeAfterStart {
+		f.Close()
+	}
+	c.closeAfterStart = nil
+}
+
+// wait waits for the stderr logger to see EOF, which it does once the
+// program's tree is gone. It gives up after a second so that a descriptor
+// leaked outside the tree cannot hold the session.
+func (c *stdioCleanup) wait() {
+	if c.readerDone == nil {
+		return
+	}
+	select {
+	case <-c.readerDone:
+	case <-time.After(time.Second):
+	}
+}
+
+// stdio decides the program's three fds: the connection as stdin and stdout,
+// and stderr as the policy says.
+func (s *Session) stdio(attrs *[]slog.Attr) (programStdio, *stdioCleanup, error) {
+	io := programStdio{in: s.conn.InFD(), out: s.conn.OutFD()}
+	cl := &stdioCleanup{}
+	switch s.cfg.Policy.Program.Stderr {
+	case policy.StderrConnection:
+		io.err = s.conn.OutFD()
+	case policy.StderrInherit:
+		io.err = int(os.Stderr.Fd())
+	case policy.StderrNull:
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return io, cl, err
+		}
+		cl.closeAfterStart = append(cl.closeAfterStart, f)
+		io.err = int(f.Fd())
+	default: // policy.StderrLog
+		r, w, err := os.Pipe()
+		if err != nil {
+			return io, cl, fmt.Errorf("creating the stderr pipe: %w", err)
+		}
+		cl.closeAfterStart = append(cl.closeAfterStart, w)
+		io.err = int(w.Fd())
+		cl.readerDone = make(chan struct{})
+		go s.logStderr(r, cl.readerDone)
+	}
+	return io, cl, nil
+}
+
+// logStderr logs each line the program writes to its stderr, tagged with the
+// connection, until EOF.
+func (s *Session) logStderr(r *os.File, done chan<- struct{}) {
+	defer close(done)
+	defer r.Close()
+	br := bufio.NewReaderSize(r, maxStderrLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			text := strings.TrimRight(string(line), "\r\n")
+			info := s.Info()
+			s.cfg.Log.LogAttrs(context.Background(), slog.LevelInfo, "program stderr",
+				slog.String("peer", peerString(info.Peer, s.conn)),
+				slog.Int("pid", info.Pid),
+				slog.String("line", text))
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+func peerString(p netip.AddrPort, c *conn.Conn) string {
+	if p.IsValid() {
+		return p.String()
+	}
+	return c.Kind().String()
+}
+
+// writeAll writes b to fd, for the one line a refused client may get.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
