@@ -216,10 +216,11 @@ func (g gen) header(b *strings.Builder, file string) {
 }
 
 // programLabel names the program for Description=: specifiers escaped, and
-// control characters, which would end or corrupt the line, replaced by "?".
+// control characters and backslashes, which could end the line or continue
+// it into the next, replaced by "?".
 func (g gen) programLabel() string {
 	label := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f || r == '\\' {
 			return '?'
 		}
 		return r
