@@ -159,6 +159,12 @@ func escapeAttempts() []attempt {
 			by: map[string]string{"read": "ok"}, bare: "ok"},
 		{name: "write", argv: []string{"{bin}/write", "{writedir}/out"}, want: "EACCES",
 			by: map[string]string{"write": "ok"}, bare: "ok"},
+		// A hard link of a file into a writable directory would reach it
+		// by an allowed path. The file is 0666 so that
+		// fs.protected_hardlinks lets nobody link it; Landlock refuses
+		// (EXDEV where the target directory is writable: no "refer").
+		{name: "link", argv: []string{"{bin}/link", "{secretdir}/shared.txt", "{writedir}/link"}, want: "EACCES",
+			by: map[string]string{"write": "EXDEV"}, bare: "ok"},
 		{name: "exec", argv: []string{"{bin}/exec", "{execdir}/helper", "exec"}, want: "EACCES",
 			by: map[string]string{"exec": "ok"}, bare: "ok"},
 		// A setuid-root program, run as the program itself: no_new_privs
@@ -224,6 +230,14 @@ func escapeAttempts() []attempt {
 		// In a user namespace that maps only the program's own uid,
 		// setuid(0) names an unmapped uid: EINVAL, before any
 		// capability check.
+		// unshare's way around: a new user namespace straight from
+		// clone(2) (EPERM), or from clone3(2), whose flags a filter
+		// cannot read, so clone3 fails whole with ENOSYS (libc then
+		// falls back to clone). With unshare allowed, both work.
+		{name: "clone-newuser", argv: []string{"{bin}/clone", "clone"}, want: "EPERM",
+			by: map[string]string{"unshare": "ok"}, bare: "ok"},
+		{name: "clone3-newuser", argv: []string{"{bin}/clone", "clone3"}, want: "ENOSYS",
+			by: map[string]string{"unshare": "ok"}, bare: "ok"},
 		{name: "setuid-root", argv: []string{"{bin}/setuid"}, want: "EPERM",
 			by: map[string]string{"unprivileged/setuid": "EINVAL"}, bare: "ok"},
 
@@ -300,7 +314,7 @@ type escapeEnv struct {
 // escapePrograms are the C files of testdata/escape.
 var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
-	"ptrace", "kill", "mount", "unshare", "setuid", "int80", "x32", "iouring",
+	"ptrace", "kill", "mount", "unshare", "clone", "link", "setuid", "int80", "x32", "iouring",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -375,6 +389,7 @@ func setupEscape(t *testing.T) *escapeEnv {
 
 	secret := filepath.Join(e.root, "secret", "secret.txt")
 	writeFile(t, secret, "the secret\n", 0o644)
+	writeFile(t, filepath.Join(filepath.Dir(secret), "shared.txt"), "linkable by nobody\n", 0o666)
 	// The exec target: the helper, in a directory that no policy but
 	// "exec" names, readable and executable by everyone.
 	copyFile(t, filepath.Join(e.bin, "helper"), filepath.Join(e.root, "noexec", "helper"), 0o755)
