@@ -47,10 +47,10 @@ import (
 	"github.com/sockjail/sockjail/policy"
 )
 
-// nobodyUID is the uid that sockjail uses for the program when started as
+// escNobodyUID is the uid that sockjail uses for the program when started as
 // root with the default policy, and that the unprivileged modes start
 // sockjail as (setpriv --reuid=65534).
-const nobodyUID = 65534
+const escNobodyUID = 65534
 
 // escapeMode is one way of starting sockjail.
 type escapeMode struct {
@@ -82,8 +82,8 @@ var refusedPolicies = map[string]string{
 	"iouring": "io_uring",
 }
 
-// attempt is one row of the escape table.
-type attempt struct {
+// escAttempt is one row of the escape table.
+type escAttempt struct {
 	name string   // the escape name the program reports
 	argv []string // program and arguments; {placeholders} are filled in
 	// want is the outcome under every mode and policy that by does not
@@ -103,7 +103,7 @@ type attempt struct {
 }
 
 // outcome looks up what the attempt must give in mode under pol.
-func (a attempt) outcome(mode, pol string) string {
+func (a escAttempt) outcome(mode, pol string) string {
 	for _, k := range []string{mode + "/" + pol, pol, mode + "/"} {
 		if w, ok := a.by[k]; ok {
 			return w
@@ -115,44 +115,44 @@ func (a attempt) outcome(mode, pol string) string {
 // Sizes for the limit attempts: twice the limits of the nproc, fsize and as
 // policies.
 const (
-	fsizeLimit = 1 << 20
-	asLimit    = 64 << 20
-	nprocLimit = 32
-	// defaultNProc is the default policy's nproc.
-	defaultNProc = 256
-	// forkMax bounds the fork bomb, twice the default nproc, so that even
+	escFsizeLimit = 1 << 20
+	escASLimit    = 64 << 20
+	escNProcLimit = 32
+	// escDefaultNProc is the default policy's nproc.
+	escDefaultNProc = 256
+	// escForkMax bounds the fork bomb, twice the default nproc, so that even
 	// a broken limit cannot run away.
-	forkMax = 2 * defaultNProc
+	escForkMax = 2 * escDefaultNProc
 )
 
-// pidnsOrScope is the outcome of signalling or tracing a process outside
+// escPIDNSOrScope is the outcome of signalling or tracing a process outside
 // the sandbox when the syscall itself is allowed: with a PID namespace
 // (root, unprivileged with a user namespace) the process does not exist
 // for the program, so ESRCH; without one, Landlock's scope (and for root's
 // processes the credentials) refuses with EPERM.
-var pidnsOrScope = map[string]string{
+var escPIDNSOrScope = map[string]string{
 	"root/":                   "ESRCH",
 	"unprivileged/":           "ESRCH",
 	"unprivileged-no-userns/": "EPERM",
 }
 
-func escapeAttempts() []attempt {
+func escapeAttempts() []escAttempt {
 	// unchangedLimit checks the fork bomb's count against the nproc limit.
 	forkCheck := func(mode, pol string, f map[string]string) error {
 		n, err := strconv.Atoi(f["forks"])
 		if err != nil {
 			return fmt.Errorf("forks=%q: %v", f["forks"], err)
 		}
-		limit := defaultNProc
+		limit := escDefaultNProc
 		if pol == "nproc" {
-			limit = nprocLimit
+			limit = escNProcLimit
 		}
 		if n >= limit {
 			return fmt.Errorf("forks=%d, want fewer than the nproc limit %d", n, limit)
 		}
 		return nil
 	}
-	return []attempt{
+	return []escAttempt{
 		// Files: Landlock. The secret is mode 0644 and the directories
 		// 0755/0777, so that permissions alone would not stop nobody.
 		{name: "read", argv: []string{"{bin}/read", "{secret}"}, want: "EACCES",
@@ -173,7 +173,7 @@ func escapeAttempts() []attempt {
 		// bit works for nobody outside the sandbox.
 		{name: "setuid-exec", argv: []string{"{setuid}", "setuid-exec"}, want: "ok",
 			check: func(mode, pol string, f map[string]string) error {
-				want := strconv.Itoa(nobodyUID)
+				want := strconv.Itoa(escNobodyUID)
 				if f["uid"] != want || f["euid"] != want || f["suid"] != want {
 					return fmt.Errorf("uid=%s euid=%s suid=%s, want all %s (no_new_privs ignores the setuid bit)", f["uid"], f["euid"], f["suid"], want)
 				}
@@ -190,15 +190,15 @@ func escapeAttempts() []attempt {
 		// socket() reads an int, so the kernel makes an MPTCP socket
 		// (bare: proto=262); a filter comparing all 64 bits lets it by.
 		{name: "connect-mptcp", argv: []string{"{bin}/connect", "127.0.0.1", "{connectport}", "262"}, want: "EPROTONOSUPPORT",
-			check: mptcpProto, bare: "ok"},
-		{name: "connect-mptcp-hibits", argv: []string{"{bin}/connect", "127.0.0.1", "{connectport}", mptcpHiBits}, want: "EPROTONOSUPPORT",
-			check: mptcpProto, bare: "ok"},
+			check: escMPTCPProto, bare: "ok"},
+		{name: "connect-mptcp-hibits", argv: []string{"{bin}/connect", "127.0.0.1", "{connectport}", escMPTCPHiBits}, want: "EPROTONOSUPPORT",
+			check: escMPTCPProto, bare: "ok"},
 		{name: "bind-tcp", argv: []string{"{bin}/bind", "{bindport}"}, want: "EACCES",
 			by: map[string]string{"bind": "ok"}, bare: "ok"},
 		{name: "bind-mptcp", argv: []string{"{bin}/bind", "{bindport}", "262"}, want: "EPROTONOSUPPORT",
-			check: mptcpProto, bare: "ok"},
-		{name: "bind-mptcp-hibits", argv: []string{"{bin}/bind", "{bindport}", mptcpHiBits}, want: "EPROTONOSUPPORT",
-			check: mptcpProto, bare: "ok"},
+			check: escMPTCPProto, bare: "ok"},
+		{name: "bind-mptcp-hibits", argv: []string{"{bin}/bind", "{bindport}", escMPTCPHiBits}, want: "EPROTONOSUPPORT",
+			check: escMPTCPProto, bare: "ok"},
 		// Abstract unix sockets: Landlock's scope (ABI 6+).
 		{name: "abstract-unix", argv: []string{"{bin}/abstract", "{abstract}"}, want: "EPERM",
 			by: map[string]string{"abstract": "ok"}, bare: "ok"},
@@ -217,7 +217,7 @@ func escapeAttempts() []attempt {
 		// scope off and no PID namespace, nobody may signal nobody:
 		// the policy's one extra thing works.
 		{name: "kill", argv: []string{"{bin}/kill", "{supervisor}"},
-			by: merge(pidnsOrScope, map[string]string{"unprivileged-no-userns/signals": "ok"}), bare: "ok"},
+			by: escMerge(escPIDNSOrScope, map[string]string{"unprivileged-no-userns/signals": "ok"}), bare: "ok"},
 
 		// Privileges: seccomp first (@mount, unshare, @setuid are denied
 		// by default); with the syscall allowed, the dropped
@@ -253,40 +253,40 @@ func escapeAttempts() []attempt {
 		{name: "rlimit-raise", argv: []string{"{bin}/rlimit"}, want: "EPERM"},
 
 		// rlimits. The default policy's nproc (256) stops the bomb too.
-		{name: "forkbomb", argv: []string{"{bin}/forkbomb", strconv.Itoa(forkMax)}, want: "EAGAIN",
+		{name: "forkbomb", argv: []string{"{bin}/forkbomb", strconv.Itoa(escForkMax)}, want: "EAGAIN",
 			check: forkCheck, bare: "ok", bareArgv: []string{"{bin}/forkbomb", "16"}},
-		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * fsizeLimit)}, want: "ok",
+		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * escFsizeLimit)}, want: "ok",
 			by: map[string]string{"fsize": "SIGXFSZ"}, bare: "ok", bareArgv: []string{"{bin}/fsize", "1000"}},
-		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * fsizeLimit), "ignore"}, want: "ok",
+		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * escFsizeLimit), "ignore"}, want: "ok",
 			by: map[string]string{"fsize": "EFBIG"},
 			check: func(mode, pol string, f map[string]string) error {
-				want := strconv.Itoa(2 * fsizeLimit)
+				want := strconv.Itoa(2 * escFsizeLimit)
 				if pol == "fsize" {
-					want = strconv.Itoa(fsizeLimit)
+					want = strconv.Itoa(escFsizeLimit)
 				}
 				if f["written"] != want {
 					return fmt.Errorf("written=%s, want %s", f["written"], want)
 				}
 				return nil
 			}},
-		{name: "address-space", argv: []string{"{bin}/mem", strconv.Itoa(2 * asLimit)}, want: "ok",
+		{name: "address-space", argv: []string{"{bin}/mem", strconv.Itoa(2 * escASLimit)}, want: "ok",
 			by: map[string]string{"as": "ENOMEM"}, bare: "ok"},
 	}
 }
 
-// mptcpHiBits is IPPROTO_MPTCP (262) with bit 32 set.
-const mptcpHiBits = "0x100000106"
+// escMPTCPHiBits is IPPROTO_MPTCP (262) with bit 32 set.
+const escMPTCPHiBits = "0x100000106"
 
-// mptcpProto checks that a socket the MPTCP attempts got is MPTCP indeed,
+// escMPTCPProto checks that a socket the MPTCP attempts got is MPTCP indeed,
 // so that an "ok" there means what it says.
-func mptcpProto(mode, pol string, f map[string]string) error {
+func escMPTCPProto(mode, pol string, f map[string]string) error {
 	if f["result"] == "ok" && f["proto"] != "262" {
 		return fmt.Errorf("the socket's SO_PROTOCOL is %s, want 262 (IPPROTO_MPTCP)", f["proto"])
 	}
 	return nil
 }
 
-func merge(ms ...map[string]string) map[string]string {
+func escMerge(ms ...map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
 		for k, v := range m {
@@ -318,10 +318,10 @@ var escapePrograms = []string{
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
-// setupEscape builds sockjail and the programs and creates the targets.
+// escSetup builds sockjail and the programs and creates the targets.
 // Everything lives outside /tmp, which the sandbox replaces with a private
 // tmpfs, and is readable by nobody for the unprivileged modes.
-func setupEscape(t *testing.T) *escapeEnv {
+func escSetup(t *testing.T) *escapeEnv {
 	t.Helper()
 	testenv.RequireRoot(t)
 	gcc := testenv.LookTool(t, "gcc")
@@ -388,14 +388,14 @@ func setupEscape(t *testing.T) *escapeEnv {
 	}
 
 	secret := filepath.Join(e.root, "secret", "secret.txt")
-	writeFile(t, secret, "the secret\n", 0o644)
-	writeFile(t, filepath.Join(filepath.Dir(secret), "shared.txt"), "linkable by nobody\n", 0o666)
+	escWriteFile(t, secret, "the secret\n", 0o644)
+	escWriteFile(t, filepath.Join(filepath.Dir(secret), "shared.txt"), "linkable by nobody\n", 0o666)
 	// The exec target: the helper, in a directory that no policy but
 	// "exec" names, readable and executable by everyone.
-	copyFile(t, filepath.Join(e.bin, "helper"), filepath.Join(e.root, "noexec", "helper"), 0o755)
+	escCopyFile(t, filepath.Join(e.bin, "helper"), filepath.Join(e.root, "noexec", "helper"), 0o755)
 	// A setuid-root copy of the helper.
 	setuid := filepath.Join(e.bin, "setuid-helper")
-	copyFile(t, filepath.Join(e.bin, "helper"), setuid, 0o755)
+	escCopyFile(t, filepath.Join(e.bin, "helper"), setuid, 0o755)
 	if err := os.Chmod(setuid, 0o755|os.ModeSetuid); err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func setupEscape(t *testing.T) *escapeEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go acceptAndClose(ln)
+	go escAcceptAndClose(ln)
 	// A free port for the bind attempts: bound by nobody else, as far as
 	// a port found free a moment ago can be.
 	bln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
@@ -428,7 +428,7 @@ func setupEscape(t *testing.T) *escapeEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { aln.Close() })
-	go acceptAndClose(aln)
+	go escAcceptAndClose(aln)
 
 	e.vars = map[string]string{
 		"bin":         e.bin,
@@ -443,14 +443,14 @@ func setupEscape(t *testing.T) *escapeEnv {
 		"abstract":    abstract,
 	}
 
-	e.policies = renderPolicies(t, filepath.Join(e.root, "policies"), e.vars)
+	e.policies = escRenderPolicies(t, filepath.Join(e.root, "policies"), e.vars)
 	return e
 }
 
-// renderPolicies fills in the policy templates of
+// escRenderPolicies fills in the policy templates of
 // testdata/escape/policies with vars and writes them into dir. It returns
 // the file of each policy by name.
-func renderPolicies(t *testing.T, dir string, vars map[string]string) map[string]string {
+func escRenderPolicies(t *testing.T, dir string, vars map[string]string) map[string]string {
 	t.Helper()
 	modRoot, err := testenv.ModuleRoot()
 	if err != nil {
@@ -476,7 +476,7 @@ func renderPolicies(t *testing.T, dir string, vars map[string]string) map[string
 			t.Fatalf("policy %s: %v", ent.Name(), err)
 		}
 		p := filepath.Join(dir, ent.Name())
-		writeFile(t, p, buf.String(), 0o644)
+		escWriteFile(t, p, buf.String(), 0o644)
 		files[name] = p
 	}
 	for _, name := range append(escapePolicies, "dynamic", "best-effort") {
@@ -487,7 +487,7 @@ func renderPolicies(t *testing.T, dir string, vars map[string]string) map[string
 	return files
 }
 
-func acceptAndClose(ln net.Listener) {
+func escAcceptAndClose(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -497,7 +497,7 @@ func acceptAndClose(ln net.Listener) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+func escWriteFile(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
@@ -507,13 +507,13 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	}
 }
 
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+func escCopyFile(t *testing.T, from, to string, mode os.FileMode) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, to, string(b), mode)
+	escWriteFile(t, to, string(b), mode)
 }
 
 // expand fills in the {placeholders} of argv. {supervisor} is left for
@@ -532,43 +532,43 @@ func (e *escapeEnv) expand(argv []string, extra map[string]string) []string {
 	return out
 }
 
-// session is one `sockjail run` on a real loopback TCP connection: the
+// escSession is one `sockjail run` on a real loopback TCP connection: the
 // accepted socket is sockjail's fd 0 and 1, the test holds the client.
-type session struct {
+type escSession struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	client *net.TCPConn
 	r      *bufio.Reader
-	stderr *lockedBuffer
+	stderr *escBuffer
 	done   chan struct{}
 	code   int
 	desc   string
 }
 
-type lockedBuffer struct {
+type escBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *escBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *escBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
 }
 
-// sessionTimeout bounds every session; the programs take milliseconds.
-const sessionTimeout = 60 * time.Second
+// escSessionTimeout bounds every session; the programs take milliseconds.
+const escSessionTimeout = 60 * time.Second
 
 // start runs `sockjail run [--policy] -- argv` in mode. The placeholder
 // {supervisor} in argv becomes sockjail's own pid: sockjail is started
 // through `sh -c 'exec …'`, so the shell's $$ is sockjail's pid.
-func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, argv []string) *session {
+func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, argv []string) *escSession {
 	t.Helper()
 	lc := net.ListenConfig{}
 	lc.SetMultipathTCP(false)
@@ -601,7 +601,7 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 
 	var full []string
 	if m.unpriv {
-		full = append(full, "setpriv", "--reuid="+strconv.Itoa(nobodyUID), "--regid="+strconv.Itoa(nobodyUID), "--clear-groups", "--")
+		full = append(full, "setpriv", "--reuid="+strconv.Itoa(escNobodyUID), "--regid="+strconv.Itoa(escNobodyUID), "--clear-groups", "--")
 	}
 	full = append(full, e.sockjail, "run")
 	if pol != "default" {
@@ -618,14 +618,14 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 		if a == "{supervisor}" {
 			script += ` "$$"`
 		} else {
-			script += " " + shellQuote(a)
+			script += " " + escShellQuote(a)
 		}
 	}
 	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Env = append(cleanEnv(), m.env...)
+	cmd.Env = append(escCleanEnv(), m.env...)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin, cmd.Stdout = sf, sf
-	s := &session{t: t, cmd: cmd, client: cc.(*net.TCPConn), stderr: &lockedBuffer{}, done: make(chan struct{}), code: -1,
+	s := &escSession{t: t, cmd: cmd, client: cc.(*net.TCPConn), stderr: &escBuffer{}, done: make(chan struct{}), code: -1,
 		desc: fmt.Sprintf("mode %s, policy %s: %s", m.name, pol, strings.Join(argv, " "))}
 	s.r = bufio.NewReader(s.client)
 	cmd.Stderr = s.stderr
@@ -638,12 +638,12 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 		s.code = cmd.ProcessState.ExitCode()
 		close(s.done)
 	}()
-	s.client.SetDeadline(time.Now().Add(sessionTimeout))
+	s.client.SetDeadline(time.Now().Add(escSessionTimeout))
 	t.Cleanup(func() {
 		s.client.Close()
 		select {
 		case <-s.done:
-		case <-time.After(sessionTimeout):
+		case <-time.After(escSessionTimeout):
 			cmd.Process.Kill()
 			<-s.done
 		}
@@ -651,9 +651,9 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 	return s
 }
 
-// cleanEnv is sockjail's environment: the test's, minus the test hooks that
+// escCleanEnv is sockjail's environment: the test's, minus the test hooks that
 // a developer's shell may have set.
-func cleanEnv() []string {
+func escCleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SOCKJAIL_TEST_") {
@@ -663,24 +663,24 @@ func cleanEnv() []string {
 	return env
 }
 
-func shellQuote(s string) string {
+func escShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // line reads one result line while the session goes on.
-func (s *session) line() resultLine {
+func (s *escSession) line() escResult {
 	s.t.Helper()
 	l, err := s.r.ReadString('\n')
 	if err != nil {
 		s.t.Fatalf("%s: reading a line: %v (got %q)\nsockjail's log:\n%s", s.desc, err, l, s.stderr.String())
 	}
-	return parseResult(l)
+	return escParseResult(l)
 }
 
 // finish half-closes the client's side (so the program sees EOF and
 // sockjail's lingering close ends at once), reads everything up to EOF and
 // waits for sockjail's exit code.
-func (s *session) finish() (out string, code int) {
+func (s *escSession) finish() (out string, code int) {
 	s.t.Helper()
 	if err := s.client.CloseWrite(); err != nil {
 		s.t.Fatal(err)
@@ -691,20 +691,20 @@ func (s *session) finish() (out string, code int) {
 	}
 	select {
 	case <-s.done:
-	case <-time.After(sessionTimeout):
-		s.t.Fatalf("%s: sockjail did not exit within %v after EOF", s.desc, sessionTimeout)
+	case <-time.After(escSessionTimeout):
+		s.t.Fatalf("%s: sockjail did not exit within %v after EOF", s.desc, escSessionTimeout)
 	}
 	return string(b), s.code
 }
 
-// resultLine is a parsed "escape=NAME result=R key=value..." line.
-type resultLine struct {
+// escResult is a parsed "escape=NAME result=R key=value..." line.
+type escResult struct {
 	raw    string
 	fields map[string]string
 }
 
-func parseResult(l string) resultLine {
-	r := resultLine{raw: strings.TrimRight(l, "\n"), fields: map[string]string{}}
+func escParseResult(l string) escResult {
+	r := escResult{raw: strings.TrimRight(l, "\n"), fields: map[string]string{}}
 	for _, f := range strings.Fields(r.raw) {
 		if k, v, ok := strings.Cut(f, "="); ok {
 			r.fields[k] = v
@@ -713,26 +713,26 @@ func parseResult(l string) resultLine {
 	return r
 }
 
-// signalNames are the signals the table names.
-var signalNames = map[string]syscall.Signal{
+// escSignals are the signals the table names.
+var escSignals = map[string]syscall.Signal{
 	"SIGSYS": syscall.SIGSYS, "SIGXFSZ": syscall.SIGXFSZ, "SIGKILL": syscall.SIGKILL,
 }
 
-// verify checks one finished attempt: a signal outcome wants sockjail to
+// escVerify checks one finished attempt: a signal outcome wants sockjail to
 // exit 128+N and the program to print nothing; any other outcome wants
 // exit 0 and exactly the line "escape=NAME result=WANT ...".
-func verify(name, want, out string, code int) (resultLine, error) {
-	if sig, ok := signalNames[want]; ok {
+func escVerify(name, want, out string, code int) (escResult, error) {
+	if sig, ok := escSignals[want]; ok {
 		if code != exitcode.SignalBase+int(sig) || out != "" {
-			return resultLine{}, fmt.Errorf("want %s (exit %d, no output), got exit %d and %q", want, exitcode.SignalBase+int(sig), code, out)
+			return escResult{}, fmt.Errorf("want %s (exit %d, no output), got exit %d and %q", want, exitcode.SignalBase+int(sig), code, out)
 		}
-		return resultLine{}, nil
+		return escResult{}, nil
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if code != 0 || len(lines) != 1 {
-		return resultLine{}, fmt.Errorf("want one line with result=%s and exit 0, got exit %d and %q", want, code, out)
+		return escResult{}, fmt.Errorf("want one line with result=%s and exit 0, got exit %d and %q", want, code, out)
 	}
-	r := parseResult(lines[0])
+	r := escParseResult(lines[0])
 	if r.fields["escape"] != name || r.fields["result"] != want {
 		return r, fmt.Errorf("want escape=%s result=%s, got %q", name, want, r.raw)
 	}
@@ -741,7 +741,7 @@ func verify(name, want, out string, code int) (resultLine, error) {
 
 // TestEscape runs every attempt in every mode under every policy.
 func TestEscape(t *testing.T) {
-	e := setupEscape(t)
+	e := escSetup(t)
 	testenv.LookTool(t, "setpriv")
 	attempts := escapeAttempts()
 	for _, m := range escapeModes {
@@ -765,7 +765,7 @@ func TestEscape(t *testing.T) {
 							want := a.outcome(m.name, pol)
 							s := e.start(t, m, pol, nil, e.expand(a.argv, nil))
 							out, code := s.finish()
-							r, err := verify(a.name, want, out, code)
+							r, err := escVerify(a.name, want, out, code)
 							if err == nil && a.check != nil && r.raw != "" {
 								err = a.check(m.name, pol, r.fields)
 							}
@@ -784,7 +784,7 @@ func TestEscape(t *testing.T) {
 // suite is known to be able to fail: each attempt that the sandbox must
 // stop does work without it.
 func TestEscapeControls(t *testing.T) {
-	e := setupEscape(t)
+	e := escSetup(t)
 	for _, a := range escapeAttempts() {
 		if a.bare == "" {
 			continue
@@ -807,7 +807,7 @@ func TestEscapeControls(t *testing.T) {
 				}
 				code = ee.ExitCode()
 			}
-			r, err := verify(a.name, a.bare, string(out), code)
+			r, err := escVerify(a.name, a.bare, string(out), code)
 			if err == nil && a.check != nil && r.raw != "" && a.name != "forkbomb" {
 				err = a.check("bare", "", r.fields)
 			}
@@ -826,7 +826,7 @@ func TestEscapeControls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := verify("setuid-exec", "ok", string(out), 0)
+		r, err := escVerify("setuid-exec", "ok", string(out), 0)
 		if err == nil && r.fields["euid"] != "0" {
 			err = fmt.Errorf("euid=%s, want 0", r.fields["euid"])
 		}
@@ -839,7 +839,7 @@ func TestEscapeControls(t *testing.T) {
 // TestEscapeOtherSession checks that a session can't see or write another
 // live session's /tmp and /var/tmp, nor signal or trace its program.
 func TestEscapeOtherSession(t *testing.T) {
-	e := setupEscape(t)
+	e := escSetup(t)
 	testenv.LookTool(t, "setpriv")
 	for _, m := range escapeModes {
 		for _, dir := range []string{"/tmp", "/var/tmp"} {
@@ -875,19 +875,19 @@ func TestEscapeOtherSession(t *testing.T) {
 				for _, mode := range []string{"list", "read", "write"} {
 					b := e.start(t, m, "default", nil, e.expand([]string{"{bin}/tmp", mode, marker}, nil))
 					out, code := b.finish()
-					if _, err := verify("tmp-"+mode, want, out, code); err != nil {
+					if _, err := escVerify("tmp-"+mode, want, out, code); err != nil {
 						t.Errorf("%s: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
 					}
 				}
 
 				// A's program, by its pid as sockjail's host sees it.
-				pid := findProcess(t, token)
+				pid := escFindProcess(t, token)
 				for _, tr := range []struct{ prog, name, pol string }{
 					{"kill", "kill", "default"},
 					{"kill", "kill", "signals"},
 					{"ptrace", "ptrace", "ptrace"},
 				} {
-					want := pidnsOrScope[m.name+"/"]
+					want := escPIDNSOrScope[m.name+"/"]
 					if m.name == "unprivileged-no-userns" && tr.pol == "signals" {
 						// Same uid, no PID namespace, and the
 						// policy turned the scope off.
@@ -895,13 +895,13 @@ func TestEscapeOtherSession(t *testing.T) {
 					}
 					b := e.start(t, m, tr.pol, nil, e.expand([]string{"{bin}/" + tr.prog, strconv.Itoa(pid)}, nil))
 					out, code := b.finish()
-					if _, err := verify(tr.name, want, out, code); err != nil {
+					if _, err := escVerify(tr.name, want, out, code); err != nil {
 						t.Errorf("%s (session A is pid %d): %v\nsockjail's log:\n%s", b.desc, pid, err, b.stderr.String())
 					}
 				}
 
 				out, code := a.finish()
-				if _, err := verify("tmp-intact", "ok", out, code); err != nil {
+				if _, err := escVerify("tmp-intact", "ok", out, code); err != nil {
 					t.Errorf("%s: A's marker after B's attempts: %v", a.desc, err)
 				}
 			})
@@ -909,9 +909,9 @@ func TestEscapeOtherSession(t *testing.T) {
 	}
 }
 
-// findProcess returns the pid of the one process whose command line holds
+// escFindProcess returns the pid of the one process whose command line holds
 // token.
-func findProcess(t *testing.T, token string) int {
+func escFindProcess(t *testing.T, token string) int {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -942,8 +942,8 @@ func findProcess(t *testing.T, token string) int {
 	}
 }
 
-// processesOf returns the pids of processes whose real uid is uid.
-func processesOf(uid int) []int {
+// escProcessesOf returns the pids of processes whose real uid is uid.
+func escProcessesOf(uid int) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
@@ -973,15 +973,15 @@ func processesOf(uid int) []int {
 // remains (not even a setsid grandchild left behind) and both uids can be
 // taken again.
 func TestEscapeDynamicUser(t *testing.T) {
-	e := setupEscape(t)
+	e := escSetup(t)
 	m := escapeModes[0]
-	lo, hi := dynamicLo, dynamicLo+1
+	lo, hi := escDynamicLo, escDynamicLo+1
 
-	startTwo := func() (*session, *session, []int) {
+	startTwo := func() (*escSession, *escSession, []int) {
 		a := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid", "orphan"}, nil))
 		b := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid", "orphan"}, nil))
 		var uids []int
-		for _, s := range []*session{a, b} {
+		for _, s := range []*escSession{a, b} {
 			r := s.line()
 			uid, err := strconv.Atoi(r.fields["uid"])
 			if err != nil || r.fields["gid"] != r.fields["uid"] {
@@ -1010,7 +1010,7 @@ func TestEscapeDynamicUser(t *testing.T) {
 		t.Errorf("%s: with the range used up, want exit %d and nothing written, got exit %d and %q", c.desc, exitcode.Refused, code, out)
 	}
 	t.Logf("third session refused: exit %d, log: %s", code, strings.TrimSpace(c.stderr.String()))
-	for _, s := range []*session{a, b} {
+	for _, s := range []*escSession{a, b} {
 		if out, code := s.finish(); code != 0 {
 			t.Errorf("%s: exit %d, output %q\n%s", s.desc, code, out, s.stderr.String())
 		}
@@ -1018,7 +1018,7 @@ func TestEscapeDynamicUser(t *testing.T) {
 	// sockjail has exited: every process of the session, the orphaned
 	// grandchild included, must be gone.
 	for _, uid := range uids {
-		if pids := processesOf(uid); len(pids) > 0 {
+		if pids := escProcessesOf(uid); len(pids) > 0 {
 			t.Errorf("uid %d still has processes %v after its session ended", uid, pids)
 		}
 	}
@@ -1031,10 +1031,10 @@ func TestEscapeDynamicUser(t *testing.T) {
 	b.finish()
 }
 
-// dynamicLo is the first of the two uids of policies/dynamic.toml, away
+// escDynamicLo is the first of the two uids of policies/dynamic.toml, away
 // from the default range (400000-409999) that other tests may use at the
 // same time.
-const dynamicLo = 4242420
+const escDynamicLo = 4242420
 
 // TestEscapeStrictRefuses: a strict policy with TCP rules on a kernel
 // whose Landlock (simulated through the test hook) is older than ABI 4
@@ -1042,7 +1042,7 @@ const dynamicLo = 4242420
 // log line that says what is missing. With best-effort, the program runs
 // and the log says what was skipped.
 func TestEscapeStrictRefuses(t *testing.T) {
-	e := setupEscape(t)
+	e := escSetup(t)
 	hook := []string{"SOCKJAIL_TEST_MAX_LANDLOCK_ABI=3"}
 	for _, m := range escapeModes[:2] {
 		t.Run(m.name, func(t *testing.T) {
@@ -1060,7 +1060,7 @@ func TestEscapeStrictRefuses(t *testing.T) {
 			s = e.start(t, m, "best-effort", hook, e.expand([]string{"{bin}/read", "/etc/hostname"}, nil))
 			out, code = s.finish()
 			log = s.stderr.String()
-			if _, err := verify("read", "ok", out, code); err != nil {
+			if _, err := escVerify("read", "ok", out, code); err != nil {
 				t.Errorf("%s: %v\n%s", s.desc, err, log)
 			}
 			if !strings.Contains(log, "TCP") {
@@ -1080,11 +1080,11 @@ func TestEscapePolicies(t *testing.T) {
 		"secretdir": "/srv/escape/secret", "writedir": "/srv/escape/writable",
 		"execdir": "/srv/escape/noexec", "connectport": "1111", "bindport": "2222",
 	}
-	files := renderPolicies(t, t.TempDir(), vars)
+	files := escRenderPolicies(t, t.TempDir(), vars)
 	def := policy.Default()
-	defLines := marshalLines(t, def)
-	defAllowed := allowedSyscalls(t, def.Syscalls)
-	mountGroup := allowedSyscalls(t, policy.Syscalls{Allow: []string{"@mount"}})
+	defLines := escMarshalLines(t, def)
+	defAllowed := escAllowedSyscalls(t, def.Syscalls)
+	mountGroup := escAllowedSyscalls(t, policy.Syscalls{Allow: []string{"@mount"}})
 	for name, file := range files {
 		t.Run(name, func(t *testing.T) {
 			p, err := policy.Load(file)
@@ -1103,8 +1103,8 @@ func TestEscapePolicies(t *testing.T) {
 			if keys == nil {
 				t.Fatalf("policy %s is not known to this test", name)
 			}
-			got := marshalLines(t, p)
-			diff := symmetricDiff(defLines, got)
+			got := escMarshalLines(t, p)
+			diff := escSymmetricDiff(defLines, got)
 			if len(diff) == 0 {
 				t.Errorf("is the default policy itself")
 			}
@@ -1119,13 +1119,13 @@ func TestEscapePolicies(t *testing.T) {
 				t.Errorf("differs from the default beyond %v: %q", keys, changed)
 			}
 			extra := map[string]bool{}
-			for n := range allowedSyscalls(t, p.Syscalls) {
+			for n := range escAllowedSyscalls(t, p.Syscalls) {
 				if !defAllowed[n] {
 					extra[n] = true
 				}
 			}
 			for n := range defAllowed {
-				if !allowedSyscalls(t, p.Syscalls)[n] {
+				if !escAllowedSyscalls(t, p.Syscalls)[n] {
 					t.Errorf("denies %s, which the default allows", n)
 				}
 			}
@@ -1157,7 +1157,7 @@ func TestEscapePolicies(t *testing.T) {
 	}
 }
 
-func marshalLines(t *testing.T, p *policy.Policy) map[string]bool {
+func escMarshalLines(t *testing.T, p *policy.Policy) map[string]bool {
 	t.Helper()
 	b, err := p.Marshal()
 	if err != nil {
@@ -1178,7 +1178,7 @@ func marshalLines(t *testing.T, p *policy.Policy) map[string]bool {
 	return lines
 }
 
-func symmetricDiff(a, b map[string]bool) map[string]bool {
+func escSymmetricDiff(a, b map[string]bool) map[string]bool {
 	d := map[string]bool{}
 	for l := range a {
 		if !b[l] {
@@ -1193,7 +1193,7 @@ func symmetricDiff(a, b map[string]bool) map[string]bool {
 	return d
 }
 
-func allowedSyscalls(t *testing.T, s policy.Syscalls) map[string]bool {
+func escAllowedSyscalls(t *testing.T, s policy.Syscalls) map[string]bool {
 	t.Helper()
 	calls, err := s.Resolve()
 	if err != nil {
