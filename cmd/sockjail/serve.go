@@ -1,5 +1,3 @@
-//go:build sockjail_wip
-
 package main
 
 import (

@@ -1,5 +1,3 @@
-//go:build sockjail_wip
-
 package main
 
 // Integration tests of `sockjail serve` (issue 5). They drive the real
