@@ -215,6 +215,10 @@ func bootContainer(t *testing.T, root, stage string) *container {
 		// either: the host need not run systemd.
 		"--register=no", "--keep-unit",
 		"--volatile=overlay",
+		// nspawn's own seccomp allow-list (systemd 252) predates Landlock;
+		// without these, every process in the container sees ABI 0 and a
+		// strict policy refuses to run.
+		"--system-call-filter=landlock_create_ruleset landlock_add_rule landlock_restrict_self",
 		"--bind-ro="+stage+":"+stageDir,
 		"--console=read-only")
 	c.nspawn.Stdout, c.nspawn.Stderr = logf, logf
