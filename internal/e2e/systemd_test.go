@@ -215,8 +215,7 @@ func testHello(t *testing.T, c *container, s *service) {
 			t.Errorf("systemctl status %s: Accepted: %d, want %d", s.socketUnit(), n, total)
 		}
 	} else {
-		out, _ := c.exec("systemctl", "show", "-p", "StatusText", "-p", "Type", "-p", "ActiveState", s.name+".service")
-		t.Logf("%s.service: %s", s.name, strings.Join(strings.Fields(out), " "))
+		out, _ := c.exec("systemctl", "show", "-p", "Type", "-p", "ActiveState", s.name+".service")
 		if !strings.Contains(out, "ActiveState=active") {
 			t.Errorf("%s.service is not active: %s", s.name, out)
 		}
@@ -228,6 +227,18 @@ func testHello(t *testing.T, c *container, s *service) {
 			t.Errorf("after systemctl reload: got %q, %v", got, err)
 		}
 		total++
+		// serve's STATUS= line (sd_notify, refreshed every second) counts
+		// the sessions it served.
+		want := fmt.Sprintf("%d served", total)
+		err := waitFor(10*time.Second, func() bool {
+			out, _ = c.exec("systemctl", "show", "-p", "StatusText", s.name+".service")
+			return strings.Contains(out, want)
+		})
+		if err != nil {
+			t.Errorf("systemctl show -p StatusText %s.service: %q, want %q in it", s.name, strings.TrimSpace(out), want)
+		} else {
+			t.Logf("%s.service: %s", s.name, strings.TrimSpace(out))
+		}
 	}
 
 	// One line per connection from sockjail in the journal, none on the
