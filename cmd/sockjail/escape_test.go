@@ -314,7 +314,7 @@ type escapeEnv struct {
 // escapePrograms are the C files of testdata/escape.
 var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
-	"ptrace", "kill", "mount", "unshare", "clone", "link", "setuid", "int80", "x32", "iouring",
+	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "setuid", "int80", "x32", "iouring",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -353,7 +353,7 @@ func escSetup(t *testing.T) *escapeEnv {
 		unix.Unmount(filepath.Join(e.root, "mnt"), unix.MNT_DETACH)
 		os.RemoveAll(e.root)
 	})
-	dirs := map[string]os.FileMode{"bin": 0o755, "secret": 0o755, "writable": 0o777, "noexec": 0o755, "mnt": 0o755, "policies": 0o755}
+	dirs := map[string]os.FileMode{"bin": 0o755, "secret": 0o755, "writable": 0o777, "noexec": 0o755, "mnt": 0o755, "policies": 0o755, "sock": 0o755}
 	for d, mode := range dirs {
 		p := filepath.Join(e.root, d)
 		if err := os.Mkdir(p, mode); err != nil {
@@ -430,7 +430,21 @@ func escSetup(t *testing.T) *escapeEnv {
 	t.Cleanup(func() { aln.Close() })
 	go escAcceptAndClose(aln)
 
+	// A pathname unix socket outside the sandbox, connectable by
+	// everyone (like /run/dbus/system_bus_socket).
+	unixSock := filepath.Join(e.root, "sock", "s")
+	uln, err := net.Listen("unix", unixSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uln.Close() })
+	if err := os.Chmod(unixSock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	go escAcceptAndClose(uln)
+
 	e.vars = map[string]string{
+		"unixsock":    unixSock,
 		"bin":         e.bin,
 		"secret":      secret,
 		"secretdir":   filepath.Dir(secret),
@@ -1213,4 +1227,34 @@ func escAllowedSyscalls(t *testing.T, s policy.Syscalls) map[string]bool {
 		m[c.Name] = true
 	}
 	return m
+}
+
+// TestEscapeUnixSocket: connecting to a pathname unix socket outside the
+// policy's paths, which a process outside the sandbox listens on. The
+// sandbox must refuse it as it refuses abstract unix sockets and files
+// there: such sockets reach privileged daemons (the D-Bus system bus,
+// journald). Landlock covers connect() to a pathname socket only from
+// LANDLOCK_ACCESS_FS_RESOLVE_UNIX on; the expected EACCES is Landlock's
+// answer for every other path outside the policy.
+func TestEscapeUnixSocket(t *testing.T) {
+	e := escSetup(t)
+	argv := e.expand([]string{"{bin}/unixpath", "{unixsock}"}, nil)
+	t.Run("bare", func(t *testing.T) {
+		out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", argv[0], argv[1]).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := escVerify("unix-path", "ok", string(out), 0); err != nil {
+			t.Errorf("unconfined as nobody: %v", err)
+		}
+	})
+	for _, m := range escapeModes {
+		t.Run(m.name, func(t *testing.T) {
+			s := e.start(t, m, "default", nil, argv)
+			out, code := s.finish()
+			if _, err := escVerify("unix-path", "EACCES", out, code); err != nil {
+				t.Errorf("%s: %v\nsockjail's log:\n%s", s.desc, err, s.stderr.String())
+			}
+		})
+	}
 }
