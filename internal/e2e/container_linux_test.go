@@ -38,6 +38,10 @@ const (
 	debootstrapLimit = 20 * time.Minute
 )
 
+// debootstrapArgs are debootstrap's arguments before the target and the
+// mirror: a minimal Debian with systemd as init.
+var debootstrapArgs = []string{"--variant=minbase", "--include=systemd,systemd-sysv,dbus", suite}
+
 // containerPath is PATH for commands run in the container.
 const containerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -66,9 +70,14 @@ func debianRoot(t *testing.T) string {
 
 	root := filepath.Join(cache, "root")
 	// debootstrap writes into root.tmp and the rename marks completion, so a
-	// root that exists is complete.
-	if _, err := os.Stat(filepath.Join(root, "usr/lib/systemd/systemd")); err == nil {
-		return root
+	// root that exists is complete. The stamp records how it was made, so
+	// that a change to the recipe rebuilds it.
+	stampFile := filepath.Join(cache, "root.stamp")
+	stamp := strings.Join(debootstrapArgs, " ")
+	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stamp {
+		if _, err := os.Stat(filepath.Join(root, "usr/lib/systemd/systemd")); err == nil {
+			return root
+		}
 	}
 	if _, err := exec.LookPath("debootstrap"); err != nil {
 		t.Fatalf("no cached Debian root in %s and debootstrap is not installed (apt-get install debootstrap)", cache)
@@ -84,13 +93,16 @@ func debianRoot(t *testing.T) string {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), debootstrapLimit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus", suite, tmp, mirror)
+	cmd := exec.CommandContext(ctx, "debootstrap", append(debootstrapArgs, tmp, mirror)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("debootstrap failed: %v\n%s", err, tail(out.String(), 30))
 	}
 	if err := os.Rename(tmp, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stampFile, []byte(stamp), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("debootstrap took %v", time.Since(start).Round(time.Second))
