@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -405,26 +406,15 @@ func (s *Server) handle(fd int) {
 		s.refuse(c, g, ReasonMaxConnections, g.busy, nil)
 		return
 	}
+	sess, peer, reason, message, err := s.admit(c, g)
+	if reason != "" {
+		// Give the slot back before the polite close, which may take a
+		// moment: a refused connection does not count.
+		s.limits.Release()
+		s.refuse(c, g, reason, message, err)
+		return
+	}
 	defer s.limits.Release()
-
-	sess := session.New(c, g.cfg)
-	if g.proxy {
-		// The address that the rules and limits judge is the client's,
-		// from the header.
-		if err := sess.ReadProxyHeader(); err != nil {
-			s.refuse(c, g, ReasonProxyHeader, "", err)
-			return
-		}
-	}
-	peer := c.Peer().Addr()
-	if ok, why := g.rules.Allowed(peer); !ok {
-		s.refuse(c, g, ReasonDenied, "", errors.New(why))
-		return
-	}
-	if why := s.limits.AcquireSource(peer, time.Now()); why != "" {
-		s.refuse(c, g, why, g.busy, nil)
-		return
-	}
 	defer s.limits.ReleaseSource(peer)
 	if !s.track(sess) {
 		s.refuse(c, g, ReasonStopping, "", nil)
@@ -433,6 +423,30 @@ func (s *Server) handle(fd int) {
 	defer s.untrack(sess)
 	s.served.Add(1)
 	sess.Run(s.killCtx)
+}
+
+// admit reads the PROXY header if the policy asks for one, and applies the
+// access rules and the per-source limits to the client's address. On
+// success it returns the session and the address, holding a per-source
+// slot for it; otherwise the reason for refusing c, the message to send
+// and the error to log.
+func (s *Server) admit(c *conn.Conn, g *generation) (sess *session.Session, peer netip.Addr, reason, message string, err error) {
+	sess = session.New(c, g.cfg)
+	if g.proxy {
+		// The address that the rules and limits judge is the client's,
+		// from the header.
+		if err := sess.ReadProxyHeader(); err != nil {
+			return nil, peer, ReasonProxyHeader, "", err
+		}
+	}
+	peer = c.Peer().Addr()
+	if ok, why := g.rules.Allowed(peer); !ok {
+		return nil, peer, ReasonDenied, "", errors.New(why)
+	}
+	if why := s.limits.AcquireSource(peer, time.Now()); why != "" {
+		return nil, peer, why, g.busy, nil
+	}
+	return sess, peer, "", "", nil
 }
 
 // track registers a live session, unless the server is stopping.
