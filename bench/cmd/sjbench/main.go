@@ -72,7 +72,9 @@ func mainErr() int {
 		progDir  = flag.String("progdir", "/usr/lib/sjbench", "where to install the served programs (sockjail's default policy executes only from the system's directories); removed afterwards")
 		outDir   = flag.String("out", "bench/results", "directory for the JSON results, relative to the module root")
 		jsonOut  = flag.String("json", "", "write the JSON here instead of OUT/<date>-<commit>.json")
+		variants policyVariants
 	)
+	flag.Var(&variants, "run-policy", "NAME=FILE: also measure `sockjail run --policy FILE` as target run:NAME (repeatable; to find what a policy setting costs)")
 	flag.Parse()
 	if *n < 10 || *rounds < 1 || *conc < 1 || *replyMiB < 1 || *idle < 1 {
 		fmt.Fprintln(os.Stderr, "sjbench: -n must be at least 10; -rounds, -c, -reply-mib and -idle at least 1")
@@ -100,6 +102,13 @@ func mainErr() int {
 	}
 	b.checkSubcommands()
 	b.selectTargets(strings.Split(*only, ","))
+	for _, v := range variants {
+		t := runVariant(v.name, v.file)
+		if err := b.missing(t); err != nil {
+			b.skip(t, err.Error())
+		}
+		b.targets = append(b.targets, t)
+	}
 	if why := b.skipped["bare"]; why != "" {
 		fmt.Fprintln(os.Stderr, "sjbench: the baseline cannot run:", why)
 		return 1
@@ -273,4 +282,24 @@ func loadavg() string {
 func kernel() string {
 	data, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return strings.TrimSpace(string(data))
+}
+
+// policyVariant is one -run-policy flag.
+type policyVariant struct{ name, file string }
+
+type policyVariants []policyVariant
+
+func (v *policyVariants) String() string { return fmt.Sprint(*v) }
+
+func (v *policyVariants) Set(s string) error {
+	name, file, ok := strings.Cut(s, "=")
+	if !ok || name == "" || file == "" {
+		return fmt.Errorf("want NAME=FILE, got %q", s)
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	*v = append(*v, policyVariant{name, abs})
+	return nil
 }

@@ -82,6 +82,18 @@ func allTargets() []*target {
 	}
 }
 
+// runVariant is `sockjail run --policy file`, for -run-policy.
+func runVariant(name, file string) *target {
+	return &target{
+		Name: "run:" + name, What: "sockjail run --policy " + file,
+		wrap: func(b *bench, prog []string) []string {
+			return append([]string{b.sockjail, "run", "--policy", file, "--"}, prog...)
+		},
+		needs: []string{"systemd-socket-activate"},
+		sub:   "run",
+	}
+}
+
 // instance is one running launcher serving one program on one port.
 type instance struct {
 	t    *target
