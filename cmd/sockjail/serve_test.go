@@ -900,6 +900,8 @@ func TestServeLoad(t *testing.T) {
 	f := newServeFixture(t)
 	pol := f.policy(t, "load", map[string]string{
 		"serve":  "max_connections = 1000\nmax_per_source = 1000",
+		// nproc counts every process of the program's uid, and 500
+		// sessions run 500 programs as nobody: above the default 256.
 		"limits": "nproc = 4000",
 	})
 	raiseNoFile(t, 8192)
@@ -913,6 +915,7 @@ func TestServeLoad(t *testing.T) {
 	s.logs.wait(t, 10*time.Second, msgIs("connection"))
 	time.Sleep(200 * time.Millisecond)
 	fdsBefore := fdCount(t, pid)
+	rssBefore := rssKiB(t, pid)
 
 	const held, short = 500, 2000
 	start := time.Now()
@@ -937,6 +940,15 @@ func TestServeLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// sockjail's memory per open idle connection (the programs' own is
+	// not counted: they are other processes).
+	rssHeld := rssKiB(t, pid)
+	perConn := float64(rssHeld-rssBefore) / held
+	t.Logf("serve RSS: %d KiB idle, %d KiB with %d open connections: %.1f KiB per connection", rssBefore, rssHeld, held, perConn)
+	// The target is 64 KiB; twice that is a regression, not noise.
+	if perConn > 128 {
+		t.Errorf("serve uses %.1f KiB per open idle connection, want at most 64 KiB", perConn)
+	}
 	// 2,000 short connections from 16 clients meanwhile.
 	next := make(chan int)
 	for w := 0; w < 16; w++ {
@@ -1010,6 +1022,23 @@ func TestServeLoad(t *testing.T) {
 		t.Fatalf("serve holds %d fds after the load, %d before", after, fdsBefore)
 	}
 	t.Logf("%d held + %d short connections in %v", held, short, time.Since(start).Round(time.Millisecond))
+}
+
+// rssKiB returns the resident set size of process pid.
+func rssKiB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	t.Fatalf("no VmRSS for pid %d", pid)
+	return 0
 }
 
 func raiseNoFile(t *testing.T, n uint64) {
