@@ -899,7 +899,7 @@ func TestServeLoad(t *testing.T) {
 	}
 	f := newServeFixture(t)
 	pol := f.policy(t, "load", map[string]string{
-		"serve":  "max_connections = 1000\nmax_per_source = 1000",
+		"serve": "max_connections = 1000\nmax_per_source = 1000",
 		// nproc counts every process of the program's uid, and 500
 		// sessions run 500 programs as nobody: above the default 256.
 		"limits": "nproc = 4000",
