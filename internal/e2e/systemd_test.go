@@ -22,6 +22,13 @@ import (
 // gateEnv must be set for TestSystemd to run (`make e2e-systemd` sets it).
 const gateEnv = "SOCKJAIL_E2E_SYSTEMD"
 
+// namedUser is the user named.toml names, namedUID its uid; the test
+// creates it in the container.
+const (
+	namedUser = "sjhello"
+	namedUID  = 4242
+)
+
 // systemd's DynamicUser= range (systemd.exec(5), "DynamicUser=").
 const dynamicUIDMin, dynamicUIDMax = 61184, 65519
 
@@ -41,7 +48,16 @@ type service struct {
 	name    string
 	accept  bool
 	program []string // as installed in the container
+	policy  string   // file name under /etc/sockjail; "" is hello.toml
+	uid     int      // the uid the program must run as; 0 means a dynamic one
 	addr    string   // 127.0.0.1:PORT, filled in by the test
+}
+
+func (s *service) policyFile() string {
+	if s.policy == "" {
+		return "hello.toml"
+	}
+	return s.policy
 }
 
 // socketUnit and journalUnit name what systemctl and journalctl are asked
@@ -83,6 +99,7 @@ func TestSystemd(t *testing.T) {
 		"testdata/whoami.sh":                        "whoami",
 		"testdata/args.sh":                          "args",
 		"testdata/hello.toml":                       "hello.toml",
+		"testdata/named.toml":                       "named.toml",
 	} {
 		copyFile(t, src, filepath.Join(stage, dst))
 	}
@@ -100,7 +117,10 @@ func TestSystemd(t *testing.T) {
 	for _, f := range []string{"sockjail", "hello", "whoami", "args"} {
 		c.mustExec(t, "install", "-m", "0755", stageDir+"/"+f, "/usr/local/bin/"+f)
 	}
-	c.mustExec(t, "install", "-D", "-m", "0644", stageDir+"/hello.toml", "/etc/sockjail/hello.toml")
+	for _, f := range []string{"hello.toml", "named.toml"} {
+		c.mustExec(t, "install", "-D", "-m", "0644", stageDir+"/"+f, "/etc/sockjail/"+f)
+	}
+	c.mustExec(t, "useradd", "--system", "--uid", strconv.Itoa(namedUID), "--no-create-home", "--shell", "/usr/sbin/nologin", namedUser)
 	if out, err := c.exec("sockjail", "--help"); err != nil {
 		t.Fatalf("the built sockjail does not run in the container (a missing shared library?): %v\n%s", err, out)
 	}
@@ -111,6 +131,9 @@ func TestSystemd(t *testing.T) {
 		{name: "args", accept: true, program: append([]string{"/usr/local/bin/args"}, oddArgs...)},
 		{name: "hello-serve", accept: false, program: []string{"/usr/local/bin/hello"}},
 		{name: "whoami-serve", accept: false, program: []string{"/usr/local/bin/whoami"}},
+		// A policy that names a user: no DynamicUser=, sockjail starts as
+		// root and drops to that user.
+		{name: "whoami-named", accept: true, program: []string{"/usr/local/bin/whoami"}, policy: "named.toml", uid: namedUID},
 	}
 	var sockets []string
 	for _, s := range services {
@@ -120,7 +143,7 @@ func TestSystemd(t *testing.T) {
 			accept = "--accept=yes"
 		}
 		argv := append([]string{"sockjail", "unit", "--name", s.name, "--listen", s.addr,
-			"--policy", "/etc/sockjail/hello.toml", accept, "--dir", "/etc/systemd/system", "--"}, s.program...)
+			"--policy", "/etc/sockjail/" + s.policyFile(), accept, "--dir", "/etc/systemd/system", "--"}, s.program...)
 		c.mustExec(t, argv...)
 		service := s.name + ".service"
 		if s.accept {
@@ -161,7 +184,7 @@ func TestSystemd(t *testing.T) {
 		// loaded once its connection is over.
 		var out string
 		err := waitFor(15*time.Second, func() bool {
-			out, _ = c.exec("systemctl", "list-units", "--all", "--no-legend", "hello@*", "whoami@*", "args@*")
+			out, _ = c.exec("systemctl", "list-units", "--all", "--no-legend", "hello@*", "whoami@*", "whoami-named@*", "args@*")
 			return strings.TrimSpace(out) == ""
 		})
 		if err != nil {
@@ -282,7 +305,7 @@ func connectionLines(c *container, s *service) []string {
 }
 
 // testWhoami checks how the program was started: as a transient user of
-// systemd's DynamicUser= range, on sockjail's private /tmp, with the peer
+// systemd's DynamicUser= range (or the policy's user), on sockjail's private /tmp, with the peer
 // variables, and that the journal line names this very connection.
 func testWhoami(t *testing.T, c *container, s *service) {
 	conn, err := net.Dial("tcp", s.addr)
@@ -305,7 +328,10 @@ func testWhoami(t *testing.T, c *container, s *service) {
 	}
 
 	uid, err := strconv.Atoi(got["uid"])
-	if err != nil || uid < dynamicUIDMin || uid > dynamicUIDMax {
+	switch {
+	case s.uid != 0 && (err != nil || uid != s.uid):
+		t.Errorf("the program ran as uid %q, want %d", got["uid"], s.uid)
+	case s.uid == 0 && (err != nil || uid < dynamicUIDMin || uid > dynamicUIDMax):
 		t.Errorf("the program ran as uid %q, want a dynamic user in %d–%d", got["uid"], dynamicUIDMin, dynamicUIDMax)
 	}
 	// sockjail's private /tmp is a tmpfs of the policy's tmp_size (48 MiB in
