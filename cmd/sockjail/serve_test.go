@@ -381,6 +381,33 @@ func TestServeHello(t *testing.T) {
 	}
 }
 
+// TestServeListeners: --listen is repeatable; a dual-stack listener
+// describes an IPv4 client with its dotted address, an IPv6 client with its
+// IPv6 address.
+func TestServeListeners(t *testing.T) {
+	f := newServeFixture(t)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--listen", "[::]:0"}, f.prog("env.sh"))
+	line := s.logs.wait(t, time.Second, msgIs("serving"))
+	addrs, _ := line["listen"].([]any)
+	if len(addrs) != 2 {
+		t.Fatalf("listening on %v, want two addresses", line["listen"])
+	}
+	_, v6port, _ := net.SplitHostPort(fmt.Sprint(addrs[1]))
+	for _, tc := range []struct{ src, dst, want string }{
+		{"127.0.0.1", s.addr, "127.0.0.1"},
+		{"127.0.0.1", "127.0.0.1:" + v6port, "127.0.0.1"},
+		{"::1", "[::1]:" + v6port, "::1"},
+	} {
+		c := dialFrom(t, tc.src, tc.dst)
+		port := c.LocalAddr().(*net.TCPAddr).Port
+		got := readLine(t, c)
+		c.Close()
+		if want := fmt.Sprintf("%s %d %s %d ", tc.want, port, tc.want, port); !strings.HasPrefix(got, want) {
+			t.Errorf("from %s to %s: environment %q, want it to start with %q", tc.src, tc.dst, got, want)
+		}
+	}
+}
+
 // TestServeNoResets: the program writes 1 MiB and exits without reading the
 // 10 bytes the client sent first. Over 200 connections, none is reset and
 // every byte arrives.
@@ -1108,7 +1135,53 @@ func TestServeStopTimeout(t *testing.T) {
 	if line["killed"] != "stopped" || line["signal"] == nil {
 		t.Fatalf("log line does not show the kill: %v", line)
 	}
-	waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
+	waitGone(t, line)
+}
+
+// TestServeSecondSIGTERM: a second SIGTERM during the grace period ends the
+// sessions at once instead of after stop_timeout.
+func TestServeSecondSIGTERM(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "second", map[string]string{"serve": "stop_timeout = \"60s\""})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("sleep.sh"))
+	c := expectServed(t, "", s.addr)
+	defer c.Close()
+	s.signal(syscall.SIGTERM)
+	s.logs.wait(t, 10*time.Second, msgIs("stopping"))
+	start := time.Now()
+	s.signal(syscall.SIGTERM)
+	if code := s.exitCode(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Fatalf("serve took %v after the second SIGTERM", el)
+	}
+	line := s.logs.wait(t, time.Second, msgIs("connection"))
+	if line["killed"] != "stopped" {
+		t.Fatalf("log line does not show the kill: %v", line)
+	}
+	waitGone(t, line)
+}
+
+// waitGone checks that the program of a session's log line is gone (serve
+// has exited, so its descendants can't be found through it any more).
+func waitGone(t *testing.T, line map[string]any) {
+	t.Helper()
+	pid, _ := line["pid"].(float64)
+	if pid <= 0 {
+		t.Fatalf("log line without a pid: %v", line)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", int(pid)))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the program (pid %d) outlived serve: %s", int(pid), b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestServeReload: SIGHUP with a changed valid policy applies to new
