@@ -11,24 +11,56 @@ import (
 )
 
 // IdleResult is `sockjail serve`'s memory with many idle connections open.
+//
+// Memory is counted over sockjail's side: the serving process plus every
+// process below it that is not the program (a per-connection sockjail
+// process, such as the PID namespace's init forked from serve). PSS splits
+// each shared page among the processes sharing it, so the sum of PSS over
+// that set counts every page once however the fork shares it; page tables
+// (VmPTE) are added because a fork copies them. The per-connection figure
+// is the growth of that sum divided by the connections.
 type IdleResult struct {
 	Conns    int    `json:"conns"`    // connections open and answered "ready"
 	Programs int    `json:"programs"` // idle programs running at the measurement
 	Errors   int    `json:"errors"`
 	FirstErr string `json:"first_error,omitempty"`
-	// The serving process's VmRSS before the connections and with them
-	// open, and the difference per connection.
-	ServeRSSBeforeKiB int64   `json:"serve_rss_before_kib"`
-	ServeRSSAfterKiB  int64   `json:"serve_rss_after_kib"`
-	PerConnKiB        float64 `json:"serve_kib_per_conn"`
-	// Helpers are the serving process's other descendants that are not
-	// the program (a per-connection sockjail process, say). Their PSS
-	// counts shared pages once overall.
-	Helpers            int     `json:"helpers"`
-	HelpersPssKiB      int64   `json:"helpers_pss_kib"`
-	PerConnTotalKiB    float64 `json:"total_kib_per_conn"` // (serve delta + helpers) / conns
-	ProgramPssKiB      float64 `json:"program_pss_kib_each"`
-	HelpersBeforeCount int     `json:"helpers_before"`
+	// The serving process's own VmRSS before and after.
+	ServeRSSBeforeKiB int64 `json:"serve_rss_before_kib"`
+	ServeRSSAfterKiB  int64 `json:"serve_rss_after_kib"`
+	// ServePerConnKiB is the serving process's VmRSS growth per
+	// connection, its helpers left out.
+	ServePerConnKiB float64 `json:"serve_rss_kib_per_conn"`
+	HelpersBefore   int     `json:"helpers_before"`
+	Helpers         int     `json:"helpers"`
+	// Sums over serve and its helpers: PSS, USS (private pages) and page
+	// tables, before and after.
+	Before memSum `json:"before"`
+	After  memSum `json:"after"`
+	// PerConnKiB is ((PSS+PTE) after - (PSS+PTE) before) / Conns: the
+	// headline figure.
+	PerConnKiB float64 `json:"kib_per_conn"`
+	// ProgramPssKiB is one idle program's own PSS, for scale.
+	ProgramPssKiB float64 `json:"program_pss_kib_each"`
+}
+
+// memSum adds up the memory of a set of processes, in KiB.
+type memSum struct {
+	Procs  int   `json:"procs"`
+	PssKiB int64 `json:"pss_kib"`
+	UssKiB int64 `json:"uss_kib"`
+	PteKiB int64 `json:"pte_kib"`
+}
+
+func (m *memSum) add(pid int) {
+	rollup := fmt.Sprintf("/proc/%d/smaps_rollup", pid)
+	pss, _ := procFieldKiB(rollup, "Pss")
+	pc, _ := procFieldKiB(rollup, "Private_Clean")
+	pd, _ := procFieldKiB(rollup, "Private_Dirty")
+	pte, _ := procStatusKiB(pid, "VmPTE")
+	m.Procs++
+	m.PssKiB += pss
+	m.UssKiB += pc + pd
+	m.PteKiB += pte
 }
 
 // serveIdle opens b.cfg.IdleConns connections to `sockjail serve -- idle`,
@@ -66,7 +98,8 @@ func (b *bench) serveIdle() {
 	time.Sleep(500 * time.Millisecond)
 	res.ServeRSSBeforeKiB, _ = procStatusKiB(pid, "VmRSS")
 	before := descendants(pid, idle)
-	res.HelpersBeforeCount = len(before.helpers)
+	res.HelpersBefore = len(before.helpers)
+	res.Before = sideSum(pid, before)
 
 	var (
 		mu  sync.Mutex
@@ -107,17 +140,19 @@ func (b *bench) serveIdle() {
 	time.Sleep(time.Second)
 	res.ServeRSSAfterKiB, _ = procStatusKiB(pid, "VmRSS")
 	after := descendants(pid, idle)
+	res.After = sideSum(pid, after)
 	res.Programs = after.programs
 	res.Helpers = len(after.helpers)
-	res.HelpersPssKiB = after.helperPss - before.helperPss
 	if after.programs > 0 {
 		res.ProgramPssKiB = float64(after.programPss) / float64(after.programs)
 	}
 	if res.Conns > 0 {
-		res.PerConnKiB = float64(res.ServeRSSAfterKiB-res.ServeRSSBeforeKiB) / float64(res.Conns)
-		res.PerConnTotalKiB = float64(res.ServeRSSAfterKiB-res.ServeRSSBeforeKiB+res.HelpersPssKiB) / float64(res.Conns)
+		res.ServePerConnKiB = float64(res.ServeRSSAfterKiB-res.ServeRSSBeforeKiB) / float64(res.Conns)
+		grow := (res.After.PssKiB + res.After.PteKiB) - (res.Before.PssKiB + res.Before.PteKiB)
+		res.PerConnKiB = float64(grow) / float64(res.Conns)
 	}
-	logf("  %d open, %d programs, serve RSS %d → %d KiB", res.Conns, res.Programs, res.ServeRSSBeforeKiB, res.ServeRSSAfterKiB)
+	logf("  %d open, %d programs, %d helpers; sockjail side PSS+PTE %d → %d KiB", res.Conns, res.Programs, res.Helpers,
+		res.Before.PssKiB+res.Before.PteKiB, res.After.PssKiB+res.After.PteKiB)
 }
 
 // tree is what runs below the serving process.
@@ -125,7 +160,16 @@ type tree struct {
 	programs   int
 	programPss int64
 	helpers    []int
-	helperPss  int64
+}
+
+// sideSum adds up the memory of serve (pid) and its helpers in tr.
+func sideSum(pid int, tr tree) memSum {
+	var m memSum
+	m.add(pid)
+	for _, h := range tr.helpers {
+		m.add(h)
+	}
+	return m
 }
 
 // descendants walks /proc for every descendant of pid, and sorts them into
@@ -158,14 +202,13 @@ func descendants(pid int, prog string) tree {
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = append(queue[1:], children[p]...)
-		pss, _ := procFieldKiB(fmt.Sprintf("/proc/%d/smaps_rollup", p), "Pss")
 		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); exe == prog {
+			pss, _ := procFieldKiB(fmt.Sprintf("/proc/%d/smaps_rollup", p), "Pss")
 			tr.programs++
 			tr.programPss += pss
 			continue
 		}
 		tr.helpers = append(tr.helpers, p)
-		tr.helperPss += pss
 	}
 	return tr
 }
