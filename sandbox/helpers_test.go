@@ -147,11 +147,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// childMain runs a re-executed test binary's job (see unpriv_test.go) and
-// reports whether it did.
-func childMain() bool {
-	return false
-}
 
 // lines splits s into its non-empty lines.
 func lines(s string) []string {

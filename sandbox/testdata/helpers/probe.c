@@ -58,6 +58,10 @@ int main(int argc, char **argv)
 			report(a, open(arg, O_RDONLY));
 		} else if (!strncmp(a, "open-w:", 7)) {
 			report(a, open(arg, O_WRONLY | O_CREAT, 0644));
+		} else if (!strcmp(a, "tmpdir-w")) {
+			char path[4096];
+			snprintf(path, sizeof path, "%s/x", getenv("TMPDIR") ? getenv("TMPDIR") : "/nonexistent");
+			report(a, open(path, O_WRONLY | O_CREAT, 0644));
 		} else if (!strncmp(a, "write:", 6)) {
 			/* write a file of arg bytes to ./probe-out */
 			int fd = open("probe-out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
