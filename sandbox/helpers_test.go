@@ -147,7 +147,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-
 // lines splits s into its non-empty lines.
 func lines(s string) []string {
 	var out []string
