@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -172,6 +173,7 @@ func TestSystemd(t *testing.T) {
 	}
 	t.Run("args", func(t *testing.T) { testArgs(t, c, services[2]) })
 	t.Run("readme", func(t *testing.T) { testReadme(t, c, filepath.Join(modRoot, readmeDoc)) })
+	t.Run("port-scan", func(t *testing.T) { testPortScan(t, c, services[0]) })
 	t.Run("socket-settings", func(t *testing.T) {
 		// The policy's max_per_source made it into the socket unit.
 		out := c.mustExec(t, "systemctl", "show", "-p", "MaxConnectionsPerSource", "-p", "Accept", "hello.socket")
@@ -488,4 +490,83 @@ func shBlocks(md string) []string {
 		}
 	}
 	return blocks
+}
+
+const (
+	// scanConns and scanParallel make the port scan: more connections
+	// within systemd's default trigger interval (2 s) than its default
+	// burst for Accept=yes sockets (200).
+	scanConns    = 600
+	scanParallel = 100
+)
+
+// testPortScan floods s's socket the way a port scanner does (connect,
+// close at once) and checks that the socket survives and still serves. A
+// control socket with systemd's default trigger limit gets the same flood
+// and must fail, which shows that the flood is strong enough to matter.
+func testPortScan(t *testing.T, c *container, s *service) {
+	ctl := &service{name: "scanctl", accept: true, program: s.program, addr: freeLoopbackAddr(t)}
+	c.mustExec(t, "sockjail", "unit", "--name", ctl.name, "--listen", ctl.addr, "--policy", "/etc/sockjail/hello.toml",
+		"--dir", "/etc/systemd/system", "--", ctl.program[0])
+	c.mustExec(t, "mkdir", "-p", "/etc/systemd/system/scanctl.socket.d")
+	c.mustExec(t, "sh", "-c", "printf '[Socket]\\nTriggerLimitIntervalSec=2s\\nTriggerLimitBurst=200\\n' > /etc/systemd/system/scanctl.socket.d/defaults.conf")
+	c.mustExec(t, "systemctl", "daemon-reload")
+	c.mustExec(t, "systemctl", "start", ctl.socketUnit())
+
+	for _, x := range []*service{ctl, s} {
+		start := time.Now()
+		refused := scan(x.addr)
+		t.Logf("%s: %d connect-and-close in %v, %d refused", x.socketUnit(), scanConns, time.Since(start).Round(time.Millisecond), refused)
+	}
+	result := func(x *service) string {
+		out, _ := c.exec("systemctl", "show", "-p", "ActiveState", "-p", "Result", x.socketUnit())
+		return strings.Join(strings.Fields(out), " ")
+	}
+	if got := result(ctl); !strings.Contains(got, "Result=trigger-limit-hit") {
+		t.Errorf("the control socket with systemd's default trigger limit survived the scan (%s): the scan is too weak to test anything", got)
+	}
+	if got := result(s); !strings.Contains(got, "ActiveState=active") || !strings.Contains(got, "Result=success") {
+		t.Errorf("%s after the scan: %s, want it active", s.socketUnit(), got)
+	}
+	// It still serves once the scan's instances are gone.
+	var got []byte
+	var err error
+	waitFor(20*time.Second, func() bool {
+		got, _, err = talk(s.addr, nil)
+		return err == nil && string(got) == "Hello World\n"
+	})
+	if err != nil || string(got) != "Hello World\n" {
+		t.Errorf("after the scan, %s answers %q, %v; want \"Hello World\\n\"", s.socketUnit(), got, err)
+	}
+}
+
+// scan connects to addr scanConns times from scanParallel goroutines and
+// closes each connection at once. It returns how many connects failed.
+func scan(addr string) int {
+	var mu sync.Mutex
+	refused := 0
+	var wg sync.WaitGroup
+	next := make(chan struct{})
+	for i := 0; i < scanParallel; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					mu.Lock()
+					refused++
+					mu.Unlock()
+					continue
+				}
+				conn.Close()
+			}
+		}()
+	}
+	for i := 0; i < scanConns; i++ {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+	return refused
 }
