@@ -208,6 +208,19 @@ func (l *logLines) save(t *testing.T) {
 	t.Logf("whole serve log in %s", p)
 }
 
+// errors counts the distinct error= values of the log lines.
+func (l *logLines) errors() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for _, m := range l.lines {
+		if e, ok := m["error"].(string); ok {
+			out[e]++
+		}
+	}
+	return out
+}
+
 // String returns the log, its last 40 lines when it is longer.
 func (l *logLines) String() string {
 	l.mu.Lock()
@@ -961,8 +974,8 @@ func TestServeLoad(t *testing.T) {
 			msg := fmt.Sprintf("held %d\n", i)
 			c.Write([]byte(msg))
 			buf := make([]byte, len(msg))
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-				errs <- fmt.Errorf("held connection %d: %q, %v", i, buf, err)
+			if n, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+				errs <- fmt.Errorf("held connection %d: %q, %v", i, buf[:n], err)
 			}
 		}()
 	}
@@ -1027,7 +1040,7 @@ func TestServeLoad(t *testing.T) {
 		n++
 	}
 	if n > 0 {
-		t.Fatalf("%d connections failed", n)
+		t.Fatalf("%d connections failed; the sessions' errors: %v", n, s.logs.errors())
 	}
 	total := held + short + 1
 	deadline := time.Now().Add(30 * time.Second)
