@@ -47,8 +47,9 @@ The units take MaxConnections=, MaxConnectionsPerSource=, NoDelay= and
 KeepAlive= from the policy, run sockjail as a transient user
 (DynamicUser=yes) unless the policy's [program] user is set, and keep
 systemd's trigger limit from switching the socket off under a port scan.
-Without --dir they are printed to stdout, each after a "# ---- FILE ----"
-line. Then, as root:
+PROGRAM goes into ExecStart= by its absolute path: a bare name is looked up
+in PATH now, a relative path made absolute. Without --dir the units are
+printed to stdout, each after a "# ---- FILE ----" line. Then, as root:
 
   sockjail unit --name hello --listen 31337 --policy /etc/sockjail/hello.toml \
       --dir /etc/systemd/system -- /usr/local/bin/hello
@@ -145,7 +146,24 @@ func runUnit(args []string) int {
 	case len(listen) == 0:
 		return usageErr("--listen is required", "for example --listen 31337 or --listen 127.0.0.1:31337")
 	}
-	program := args[dash+1:]
+	program := append([]string(nil), args[dash+1:]...)
+	// ExecStart= should name the program by an absolute path, as it is
+	// now: systemd's PATH and working directory are not the shell's. An
+	// absolute path is kept as it is, since units are often written for
+	// another machine.
+	if p := program[0]; !filepath.IsAbs(p) {
+		var abs string
+		var err error
+		if strings.Contains(p, "/") {
+			abs, err = filepath.Abs(p)
+		} else if abs, err = exec.LookPath(p); err == nil {
+			abs, err = filepath.Abs(abs)
+		}
+		if err != nil {
+			return usageErr(fmt.Sprintf("program %q: %v", p, err), "give the program's absolute path")
+		}
+		program[0] = abs
+	}
 
 	var err error
 	if sockjail == "" {

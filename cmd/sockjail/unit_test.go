@@ -166,6 +166,7 @@ func TestUnitErrors(t *testing.T) {
 		{"unknown flag", []string{"--nme", "a", "--", "/bin/true"}, exitcode.Usage, "--help"},
 		{"missing policy", []string{"--name", "a", "--listen", "1", "--policy", "/nonexistent/p.toml", "--", "/bin/true"}, exitcode.Config, "/nonexistent/p.toml"},
 		{"invalid policy", []string{"--name", "a", "--listen", "1", "--policy", bad, "--", "/bin/true"}, exitcode.Config, bad + ":3:"},
+		{"program not in PATH", []string{"--name", "a", "--listen", "1", "--", "no-such-program-sockjail"}, exitcode.Usage, "absolute path"},
 		{"missing dir", []string{"--name", "a", "--listen", "1", "--dir", "/nonexistent/dir", "--", "/bin/true"}, exitcode.OSError, "/nonexistent/dir"},
 	}
 	for _, tc := range cases {
@@ -184,5 +185,36 @@ func TestUnitErrors(t *testing.T) {
 				t.Errorf("panicked:\n%s", stderr)
 			}
 		})
+	}
+}
+
+// TestUnitProgramPath checks that ExecStart= names the program by an
+// absolute path however it was given.
+func TestUnitProgramPath(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "hello")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ given, want string }{
+		{"sh", sh},
+		{"./hello", prog},
+		{"/usr/local/bin/not-here-yet", "/usr/local/bin/not-here-yet"},
+	}
+	for _, tc := range cases {
+		cmd := exec.Command(testenv.Sockjail(t), "unit", "--name", "x", "--listen", "1", "--", tc.given, "arg")
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.given, err)
+		}
+		want := " -- " + tc.want + " arg\n"
+		if !strings.Contains(string(out), want) {
+			t.Errorf("program %q: ExecStart= lacks %q:\n%s", tc.given, want, out)
+		}
 	}
 }
