@@ -60,43 +60,11 @@ type rlimit struct {
 //
 // New does not start anything. Close the Sandbox to release the ruleset.
 func New(p *policy.Policy, argv []string, opt Options) (*Sandbox, error) {
-	if p == nil {
-		return nil, fmt.Errorf("sockjail: no policy")
-	}
 	if len(argv) == 0 {
 		return nil, &ProgramError{Kind: NotFound, Err: fmt.Errorf("no program given")}
 	}
-	s := &Sandbox{
-		policy:  p,
-		opt:     opt,
-		argv:    slices.Clone(argv),
-		workdir: p.Program.Workdir,
-	}
-	searchPath := DefaultPath
-	if v, ok := p.Program.Env["PATH"]; ok && v != "" {
-		searchPath = v
-	}
-	path, err := resolveProgram(argv[0], searchPath)
+	s, g, err := prepare(p, argv, opt)
 	if err != nil {
-		return nil, err
-	}
-	s.path = path
-	s.exec = append([]string{path}, interpreters(path, searchPath)...)
-
-	var g gaps
-	g.strict = p.Enforce != policy.EnforceBestEffort
-	if err := s.planCreds(&g); err != nil {
-		return nil, err
-	}
-	s.planNamespaces(&g)
-	if err := s.planLimits(); err != nil {
-		return nil, err
-	}
-	if err := s.planLandlock(&g); err != nil {
-		return nil, err
-	}
-	if err := s.planSeccomp(&g); err != nil {
-		s.closeRuleset()
 		return nil, err
 	}
 	if g.strict && len(g.missing) > 0 {
@@ -106,6 +74,75 @@ func New(p *policy.Policy, argv []string, opt Options) (*Sandbox, error) {
 	s.report.Skipped = append(s.report.Skipped, g.missing...)
 	s.buildTemplate()
 	return s, nil
+}
+
+// Plan is what a policy would enforce on this machine.
+type Plan struct {
+	// Report is what every session would run with (Skipped included, as
+	// if the policy were best-effort).
+	Report Report `json:"report"`
+	// Refused lists why a strict policy would not start any program;
+	// empty when it would start (or the policy is best-effort).
+	Refused []string `json:"refused,omitempty"`
+}
+
+// PlanPolicy says what p would enforce here, or why it would refuse, with
+// everything New checks except the program itself.
+func PlanPolicy(p *policy.Policy, opt Options) (Plan, error) {
+	s, g, err := prepare(p, nil, opt)
+	if err != nil {
+		return Plan{}, err
+	}
+	s.closeRuleset()
+	pl := Plan{Report: s.report}
+	pl.Report.Skipped = append(pl.Report.Skipped, g.missing...)
+	if g.strict {
+		pl.Refused = g.missing
+	}
+	return pl, nil
+}
+
+// prepare computes a Sandbox for argv (nil: no program) and the gaps
+// between what p asks and what this machine gives.
+func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, error) {
+	if p == nil {
+		return nil, nil, fmt.Errorf("sockjail: no policy")
+	}
+	s := &Sandbox{
+		policy:  p,
+		opt:     opt,
+		argv:    slices.Clone(argv),
+		workdir: p.Program.Workdir,
+	}
+	if len(argv) > 0 {
+		searchPath := DefaultPath
+		if v, ok := p.Program.Env["PATH"]; ok && v != "" {
+			searchPath = v
+		}
+		path, err := resolveProgram(argv[0], searchPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.path = path
+		s.exec = append([]string{path}, interpreters(path, searchPath)...)
+	}
+
+	g := &gaps{strict: p.Enforce != policy.EnforceBestEffort}
+	if err := s.planCreds(g); err != nil {
+		return nil, nil, err
+	}
+	s.planNamespaces(g)
+	if err := s.planLimits(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.planLandlock(g); err != nil {
+		return nil, nil, err
+	}
+	if err := s.planSeccomp(g); err != nil {
+		s.closeRuleset()
+		return nil, nil, err
+	}
+	return s, g, nil
 }
 
 // gaps collects protections the policy wants and this machine lacks.

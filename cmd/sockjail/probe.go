@@ -1,0 +1,171 @@
+package main
+
+// `sockjail probe`: what this machine offers, and what a policy would
+// enforce on it. The probing is sandbox.Probe and sandbox.PlanPolicy; this
+// file only prints.
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/policy"
+	"github.com/sockjail/sockjail/sandbox"
+)
+
+func init() {
+	register(command{
+		name:    "probe",
+		summary: "report this machine's Landlock, seccomp and namespaces, and what a policy would enforce",
+		run:     runProbe,
+	})
+}
+
+const probeUsage = `Usage:
+  sockjail probe [--policy FILE] [--json]
+
+Reports what this machine offers sockjail: the Landlock ABI, seccomp and the
+filter actions the kernel supports, user, mount and PID namespaces (for the
+uid running probe: run it as the service's user), cgroup v2 delegation and
+pidfd. Then it says what the policy (FILE, or the embedded default) would
+enforce here, and what would make a strict policy refuse to start programs.
+
+Exit status: 0 when the policy can be enforced, 69 when a strict policy
+would refuse, 78 when the policy can't be loaded, 64 for a bad command line.
+
+Flags:
+`
+
+// probeOutput is the --json document.
+type probeOutput struct {
+	Machine sandbox.ProbeReport `json:"machine"`
+	Policy  string              `json:"policy"`
+	Enforce policy.Enforce      `json:"enforce"`
+	Plan    *sandbox.Plan       `json:"plan,omitempty"`
+	Error   string              `json:"error,omitempty"`
+}
+
+func runProbe(args []string) int {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	policyPath := fs.String("policy", "", "the policy `FILE` to plan (default: the embedded default policy)")
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			io.WriteString(os.Stdout, probeUsage)
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
+			return exitcode.OK
+		}
+		fmt.Fprintln(os.Stderr, "sockjail probe: hint: run 'sockjail probe --help' for the flags")
+		return exitcode.Usage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(os.Stderr, "sockjail probe: unexpected argument %q\nsockjail probe: hint: run 'sockjail probe --help'\n", fs.Arg(0))
+		return exitcode.Usage
+	}
+	opts, err := sandbox.OptionsFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitcode.Usage
+	}
+
+	out := probeOutput{Machine: sandbox.Probe(opts), Policy: policy.DefaultSource}
+	code := exitcode.OK
+	p := policy.Default()
+	if *policyPath != "" {
+		out.Policy = *policyPath
+		p, err = policy.Load(*policyPath)
+	}
+	if err != nil {
+		out.Error = err.Error()
+		code = exitcode.Config
+	} else {
+		out.Enforce = p.Enforce
+		plan, err := sandbox.PlanPolicy(p, opts)
+		if err != nil {
+			out.Error = err.Error()
+			code = exitcode.Config
+		} else {
+			out.Plan = &plan
+			if len(plan.Refused) > 0 {
+				code = exitcode.Refused
+			}
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+	} else {
+		printProbe(os.Stdout, out)
+	}
+	return code
+}
+
+func printProbe(w io.Writer, o probeOutput) {
+	m := o.Machine
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Machine (kernel %s, euid %d)\n", m.Kernel, m.EUID)
+	ll := fmt.Sprintf("ABI %d", m.LandlockABI)
+	if m.LandlockABI != m.KernelLandlockABI {
+		ll += fmt.Sprintf(" (kernel: %d)", m.KernelLandlockABI)
+	}
+	if m.LandlockABI == 0 {
+		ll = "not available"
+	}
+	fmt.Fprintf(&b, "  landlock:           %s\n", ll)
+	fmt.Fprintf(&b, "  seccomp:            %s (actions: %s)\n", yes(m.Seccomp), strings.Join(m.SeccompActions, ", "))
+	userns := yes(m.UserNS)
+	if m.UserNSErr != "" {
+		userns += " (" + m.UserNSErr + ")"
+	}
+	fmt.Fprintf(&b, "  user namespaces:    %s\n", userns)
+	fmt.Fprintf(&b, "  mount namespaces:   %s\n", yes(m.MountNS))
+	fmt.Fprintf(&b, "  pid namespaces:     %s\n", yes(m.PIDNS))
+	fmt.Fprintf(&b, "  cgroup2 delegation: %s (%s)\n", yes(m.CgroupV2Delegation), m.Cgroup)
+	fmt.Fprintf(&b, "  pidfd:              %s\n", yes(m.Pidfd))
+	if len(m.Simulated) > 0 {
+		fmt.Fprintf(&b, "  simulated:          %s\n", strings.Join(m.Simulated, ", "))
+	}
+	fmt.Fprintf(&b, "\nPolicy %s (enforce = %q)\n", o.Policy, o.Enforce)
+	if o.Error != "" {
+		fmt.Fprintf(&b, "  cannot load: %s\n", o.Error)
+		io.WriteString(w, b.String())
+		return
+	}
+	r := o.Plan.Report
+	fmt.Fprintf(&b, "  landlock:      ABI %d, tcp rules %s, scopes [%s]\n", r.LandlockABI, yes(r.LandlockNet), strings.Join(r.Scopes, " "))
+	fmt.Fprintf(&b, "  seccomp:       %d rules, %d BPF instructions\n", r.SeccompRules, r.SeccompBPF)
+	user := fmt.Sprintf("uid %d gid %d", r.UID, r.GID)
+	if r.Dynamic {
+		user = "dynamic uid/gid per connection"
+	}
+	fmt.Fprintf(&b, "  user:          %s\n", user)
+	fmt.Fprintf(&b, "  private /tmp:  %s\n", r.Tmp)
+	fmt.Fprintf(&b, "  pid namespace: %s\n", yes(r.PIDNS))
+	for _, s := range r.Skipped {
+		fmt.Fprintf(&b, "  not enforced:  %s\n", s)
+	}
+	if len(o.Plan.Refused) > 0 {
+		fmt.Fprintf(&b, "\nREFUSED: with enforce = \"strict\" no program would start:\n")
+		for _, s := range o.Plan.Refused {
+			fmt.Fprintf(&b, "  - %s\n", s)
+		}
+	} else {
+		fmt.Fprintf(&b, "\nOK: programs would start with the protections above.\n")
+	}
+	io.WriteString(w, b.String())
+}
