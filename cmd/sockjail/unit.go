@@ -107,11 +107,9 @@ func runUnit(args []string) int {
 	fs.StringVar(&dir, "dir", "", "write the units into `DIR` (for example /etc/systemd/system) instead of printing them")
 	fs.StringVar(&sockjail, "sockjail", "", "absolute `PATH` of sockjail in ExecStart= (default: this binary)")
 	fs.IntVar(&version, "systemd-version", 0, "`N`: write for this systemd version (default: the installed one, at least 252)")
-	// The flag package prints its error itself; follow it with a hint, and
-	// print the full help only when asked for, on stdout.
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "sockjail unit: hint: run 'sockjail unit --help' for the flags")
-	}
+	// The flag package prints its error itself and then calls Usage, for
+	// --help too; the full help goes to stdout below, a hint after errors.
+	fs.Usage = func() {}
 
 	dash := len(args)
 	for i, a := range args {
@@ -127,6 +125,7 @@ func runUnit(args []string) int {
 			fs.PrintDefaults()
 			return exitcode.OK
 		}
+		fmt.Fprintln(os.Stderr, "sockjail unit: hint: run 'sockjail unit --help' for the flags")
 		return exitcode.Usage
 	}
 	usageErr := func(msg, hint string) int {

@@ -128,9 +128,9 @@ func TestUnitPrint(t *testing.T) {
 }
 
 func TestUnitHelp(t *testing.T) {
-	stdout, _, code := runSockjail(t, "unit", "--help")
-	if code != exitcode.OK {
-		t.Fatalf("--help exit %d", code)
+	stdout, stderr, code := runSockjail(t, "unit", "--help")
+	if code != exitcode.OK || stderr != "" {
+		t.Fatalf("--help: exit %d, stderr %q; want 0 and nothing", code, stderr)
 	}
 	for _, want := range []string{"Usage:", "--accept=yes", "--accept=no", "-name NAME", "-listen PORT", "-policy FILE", "-dir DIR", "-sockjail PATH", "-systemd-version N", "systemctl enable --now hello.socket"} {
 		if !strings.Contains(stdout, want) {
