@@ -641,6 +641,61 @@ func TestServeLimits(t *testing.T) {
 	finish(t, expectServed(t, "127.0.0.6", s.addr))
 }
 
+// TestServeRefusalFlood: 400 connections beyond max_connections at once,
+// more than serve closes with a linger at a time: every one still gets the
+// busy message and a FIN, none a reset, and serve goes on serving.
+func TestServeRefusalFlood(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "flood", map[string]string{"serve": "max_connections = 1\nbusy_message = \"busy\""})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("line.sh"))
+	raiseNoFile(t, 4096)
+	held := expectServed(t, "127.0.0.2", s.addr)
+	const n = 400
+	conns := make([]*net.TCPConn, n)
+	for i := range conns {
+		conns[i] = dialFrom(t, "127.0.0.3", s.addr)
+		conns[i].Write([]byte("unread input\n"))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := readToEOF(c)
+			if err != nil || string(got) != "busy\r\n" {
+				errs <- fmt.Errorf("refused connection %d: %q, %v", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range conns {
+		c.Close()
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.logs.count(refusedFor("max-connections")) < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := s.logs.count(refusedFor("max-connections")); got != n {
+		t.Fatalf("%d refusals logged, want %d", got, n)
+	}
+	// Both kinds of polite close happened: with a linger (the first 256
+	// at a time) and without ("closed": FIN sent, nothing waited for).
+	fast := s.logs.count(func(m map[string]any) bool { return m["reason"] == "max-connections" && m["close"] == "closed" })
+	t.Logf("%d of %d refusals closed without lingering", fast, n)
+	if fast == 0 || fast == n {
+		t.Fatalf("%d of %d refusals closed without lingering; want some of each", fast, n)
+	}
+	finish(t, held)
+	s.logs.wait(t, 10*time.Second, msgIs("connection"))
+	time.Sleep(100 * time.Millisecond)
+	finish(t, expectServed(t, "127.0.0.4", s.addr))
+}
+
 // TestServeRate: rate_per_source turns away a source's connections beyond
 // its rate, and not other sources'.
 func TestServeRate(t *testing.T) {

@@ -476,8 +476,9 @@ func (s *Server) refuse(c *conn.Conn, g *generation, reason, message string, err
 	case s.refusing <- struct{}{}:
 		defer func() { <-s.refusing }()
 	default:
+		// Still polite: the message and FIN, after draining what
+		// the client sent, just without waiting for it.
 		cfg = g.fastCfg
-		message = ""
 	}
 	session.Refuse(c, cfg, reason, message, err)
 }
