@@ -172,7 +172,7 @@ func TestSystemd(t *testing.T) {
 		}
 	}
 	t.Run("args", func(t *testing.T) { testArgs(t, c, services[2]) })
-	t.Run("readme", func(t *testing.T) { testReadme(t, c, filepath.Join(modRoot, readmeDoc)) })
+	t.Run("readme", func(t *testing.T) { testReadme(t, c, modRoot) })
 	t.Run("port-scan", func(t *testing.T) { testPortScan(t, c, services[0]) })
 	t.Run("socket-settings", func(t *testing.T) {
 		// The policy's max_per_source made it into the socket unit.
@@ -424,9 +424,16 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
-// readmeDoc is the README's systemd walk-through, whose sh blocks
-// testReadme runs.
-const readmeDoc = "docs/readme-systemd.md"
+// readmeDocs may hold the README's systemd walk-through, between
+// readmeBegin and readmeEnd; testReadme runs its sh blocks from the first
+// file that has it. docs/readme-systemd.md is where it is written; the
+// README carries a copy.
+var readmeDocs = []string{"README.md", "docs/readme-systemd.md"}
+
+const (
+	readmeBegin = "<!-- e2e-systemd:begin"
+	readmeEnd   = "<!-- e2e-systemd:end"
+)
 
 // readmePort is the port the walk-through uses; the test substitutes a free
 // one, since the demo may be using it on the host.
@@ -435,12 +442,24 @@ const readmePort = "31337"
 // testReadme runs the walk-through's sh blocks in the container as root,
 // in order and from a build tree with bin/sockjail, and checks that the
 // service then behaves as its console blocks show.
-func testReadme(t *testing.T, c *container, doc string) {
-	data, err := os.ReadFile(doc)
-	if err != nil {
-		t.Fatal(err)
+func testReadme(t *testing.T, c *container, modRoot string) {
+	var doc, walk string
+	for _, name := range readmeDocs {
+		data, err := os.ReadFile(filepath.Join(modRoot, name))
+		if err != nil {
+			continue
+		}
+		if _, rest, ok := strings.Cut(string(data), readmeBegin); ok {
+			walk, _, _ = strings.Cut(rest, readmeEnd)
+			doc = name
+			break
+		}
 	}
-	blocks := shBlocks(string(data))
+	if doc == "" {
+		t.Fatalf("none of %v holds the walk-through between %q and %q", readmeDocs, readmeBegin, readmeEnd)
+	}
+	t.Logf("running the walk-through of %s", doc)
+	blocks := shBlocks(walk)
 	if len(blocks) < 4 {
 		t.Fatalf("%s holds %d sh blocks, want the 4 steps of the walk-through", doc, len(blocks))
 	}
