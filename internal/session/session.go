@@ -30,6 +30,7 @@ import (
 	"github.com/sockjail/sockjail/internal/conn"
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/proxyproto"
+	"github.com/sockjail/sockjail/internal/relay"
 	"github.com/sockjail/sockjail/policy"
 	"github.com/sockjail/sockjail/sandbox"
 )
@@ -75,6 +76,9 @@ type Session struct {
 	started time.Time
 
 	proxyRead bool // the PROXY header was already consumed
+	// relayEnded is set once the relay returned, with relayErr saying how.
+	relayEnded bool
+	relayErr   error
 
 	mu       sync.Mutex
 	proc     *sandbox.Process
@@ -184,13 +188,27 @@ func (s *Session) Run(ctx context.Context) Result {
 		return s.refuse(attrs, "proxy-header", err)
 	}
 
-	stdio, cleanup, err := s.stdio(&attrs)
+	// An interactive program gets a pty or pipes through the relay instead
+	// of the connection itself; everything else keeps the zero-copy path.
+	rl, err := s.newRelay(ctx, &attrs)
 	if err != nil {
 		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, nil)
 	}
+	if rl != nil {
+		defer rl.Close()
+	}
+
+	stdio, cleanup, err := s.stdio(rl)
+	if err != nil {
+		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, nil)
+	}
+	env := s.environment()
+	if rl != nil {
+		env = append(env, rl.Env()...)
+	}
 	proc, err := s.cfg.Sandbox.Start(sandbox.StartConfig{
 		Stdin: stdio.in, Stdout: stdio.out, Stderr: stdio.err,
-		Env: s.environment(),
+		Env: env, ControllingTTY: stdio.ctty,
 	})
 	cleanup.afterStart()
 	if err != nil {
@@ -207,9 +225,24 @@ func (s *Session) Run(ctx context.Context) Result {
 		proc.KillTree()
 	}
 
-	exit, werr := s.wait(ctx, proc)
+	var relayDone chan error
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	defer stopRelay()
+	if rl != nil {
+		relayDone = make(chan error, 1)
+		go func() { relayDone <- rl.Run(relayCtx) }()
+	}
+	exit, werr := s.wait(ctx, proc, relayDone)
 	// The program is gone; nothing it started may outlive the session.
 	proc.KillTree()
+	if rl != nil {
+		// Let the relay write what the program left in the pty or pipe,
+		// bounded like a flush.
+		if err := s.finishRelay(relayDone, stopRelay); err != nil {
+			attrs = append(attrs, slog.String("relay", err.Error()))
+		}
+		rl.Close()
+	}
 	if err := proc.Close(); err != nil {
 		attrs = append(attrs, slog.String("cleanup_error", err.Error()))
 	}
@@ -227,7 +260,9 @@ func (s *Session) Run(ctx context.Context) Result {
 }
 
 // wait waits for the program while enforcing max_duration and idle_timeout.
-func (s *Session) wait(ctx context.Context, proc *sandbox.Process) (sandbox.Exit, error) {
+// relayDone, when not nil, reports the end of the relay: an idle timeout or a
+// hang-up there ends the program too.
+func (s *Session) wait(ctx context.Context, proc *sandbox.Process, relayDone <-chan error) (sandbox.Exit, error) {
 	type waited struct {
 		exit sandbox.Exit
 		err  error
@@ -247,7 +282,7 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process) (sandbox.Exit
 	}
 	var idleTick <-chan time.Time
 	idle := time.Duration(limits.IdleTimeout)
-	if idle > 0 && s.conn.Kind() == conn.KindTCP {
+	if idle > 0 && relayDone == nil && s.conn.Kind() == conn.KindTCP {
 		t := time.NewTicker(idlePollInterval(idle))
 		defer t.Stop()
 		idleTick = t.C
@@ -262,10 +297,55 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process) (sandbox.Exit
 			if st := s.conn.Stats(); st.Valid && min(st.SinceRecv, st.SinceSent) >= idle {
 				s.kill("idle-timeout")
 			}
+		case err := <-relayDone:
+			relayDone = nil
+			s.relayEnded, s.relayErr = true, err
+			switch {
+			case errors.Is(err, relay.ErrIdle):
+				s.kill("idle-timeout")
+			case err != nil:
+				s.kill("hangup")
+			}
 		case <-ctx.Done():
 			s.kill("stopped")
 			ctx = context.Background() // kill once
 		}
+	}
+}
+
+// newRelay starts the relay that [terminal] asks for, negotiating telnet
+// options before the program starts so that TERM and the window size are
+// right from its first byte. It returns nil when the program gets the
+// connection directly.
+func (s *Session) newRelay(ctx context.Context, attrs *[]slog.Attr) (*relay.Relay, error) {
+	rcfg, err := relay.FromPolicy(s.cfg.Policy)
+	if err != nil || !rcfg.Needed() {
+		return nil, err
+	}
+	rl, err := relay.New(rcfg, s.conn.InFD(), s.conn.OutFD())
+	if err != nil {
+		return nil, err
+	}
+	if err := rl.Negotiate(ctx); err != nil {
+		*attrs = append(*attrs, slog.String("negotiate_error", err.Error()))
+	}
+	return rl, nil
+}
+
+// finishRelay waits for the relay to deliver the program's last output
+// after the program's tree is gone, for at most flush_timeout.
+func (s *Session) finishRelay(done <-chan error, stop context.CancelFunc) error {
+	if s.relayEnded {
+		return s.relayErr
+	}
+	t := time.NewTimer(time.Duration(s.cfg.Policy.Connection.FlushTimeout))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		stop()
+		return fmt.Errorf("relay: output not delivered within flush_timeout: %w", <-done)
 	}
 }
 
@@ -439,7 +519,10 @@ func (s *Session) environment() []string {
 }
 
 // programStdio is the three fds the program gets.
-type programStdio struct{ in, out, err int }
+type programStdio struct {
+	in, out, err int
+	ctty         bool // in is a terminal to make the controlling one
+}
 
 // stdioCleanup releases the parent's copies of fds made for the program.
 type stdioCleanup struct {
@@ -467,23 +550,24 @@ func (c *stdioCleanup) wait() {
 	}
 }
 
-// stdio decides the program's three fds: the connection as stdin and stdout,
-// and stderr as the policy says.
-func (s *Session) stdio(attrs *[]slog.Attr) (programStdio, *stdioCleanup, error) {
-	io := programStdio{in: s.conn.InFD(), out: s.conn.OutFD()}
+// stdio decides the program's three fds: the connection (or the relay's pty
+// or pipes) as stdin and stdout, and stderr as the policy says.
+func (s *Session) stdio(rl *relay.Relay) (programStdio, *stdioCleanup, error) {
+	io := programStdio{in: s.conn.InFD(), out: s.conn.OutFD(), err: -1}
+	if rl != nil {
+		io.in, io.out, io.err, io.ctty = rl.ProgramFiles()
+	}
 	cl := &stdioCleanup{}
+	if io.err >= 0 { // the relay's pty carries stderr too
+		return io, cl, nil
+	}
 	switch s.cfg.Policy.Program.Stderr {
 	case policy.StderrConnection:
-		io.err = s.conn.OutFD()
+		io.err = io.out
 	case policy.StderrInherit:
 		io.err = int(os.Stderr.Fd())
 	case policy.StderrNull:
-		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-		if err != nil {
-			return io, cl, err
-		}
-		cl.closeAfterStart = append(cl.closeAfterStart, f)
-		io.err = int(f.Fd())
+		io.err = -1 // the sandbox opens /dev/null
 	default: // policy.StderrLog
 		r, w, err := os.Pipe()
 		if err != nil {
