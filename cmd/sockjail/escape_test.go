@@ -48,9 +48,26 @@ import (
 )
 
 // escNobodyUID is the uid that sockjail uses for the program when started as
-// root with the default policy, and that the unprivileged modes start
-// sockjail as (setpriv --reuid=65534).
+// root with the default policy.
 const escNobodyUID = 65534
+
+// escUnprivUID is the uid the unprivileged modes start sockjail as, and so
+// the program's uid there, like the transient uid of systemd's
+// DynamicUser=. It is a uid of its own, in no passwd file, rather than
+// nobody: RLIMIT_NPROC counts a uid's processes machine-wide, and other
+// tests run programs as nobody at the same time (measured: their processes
+// made our program's execve fail with EAGAIN).
+const escUnprivUID = 4242450
+
+// escProgramUID is the program's uid in mode m under policy pol: nobody
+// when sockjail runs as root, else sockjail's own uid, and escUnprivUID
+// under the nproc policy, which names it.
+func escProgramUID(m, pol string) int {
+	if m == "root" && pol != "nproc" {
+		return escNobodyUID
+	}
+	return escUnprivUID
+}
 
 // escapeMode is one way of starting sockjail.
 type escapeMode struct {
@@ -118,11 +135,11 @@ const (
 	escFsizeLimit = 1 << 20
 	escASLimit    = 64 << 20
 	escNProcLimit = 32
-	// escDefaultNProc is the default policy's nproc.
-	escDefaultNProc = 256
-	// escForkMax bounds the fork bomb, twice the default nproc, so that even
-	// a broken limit cannot run away.
-	escForkMax = 2 * escDefaultNProc
+	// escForkMax bounds the fork bomb at twice the nproc policy's limit, so
+	// that even a broken limit cannot run away, and so that under the
+	// default policy (256) it stays far from the limit shared by every
+	// program running as nobody on the machine.
+	escForkMax = 2 * escNProcLimit
 )
 
 // escPIDNSOrScope is the outcome of signalling or tracing a process outside
@@ -138,17 +155,17 @@ var escPIDNSOrScope = map[string]string{
 
 func escapeAttempts() []escAttempt {
 	// unchangedLimit checks the fork bomb's count against the nproc limit.
+	// forkCheck: stopped below the nproc policy's limit, else all forks.
 	forkCheck := func(mode, pol string, f map[string]string) error {
 		n, err := strconv.Atoi(f["forks"])
 		if err != nil {
 			return fmt.Errorf("forks=%q: %v", f["forks"], err)
 		}
-		limit := escDefaultNProc
-		if pol == "nproc" {
-			limit = escNProcLimit
+		if pol == "nproc" && n >= escNProcLimit {
+			return fmt.Errorf("forks=%d, want fewer than the nproc limit %d", n, escNProcLimit)
 		}
-		if n >= limit {
-			return fmt.Errorf("forks=%d, want fewer than the nproc limit %d", n, limit)
+		if pol != "nproc" && n != escForkMax {
+			return fmt.Errorf("forks=%d, want all %d", n, escForkMax)
 		}
 		return nil
 	}
@@ -157,7 +174,9 @@ func escapeAttempts() []escAttempt {
 		// 0755/0777, so that permissions alone would not stop nobody.
 		{name: "read", argv: []string{"{bin}/read", "{secret}"}, want: "EACCES",
 			by: map[string]string{"read": "ok"}, bare: "ok"},
-		{name: "write", argv: []string{"{bin}/write", "{writedir}/out"}, want: "EACCES",
+		// One file per mode: a file another mode's uid created would be
+		// refused by its permissions, not by the sandbox.
+		{name: "write", argv: []string{"{bin}/write", "{writedir}/out-{mode}"}, want: "EACCES",
 			by: map[string]string{"write": "ok"}, bare: "ok"},
 		// A hard link of a file into a writable directory would reach it
 		// by an allowed path. The file is 0666 so that
@@ -173,7 +192,7 @@ func escapeAttempts() []escAttempt {
 		// bit works for nobody outside the sandbox.
 		{name: "setuid-exec", argv: []string{"{setuid}", "setuid-exec"}, want: "ok",
 			check: func(mode, pol string, f map[string]string) error {
-				want := strconv.Itoa(escNobodyUID)
+				want := strconv.Itoa(escProgramUID(mode, pol))
 				if f["uid"] != want || f["euid"] != want || f["suid"] != want {
 					return fmt.Errorf("uid=%s euid=%s suid=%s, want all %s (no_new_privs ignores the setuid bit)", f["uid"], f["euid"], f["suid"], want)
 				}
@@ -252,9 +271,11 @@ func escapeAttempts() []escAttempt {
 		// on this machine type lacks CAP_SYS_RESOURCE too.
 		{name: "rlimit-raise", argv: []string{"{bin}/rlimit"}, want: "EPERM"},
 
-		// rlimits. The default policy's nproc (256) stops the bomb too.
-		{name: "forkbomb", argv: []string{"{bin}/forkbomb", strconv.Itoa(escForkMax)}, want: "EAGAIN",
-			check: forkCheck, bare: "ok", bareArgv: []string{"{bin}/forkbomb", "16"}},
+		// rlimits. The nproc policy also runs the program as a uid of its
+		// own (see nproc.toml), since RLIMIT_NPROC counts the uid's
+		// processes machine-wide.
+		{name: "forkbomb", argv: []string{"{bin}/forkbomb", strconv.Itoa(escForkMax)}, want: "ok",
+			by: map[string]string{"nproc": "EAGAIN"}, check: forkCheck, bare: "ok"},
 		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * escFsizeLimit)}, want: "ok",
 			by: map[string]string{"fsize": "SIGXFSZ"}, bare: "ok", bareArgv: []string{"{bin}/fsize", "1000"}},
 		{name: "file-size", argv: []string{"{bin}/fsize", strconv.Itoa(2 * escFsizeLimit), "ignore"}, want: "ok",
@@ -269,6 +290,12 @@ func escapeAttempts() []escAttempt {
 				}
 				return nil
 			}},
+		// What sockjail itself holds: every session's sockjail gets an
+		// extra open fd (the secret file, fd 3) and a canary variable
+		// in its environment; neither may reach the program.
+		{name: "fd-leak", argv: []string{"{bin}/fds"}, want: "EBADF", bare: "ok"},
+		{name: "env-leak", argv: []string{"{bin}/env", escCanaryEnv}, want: "ENOENT", bare: "ok"},
+
 		{name: "address-space", argv: []string{"{bin}/mem", strconv.Itoa(2 * escASLimit)}, want: "ok",
 			by: map[string]string{"as": "ENOMEM"}, bare: "ok"},
 	}
@@ -314,7 +341,7 @@ type escapeEnv struct {
 // escapePrograms are the C files of testdata/escape.
 var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
-	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "setuid", "int80", "x32", "iouring",
+	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "fds", "env", "setuid", "int80", "x32", "iouring",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -445,6 +472,7 @@ func escSetup(t *testing.T) *escapeEnv {
 
 	e.vars = map[string]string{
 		"unixsock":    unixSock,
+		"unprivuid":   strconv.Itoa(escUnprivUID),
 		"bin":         e.bin,
 		"secret":      secret,
 		"secretdir":   filepath.Dir(secret),
@@ -615,7 +643,7 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 
 	var full []string
 	if m.unpriv {
-		full = append(full, "setpriv", "--reuid="+strconv.Itoa(escNobodyUID), "--regid="+strconv.Itoa(escNobodyUID), "--clear-groups", "--")
+		full = append(full, escSetpriv(escUnprivUID)...)
 	}
 	full = append(full, e.sockjail, "run")
 	if pol != "default" {
@@ -639,6 +667,13 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 	cmd.Env = append(escCleanEnv(), m.env...)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin, cmd.Stdout = sf, sf
+	// An fd sockjail inherits (as from a careless parent): fd 3.
+	extra, err := os.Open(e.vars["secret"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	cmd.ExtraFiles = []*os.File{extra}
 	s := &escSession{t: t, cmd: cmd, client: cc.(*net.TCPConn), stderr: &escBuffer{}, done: make(chan struct{}), code: -1,
 		desc: fmt.Sprintf("mode %s, policy %s: %s", m.name, pol, strings.Join(argv, " "))}
 	s.r = bufio.NewReader(s.client)
@@ -665,16 +700,46 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 	return s
 }
 
-// escCleanEnv is sockjail's environment: the test's, minus the test hooks that
-// a developer's shell may have set.
+// run starts a session and finishes it. When the program could not even
+// be started because its uid had used up RLIMIT_NPROC (execve's EAGAIN: in
+// root mode the program runs as nobody, whose processes are counted
+// machine-wide, other tests' included), it waits and tries again: the
+// attempt has not run yet, so nothing is being retried away.
+func (e *escapeEnv) run(t *testing.T, m escapeMode, pol string, env []string, argv []string) (s *escSession, out string, code int) {
+	t.Helper()
+	for try := 1; ; try++ {
+		s = e.start(t, m, pol, env, argv)
+		out, code = s.finish()
+		log := s.stderr.String()
+		if try == 20 || code != exitcode.OSError || out != "" || !strings.Contains(log, "failed at execve: resource temporarily unavailable") {
+			return s, out, code
+		}
+		t.Logf("%s: the program's uid is at its process limit (%d processes of uid %d now); trying again", s.desc, len(escProcessesOf(escProgramUID(m.name, pol))), escProgramUID(m.name, pol))
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+	}
+}
+
+// escCanaryEnv is set in sockjail's environment for every session; the
+// env-leak attempt looks for it in the program's.
+const escCanaryEnv = "SOCKJAIL_ESCAPE_CANARY"
+
+// escCleanEnv is sockjail's environment: the test's, minus the test hooks
+// that a developer's shell may have set, plus the canary.
 func escCleanEnv() []string {
-	var env []string
+	env := []string{escCanaryEnv + "=sockjail's own"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SOCKJAIL_TEST_") {
 			env = append(env, kv)
 		}
 	}
 	return env
+}
+
+// escSetpriv is the command line prefix that drops to uid (and the same
+// gid) with no supplementary groups, as systemd does for DynamicUser=.
+func escSetpriv(uid int) []string {
+	id := strconv.Itoa(uid)
+	return []string{"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups", "--"}
 }
 
 func escShellQuote(s string) string {
@@ -773,8 +838,7 @@ func TestEscape(t *testing.T) {
 					for i, a := range attempts {
 						t.Run(fmt.Sprintf("%02d-%s", i, a.name), func(t *testing.T) {
 							want := a.outcome(m.name, pol)
-							s := e.start(t, m, pol, nil, e.expand(a.argv, nil))
-							out, code := s.finish()
+							s, out, code := e.run(t, m, pol, nil, e.expand(a.argv, map[string]string{"mode": m.name}))
 							r, err := escVerify(a.name, want, out, code)
 							if err == nil && a.check != nil && r.raw != "" {
 								err = a.check(m.name, pol, r.fields)
@@ -804,8 +868,15 @@ func TestEscapeControls(t *testing.T) {
 			if a.bareArgv != nil {
 				argv = a.bareArgv
 			}
-			argv = e.expand(argv, map[string]string{"supervisor": strconv.Itoa(os.Getpid())})
+			argv = e.expand(argv, map[string]string{"supervisor": strconv.Itoa(os.Getpid()), "mode": "bare"})
 			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = escCleanEnv()
+			extra, err := os.Open(e.vars["secret"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer extra.Close()
+			cmd.ExtraFiles = []*os.File{extra}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
@@ -818,7 +889,7 @@ func TestEscapeControls(t *testing.T) {
 				code = ee.ExitCode()
 			}
 			r, err := escVerify(a.name, a.bare, string(out), code)
-			if err == nil && a.check != nil && r.raw != "" && a.name != "forkbomb" {
+			if err == nil && a.check != nil && r.raw != "" {
 				err = a.check("bare", "", r.fields)
 			}
 			if err != nil {
@@ -832,7 +903,7 @@ func TestEscapeControls(t *testing.T) {
 	// The setuid helper gives root to nobody outside the sandbox.
 	t.Run("setuid-exec", func(t *testing.T) {
 		testenv.LookTool(t, "setpriv")
-		out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", e.vars["setuid"], "setuid-exec").Output()
+		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], e.vars["setuid"], "setuid-exec")...).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -883,8 +954,7 @@ func TestEscapeOtherSession(t *testing.T) {
 					want = "EACCES"
 				}
 				for _, mode := range []string{"list", "read", "write"} {
-					b := e.start(t, m, "default", nil, e.expand([]string{"{bin}/tmp", mode, marker}, nil))
-					out, code := b.finish()
+					b, out, code := e.run(t, m, "default", nil, e.expand([]string{"{bin}/tmp", mode, marker}, nil))
 					if _, err := escVerify("tmp-"+mode, want, out, code); err != nil {
 						t.Errorf("%s: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
 					}
@@ -903,8 +973,7 @@ func TestEscapeOtherSession(t *testing.T) {
 						// policy turned the scope off.
 						want = "ok"
 					}
-					b := e.start(t, m, tr.pol, nil, e.expand([]string{"{bin}/" + tr.prog, strconv.Itoa(pid)}, nil))
-					out, code := b.finish()
+					b, out, code := e.run(t, m, tr.pol, nil, e.expand([]string{"{bin}/" + tr.prog, strconv.Itoa(pid)}, nil))
 					if _, err := escVerify(tr.name, want, out, code); err != nil {
 						t.Errorf("%s (session A is pid %d): %v\nsockjail's log:\n%s", b.desc, pid, err, b.stderr.String())
 					}
@@ -968,7 +1037,7 @@ func escProcessesOf(uid int) []int {
 		for _, l := range strings.Split(string(b), "\n") {
 			if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
 				f := strings.Fields(rest)
-				if len(f) > 0 && f[0] == strconv.Itoa(uid) {
+				if len(f) > 0 && f[0] == strconv.Itoa(uid) && escAlive(pid) {
 					pids = append(pids, pid)
 				}
 			}
@@ -1102,6 +1171,7 @@ func TestEscapePolicies(t *testing.T) {
 	vars := map[string]string{
 		"secretdir": "/srv/escape/secret", "writedir": "/srv/escape/writable",
 		"execdir": "/srv/escape/noexec", "connectport": "1111", "bindport": "2222",
+		"unprivuid": strconv.Itoa(escUnprivUID),
 	}
 	files := escRenderPolicies(t, t.TempDir(), vars)
 	def := policy.Default()
@@ -1120,7 +1190,7 @@ func TestEscapePolicies(t *testing.T) {
 				"abstract": {"scope_abstract_unix"}, "signals": {"scope_signals"},
 				"ptrace": {"allow"}, "mount": {"allow"}, "unshare": {"deny"},
 				"iouring": {"deny"}, "iouring-best-effort": {"deny", "enforce"}, "setuid": {"deny"},
-				"nproc": {"nproc"}, "fsize": {"file_size"}, "as": {"address_space"},
+				"nproc": {"nproc", "user"}, "fsize": {"file_size"}, "as": {"address_space"},
 				"dynamic": {"user", "dynamic_uids"}, "best-effort": {"enforce", "connect_tcp"},
 			}[name]
 			if keys == nil {
@@ -1240,7 +1310,7 @@ func TestEscapeUnixSocket(t *testing.T) {
 	e := escSetup(t)
 	argv := e.expand([]string{"{bin}/unixpath", "{unixsock}"}, nil)
 	t.Run("bare", func(t *testing.T) {
-		out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", argv[0], argv[1]).Output()
+		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], argv...)...).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1257,4 +1327,71 @@ func TestEscapeUnixSocket(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEscapeOutlive: a program leaves a setsid grandchild behind and
+// exits. With a PID namespace, the grandchild must be gone when sockjail
+// exits. Without one (unprivileged, no user namespaces, no dynamic user) the
+// sandbox cannot end it, and the session's log line must say so.
+func TestEscapeOutlive(t *testing.T) {
+	e := escSetup(t)
+	testenv.LookTool(t, "setpriv")
+	for _, m := range escapeModes {
+		t.Run(m.name, func(t *testing.T) {
+			token := fmt.Sprintf("outlive-%d-%d", os.Getpid(), time.Now().UnixNano())
+			s := e.start(t, m, "default", nil, e.expand([]string{"{bin}/uid", "orphan", token}, nil))
+			if r := s.line(); r.fields["orphan"] != "ok" {
+				t.Fatalf("%s: the program could not leave a grandchild: %q", s.desc, r.raw)
+			}
+			if _, code := s.finish(); code != 0 {
+				t.Fatalf("%s: exit %d\n%s", s.desc, code, s.stderr.String())
+			}
+			left := escProcessesWith(token)
+			t.Cleanup(func() {
+				for _, pid := range left {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+			if m.name == "unprivileged-no-userns" {
+				if log := s.stderr.String(); !strings.Contains(log, "skipped=") || !strings.Contains(log, "pid namespace") {
+					t.Errorf("%s: without a PID namespace the log must say what is not enforced:\n%s", s.desc, log)
+				}
+				t.Logf("without a PID namespace, left behind: %v", left)
+				return
+			}
+			if len(left) > 0 {
+				t.Errorf("%s: processes %v outlived the session", s.desc, left)
+			}
+		})
+	}
+}
+
+// escProcessesWith returns the pids of the processes whose command line
+// holds token.
+func escProcessesWith(token string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), token) && escAlive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// escAlive reports whether pid exists and is not a zombie (a zombie runs
+// nothing; its parent has yet to reap it).
+func escAlive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesized command name.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
 }

@@ -1,8 +1,8 @@
 /*
- * uid [orphan]: report the program's uid and gid, then wait for EOF on
+ * uid [orphan [TOKEN]]: report the program's uid and gid, then wait for EOF on
  * stdin. With "orphan" it first leaves a child behind in a new session,
  * sleeping, to check that sockjail ends the whole tree and only then frees
- * a dynamic uid.
+ * a dynamic uid. TOKEN, ignored, marks the command line for the test.
  */
 #include "escape.h"
 #include <sys/wait.h>
