@@ -82,7 +82,7 @@ func mainErr() int {
 	}
 	cfg := config{
 		N: *n, Rounds: *rounds, Conc: *conc, NConc: 2 * *n, Warmup: 20,
-		CloseN: max(100, *n/3), ReplyBytes: *replyMiB << 20, ReplyReps: 5,
+		CloseN: max(100, *n/3), ReplyBytes: *replyMiB << 20, ReplyReps: 15,
 		RSSConns: 20, IdleConns: *idle,
 	}
 	b, err := newBench(cfg, *progDir)

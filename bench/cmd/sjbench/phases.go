@@ -155,6 +155,14 @@ func (b *bench) throughput() {
 	}
 	ins := b.startAll(prog, func(in *instance) error { _, err := one(in); return err })
 	defer stopAll(ins)
+	// serve's own CPU time over the replies (its children's not
+	// included) shows whether data passes through it: copying 100 MiB
+	// through a process costs tens of milliseconds of CPU.
+	var serveCPU0 time.Duration
+	serve := ins["sockjail-serve"]
+	if serve != nil {
+		serveCPU0, _ = procCPU(serve.cmd.Process.Pid)
+	}
 	for r := 0; r < b.cfg.ReplyReps; r++ {
 		for _, t := range b.live(r) {
 			in := ins[t.Name]
@@ -173,8 +181,38 @@ func (b *bench) throughput() {
 			mib := float64(s.bytes) / (1 << 20)
 			tp.stream = append(tp.stream, mib/(float64(s.eof-s.first)/1e9))
 			tp.total = append(tp.total, mib/(float64(s.eof-s.start)/1e9))
+			tp.rep = append(tp.rep, r)
 		}
 	}
+	if serve != nil {
+		if cpu, err := procCPU(serve.cmd.Process.Pid); err == nil {
+			tp := b.res.throughput(serve.t)
+			if n := len(tp.stream); n > 0 {
+				tp.ServeCPUms = float64((cpu - serveCPU0).Microseconds()) / 1000 / float64(n)
+			}
+		}
+	}
+}
+
+// procCPU returns the user plus system CPU time of the process pid itself,
+// its reaped children's not included, from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	}
+	// USER_HZ is 100 on every Linux architecture sockjail supports.
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // peakRSS measures the peak resident set of each launcher per connection

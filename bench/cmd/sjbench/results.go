@@ -94,12 +94,33 @@ type ThroughputResult struct {
 	Stream     []float64 `json:"stream_mib_s"` // first byte to EOF, each repetition
 	Total      []float64 `json:"total_mib_s"`  // connect to EOF, each repetition
 	StreamMed  float64   `json:"stream_mib_s_median"`
+	StreamBest float64   `json:"stream_mib_s_best"`
 	TotalMed   float64   `json:"total_mib_s_median"`
 	RatioMed   float64   `json:"ratio_stream_median"`
-	Errors     int       `json:"errors"`
-	FirstError string    `json:"first_error,omitempty"`
+	RatioBest  float64   `json:"ratio_stream_best"`
+	// RatioPaired is the median over repetitions of this target's rate
+	// divided by bare's in the same repetition (they ran next to each
+	// other), the figure least exposed to drift.
+	RatioPaired float64 `json:"ratio_stream_paired_median"`
+	// ServeCPUms is, for sockjail serve, its own CPU time per reply (10 ms
+	// resolution over all replies): near 0 when data does not pass
+	// through it.
+	ServeCPUms float64 `json:"serve_cpu_ms_per_reply,omitempty"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
 
 	stream, total []float64
+	rep           []int // the repetition of each value in stream
+}
+
+// repIndex returns the index in stream of repetition r, or -1.
+func (tp *ThroughputResult) repIndex(r int) int {
+	for i, x := range tp.rep {
+		if x == r {
+			return i
+		}
+	}
+	return -1
 }
 
 // RSSResult is the peak RSS of one launcher per connection, in KiB.
@@ -223,16 +244,28 @@ func (r *Results) finish(b *bench) {
 		c.ExitToEOF = summarize(c.exitToEOF)
 		c.DataToEOF = summarize(c.dataToEOF)
 	}
-	var bareStream float64
+	var bareTP *ThroughputResult
 	for _, tp := range r.Throughput {
 		tp.Stream, tp.Total = tp.stream, tp.total
 		tp.StreamMed, tp.TotalMed = median(tp.stream), median(tp.total)
+		tp.StreamBest = summarize(tp.stream).Max
 		if tp.Name == "bare" {
-			bareStream = tp.StreamMed
+			bareTP = tp
 		}
 	}
 	for _, tp := range r.Throughput {
-		tp.RatioMed = ratio(tp.StreamMed, bareStream)
+		if bareTP == nil {
+			break
+		}
+		tp.RatioMed = ratio(tp.StreamMed, bareTP.StreamMed)
+		tp.RatioBest = ratio(tp.StreamBest, bareTP.StreamBest)
+		var paired []float64
+		for i := range tp.rep {
+			if j := bareTP.repIndex(tp.rep[i]); j >= 0 {
+				paired = append(paired, ratio(tp.stream[i], bareTP.stream[j]))
+			}
+		}
+		tp.RatioPaired = median(paired)
 	}
 	for _, rr := range r.PeakRSS {
 		rr.N = len(rr.kib)
@@ -278,13 +311,18 @@ func (r *Results) print(w io.Writer) {
 	}
 
 	if len(r.Throughput) > 0 {
-		fmt.Fprintf(w, "\nLarge reply, %d MiB, %d repetitions per target (stream: first byte to EOF; total: connect to EOF)\n", c.ReplyBytes>>20, c.ReplyReps)
+		fmt.Fprintf(w, "\nLarge reply, %d MiB, %d repetitions per target; rates from first byte to EOF (total: from connect); paired: median of per-repetition ratios\n", c.ReplyBytes>>20, c.ReplyReps)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "target\tstream MiB/s\tx bare\ttotal MiB/s\trepetitions (stream)\terrors\t\n")
+		fmt.Fprintf(tw, "target\tmedian MiB/s\tx bare\tbest MiB/s\tx bare\tpaired x bare\ttotal MiB/s\tspread\terrors\t\n")
 		for _, x := range r.Throughput {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.0f\t%s\t%d\t\n", x.Name, x.StreamMed, x.RatioMed, x.TotalMed, joinFloats(x.Stream, "%.0f"), x.Errors)
+			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.0f\t%.3f\t%.3f\t%.0f\t%.0f%%\t%d\t\n", x.Name, x.StreamMed, x.RatioMed, x.StreamBest, x.RatioBest, x.RatioPaired, x.TotalMed, 100*spread(x.Stream), x.Errors)
 		}
 		tw.Flush()
+		for _, x := range r.Throughput {
+			if x.Name == "sockjail-serve" {
+				fmt.Fprintf(w, "  sockjail serve's own CPU per reply: %.2f ms (copying %d MiB through it would cost tens of ms)\n", x.ServeCPUms, c.ReplyBytes>>20)
+			}
+		}
 		printErrors(w, r.Throughput, func(x *ThroughputResult) (string, string) { return x.Name, x.FirstError })
 	}
 
