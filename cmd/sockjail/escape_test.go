@@ -756,6 +756,27 @@ func (s *escSession) line() escResult {
 	return escParseResult(l)
 }
 
+// startLine starts a session that prints a line and then waits for EOF,
+// and reads that line. Like run, it tries again when the program could not
+// be started because its uid was at its process limit.
+func (e *escapeEnv) startLine(t *testing.T, m escapeMode, pol string, argv []string) (*escSession, escResult) {
+	t.Helper()
+	for try := 1; ; try++ {
+		s := e.start(t, m, pol, nil, argv)
+		l, err := s.r.ReadString('\n')
+		if err == nil {
+			return s, escParseResult(l)
+		}
+		out, code := s.finish()
+		if try < 20 && l == "" && out == "" && code == exitcode.OSError && strings.Contains(s.stderr.String(), "failed at execve: resource temporarily unavailable") {
+			t.Logf("%s: the program's uid is at its process limit; trying again", s.desc)
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+			continue
+		}
+		t.Fatalf("%s: reading a line: %v (got %q, then %q, exit %d)\nsockjail's log:\n%s", s.desc, err, l, out, code, s.stderr.String())
+	}
+}
+
 // finish half-closes the client's side (so the program sees EOF and
 // sockjail's lingering close ends at once), reads everything up to EOF and
 // waits for sockjail's exit code.
@@ -930,8 +951,7 @@ func TestEscapeOtherSession(t *testing.T) {
 					holdDir = "TMPDIR" // $TMPDIR when set, else /tmp
 				}
 				token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-				a := e.start(t, m, "default", nil, e.expand([]string{"{bin}/tmp", "hold", holdDir, token}, nil))
-				hold := a.line()
+				a, hold := e.startLine(t, m, "default", e.expand([]string{"{bin}/tmp", "hold", holdDir, token}, nil))
 				if m.name == "unprivileged-no-userns" && dir == "/var/tmp" {
 					// No private /var/tmp without a mount namespace:
 					// Landlock denies the shared one outright.
@@ -1339,8 +1359,8 @@ func TestEscapeOutlive(t *testing.T) {
 	for _, m := range escapeModes {
 		t.Run(m.name, func(t *testing.T) {
 			token := fmt.Sprintf("outlive-%d-%d", os.Getpid(), time.Now().UnixNano())
-			s := e.start(t, m, "default", nil, e.expand([]string{"{bin}/uid", "orphan", token}, nil))
-			if r := s.line(); r.fields["orphan"] != "ok" {
+			s, r := e.startLine(t, m, "default", e.expand([]string{"{bin}/uid", "orphan", token}, nil))
+			if r.fields["orphan"] != "ok" {
 				t.Fatalf("%s: the program could not leave a grandchild: %q", s.desc, r.raw)
 			}
 			if _, code := s.finish(); code != 0 {
