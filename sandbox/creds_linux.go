@@ -154,9 +154,11 @@ type dynamicUID struct {
 var dynamicNext atomic.Uint32 // where the next search starts, to spread contention
 
 // allocDynamicUID takes the first free uid in [lo, hi] by a non-blocking
-// exclusive flock on its lock file, kills any process left with that uid
-// (from a sockjail that crashed), and returns it.
-func allocDynamicUID(lo, hi uint32) (*dynamicUID, error) {
+// exclusive flock on its lock file and returns it. With sweep, it first kills
+// any process left with that uid by a sockjail that died without Close (only
+// possible without a PID namespace: with one, the init's parent-death
+// signal takes the whole namespace down with sockjail).
+func allocDynamicUID(lo, hi uint32, sweep bool) (*dynamicUID, error) {
 	if err := os.MkdirAll(DynamicLockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sockjail: creating %s: %w", DynamicLockDir, err)
 	}
@@ -176,9 +178,11 @@ func allocDynamicUID(lo, hi uint32) (*dynamicUID, error) {
 			}
 			return nil, fmt.Errorf("sockjail: locking %s: %w", path, err)
 		}
-		if err := killUID(int(uid)); err != nil {
-			f.Close()
-			return nil, err
+		if sweep {
+			if err := killUID(int(uid)); err != nil {
+				f.Close()
+				return nil, err
+			}
 		}
 		return &dynamicUID{uid: uid, lock: f}, nil
 	}

@@ -262,7 +262,7 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	}
 
 	if s.dynamic {
-		d, err := allocDynamicUID(s.policy.Program.DynamicUIDs.Lo, s.policy.Program.DynamicUIDs.Hi)
+		d, err := allocDynamicUID(s.policy.Program.DynamicUIDs.Lo, s.policy.Program.DynamicUIDs.Hi, !s.ns.init)
 		if err != nil {
 			return fail(err)
 		}
@@ -405,7 +405,7 @@ func (p *Process) killTreeLocked() error {
 		unix.Kill(-p.pid, syscall.SIGKILL)
 	}
 	if p.dyn != nil {
-		killUID(p.uid)
+		return killUID(p.uid)
 	}
 	return nil
 }
@@ -510,9 +510,17 @@ func (p *Process) Close() error {
 		errs = append(errs, werr)
 	}
 	if p.dyn != nil {
-		if err := killUID(p.uid); err != nil {
-			errs = append(errs, err)
-		} else {
+		// In PID-namespace mode the reaped init means every process of
+		// the namespace is gone (the kernel waits for them before the
+		// init can be reaped), so no process has the uid any more.
+		// Without one, sweep by uid.
+		if !p.init {
+			if err := killUID(p.uid); err != nil {
+				errs = append(errs, err)
+				p.dyn = nil // keep the lock: the uid is not free
+			}
+		}
+		if p.dyn != nil {
 			p.dyn.release()
 		}
 	}

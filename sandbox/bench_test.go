@@ -1,0 +1,158 @@
+package sandbox
+
+import (
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/testenv"
+	"github.com/sockjail/sockjail/policy"
+)
+
+// BenchmarkNew measures what `run` pays once per connection and `serve`
+// once per policy: program resolution, seccomp compilation, the Landlock
+// plan (with go-landlock's validating build) and credentials.
+func BenchmarkNew(b *testing.B) {
+	p := policy.Default()
+	for b.Loop() {
+		s, err := New(p, []string{"/bin/true"}, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkNewStages splits New into its stages.
+func BenchmarkNewStages(b *testing.B) {
+	p := policy.Default()
+	b.Run("seccomp", func(b *testing.B) {
+		for b.Loop() {
+			s := &Sandbox{policy: p}
+			s.report.LandlockNet = true
+			if err := s.planSeccomp(&gaps{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("landlock", func(b *testing.B) {
+		for b.Loop() {
+			s := &Sandbox{policy: p, exec: []string{"/usr/bin/true"}, report: Report{Tmp: TmpNamespace}}
+			if err := s.planLandlock(&gaps{}); err != nil {
+				b.Fatal(err)
+			}
+			s.closeRuleset()
+		}
+	})
+	b.Run("program", func(b *testing.B) {
+		for b.Loop() {
+			path, err := resolveProgram("true", DefaultPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			interpreters(path, DefaultPath)
+		}
+	})
+}
+
+// BenchmarkStart compares a confined start under the default policy (PID
+// and mount namespaces, tmpfs /tmp, nobody, rlimits, Landlock, seccomp)
+// with a bare syscall.ForkExec of the same program, interleaved in the
+// same loop so that both see the same machine noise. It reports both
+// medians and their ratio; ns/op is the sum of one bare and one sandboxed
+// start.
+func BenchmarkStart(b *testing.B) {
+	testenv.RequireRoot(b)
+	for _, prog := range []struct{ name, path string }{
+		{"true", "/bin/true"},
+		{"hello-static", cHelper(b, "hello")},
+	} {
+		b.Run(prog.name, func(b *testing.B) {
+			s := mustNew(b, policy.Default(), []string{prog.path}, Options{})
+			devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer devnull.Close()
+			fd := int(devnull.Fd())
+			env := []string{"PATH=/usr/bin:/bin"}
+			var bare, boxed []time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				pid, err := syscall.ForkExec(prog.path, []string{prog.path}, &syscall.ProcAttr{
+					Env: env, Files: []uintptr{uintptr(fd), uintptr(fd), uintptr(fd)},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+				t1 := time.Now()
+				proc, err := s.Start(StartConfig{Stdin: fd, Stdout: fd, Stderr: fd, Env: env})
+				if err != nil {
+					b.Fatal(err)
+				}
+				exit, err := proc.Wait()
+				proc.Close()
+				t2 := time.Now()
+				if err != nil || exit != (Exit{}) || ws.ExitStatus() != 0 {
+					b.Fatalf("bare %v, sandboxed %v %v", ws, exit, err)
+				}
+				bare = append(bare, t1.Sub(t0))
+				boxed = append(boxed, t2.Sub(t1))
+			}
+			mb, ms := median(bare), median(boxed)
+			b.ReportMetric(float64(mb.Microseconds())/1000, "bare-ms")
+			b.ReportMetric(float64(ms.Microseconds())/1000, "sandbox-ms")
+			b.ReportMetric(float64(ms)/float64(mb), "ratio")
+		})
+	}
+}
+
+// BenchmarkStartModes measures the sandboxed start alone in each mode that
+// root can run: the default, without private /tmp (no mount namespace),
+// and a dynamic user (uid lock and /proc sweep).
+func BenchmarkStartModes(b *testing.B) {
+	testenv.RequireRoot(b)
+	hello := cHelper(b, "hello")
+	modes := []struct {
+		name string
+		edit func(p *policy.Policy)
+	}{
+		{"default", nil},
+		{"no-private-tmp", func(p *policy.Policy) { p.Filesystem.PrivateTmp = false }},
+		{"dynamic-user", func(p *policy.Policy) {
+			p.Program.User = policy.UserDynamic
+			p.Program.DynamicUIDs = policy.IDRange{Lo: 400200, Hi: 400299}
+		}},
+	}
+	for _, m := range modes {
+		b.Run(m.name, func(b *testing.B) {
+			s := mustNew(b, testPolicy(b, m.edit), []string{hello}, Options{})
+			for b.Loop() {
+				proc, err := s.Start(StartConfig{Stdin: -1, Stdout: -1, Stderr: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := proc.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				proc.Close()
+			}
+		})
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
