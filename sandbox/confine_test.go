@@ -25,6 +25,7 @@ type fixture struct {
 	secret    string // mode 0644: readable by anyone as far as DAC goes
 	writable  string // mode 0666
 	otherExec string // an executable outside [filesystem].exec
+	unixSock  string // a listening unix socket, mode 0777
 	allowed   int    // a listening port the policy allows to connect to
 	denied    int    // a listening port it does not
 }
@@ -45,6 +46,11 @@ func newFixture(t *testing.T) *fixture {
 	b, err := os.ReadFile(probe)
 	must(t, err)
 	must(t, os.WriteFile(f.otherExec, b, 0o755))
+	f.unixSock = dir + "/sock"
+	ul, err := net.Listen("unix", f.unixSock)
+	must(t, err)
+	t.Cleanup(func() { ul.Close() })
+	os.Chmod(f.unixSock, 0o777)
 	f.allowed = listen(t)
 	f.denied = listen(t)
 	return f
@@ -132,6 +138,10 @@ func TestConfinement(t *testing.T) {
 		{fmt.Sprintf("bind:%d", free), "EACCES", "bind"},
 		{"mptcp", MPTCPErrnoName, "MPTCP socket"},
 		{"mptcp-high", MPTCPErrnoName, "MPTCP with garbage in the upper half of the int"},
+		{"udp", "EACCES", "UDP socket (Landlock below ABI 10 cannot restrict UDP)"},
+		{"tcp6", "ok", "plain TCP sockets"},
+		{"unix-connect:" + f.unixSock, "EACCES", "connect to a pathname unix socket outside"},
+		{"socketpair", "ok", "socketpair"},
 		{"setuid0", "EPERM", "setuid(0)"},
 		{"clone3", "ENOSYS", "clone3 falls back to clone"},
 		{"clone-newuser", "EPERM", "clone(CLONE_NEWUSER)"},

@@ -18,6 +18,10 @@ const (
 	landlockABINet    = 4 // TCP bind/connect rules
 	landlockABIScopes = 6 // signal and abstract-unix scopes
 	landlockABIAudit  = 7 // denials logged after execve
+	// landlockABIResolveUnix restricts connect(2) to pathname unix sockets.
+	landlockABIResolveUnix = 9
+	// landlockABIUDP restricts UDP bind/connect/sendmsg.
+	landlockABIUDP = 10
 )
 
 // landlockPresets are go-landlock's configs by ABI version: every access

@@ -90,12 +90,25 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 		rules++
 	}
 	var guards prefixGuards
-	if s.report.LandlockNet && has("socket") {
-		guards.mptcp = true
-		rules++
-		if has("io_uring_setup") {
-			// IORING_OP_SOCKET creates sockets without socket(2).
-			g.add("syscalls allow io_uring_setup, which can create MPTCP sockets past the seccomp guard and so bypass Landlock TCP rules")
+	if has("socket") {
+		abi := s.ll.abi
+		if s.report.LandlockNet {
+			guards.mptcp = true
+			rules++
+			if has("io_uring_setup") {
+				// IORING_OP_SOCKET creates sockets without socket(2).
+				g.add("syscalls allow io_uring_setup, which can create MPTCP sockets past the seccomp guard and so bypass Landlock TCP rules")
+			}
+			if abi < landlockABIUDP {
+				// No UDP keys exist: a policy that restricts the
+				// network restricts UDP too.
+				guards.udp = true
+				rules++
+			}
+		}
+		if abi > 0 && abi < landlockABIResolveUnix {
+			guards.unix = true
+			rules++
 		}
 	}
 	if !has("unshare") && !has("setns") {
@@ -169,6 +182,10 @@ const (
 	offArg0Lo = 16
 	offArg2Lo = 32
 
+	offArg1Lo = 24
+
+	bpfAndK = 0x54 // BPF_ALU|BPF_AND|BPF_K
+
 	nrSocket = 41
 	nrClone  = 56
 	nrClone3 = 435
@@ -178,15 +195,24 @@ const (
 		unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 )
 
-// prefixGuards are checks placed in front of libseccomp's program. They
-// compare only the low 32 bits of an int argument, as the kernel reads it:
-// libseccomp compares all 64, so socket(…, (1<<32)|IPPROTO_MPTCP) would slip
-// past an equality rule. And libseccomp lets an unconditional allow of a
-// syscall win over a conditional errno for the same syscall, which is what
-// these need.
+// prefixGuards are checks placed in front of libseccomp's program, for
+// what Landlock cannot restrict on this kernel or what libseccomp cannot
+// express exactly. They compare only the low 32 bits of an int argument, as
+// the kernel reads it: libseccomp compares all 64, so socket(…,
+// (1<<32)|IPPROTO_MPTCP) would slip past its equality rule; and libseccomp
+// lets an unconditional allow of a syscall win over a conditional errno for
+// the same syscall, which is what these need.
 type prefixGuards struct {
-	// mptcp: socket(…, IPPROTO_MPTCP) fails with MPTCPErrno.
+	// mptcp: socket(AF_INET*, …, IPPROTO_MPTCP) fails with MPTCPErrno:
+	// Landlock's TCP rules do not cover MPTCP.
 	mptcp bool
+	// udp: socket(AF_INET*, SOCK_DGRAM, …) fails with EACCES: Landlock
+	// restricts UDP only from ABI 10, and a policy has no UDP ports.
+	udp bool
+	// unix: socket(AF_UNIX, …) fails with EACCES: Landlock restricts
+	// connect(2) to pathname unix sockets (system daemons' sockets) only
+	// from ABI 9. socketpair(2) still works.
+	unix bool
 	// namespaces: clone(2) with a CLONE_NEW* flag fails with EPERM, and
 	// clone3 (whose flags sit in memory a filter cannot read) with ENOSYS,
 	// so that libc falls back to clone(2).
@@ -202,7 +228,8 @@ type bpfInsn struct {
 // program assembles the guards; they fall through to libseccomp's program,
 // which starts right after them. It returns nil when there is no guard.
 func (g prefixGuards) program() []byte {
-	if !g.mptcp && !g.namespaces {
+	sock := g.mptcp || g.udp || g.unix
+	if !sock && !g.namespaces {
 		return nil
 	}
 	var prog []bpfInsn
@@ -214,14 +241,29 @@ func (g prefixGuards) program() []byte {
 		// Other architectures are libseccomp's to kill.
 		bpfInsn{code: bpfJeqK, k: auditArchX8664, jf: "end"},
 		bpfInsn{code: bpfLdAbsW, k: offNr})
-	if g.mptcp {
+	if sock {
 		notSocket := "end"
 		if g.namespaces {
 			notSocket = "clone"
 		}
 		emit(bpfInsn{code: bpfJeqK, k: nrSocket, jf: notSocket},
-			bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
-			bpfInsn{code: bpfJeqK, k: ipprotoMPTCP, jt: "mptcp", jf: "end"})
+			bpfInsn{code: bpfLdAbsW, k: offArg0Lo})
+		if g.unix {
+			emit(bpfInsn{code: bpfJeqK, k: unix.AF_UNIX, jt: "eacces"})
+		}
+		emit(bpfInsn{code: bpfJeqK, k: unix.AF_INET, jt: "inet"},
+			bpfInsn{code: bpfJeqK, k: unix.AF_INET6, jf: "end"})
+		mark("inet")
+		if g.mptcp {
+			emit(bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
+				bpfInsn{code: bpfJeqK, k: ipprotoMPTCP, jt: "mptcp"})
+		}
+		if g.udp {
+			emit(bpfInsn{code: bpfLdAbsW, k: offArg1Lo},
+				bpfInsn{code: bpfAndK, k: 0xf}, // SOCK_TYPE_MASK
+				bpfInsn{code: bpfJeqK, k: unix.SOCK_DGRAM, jt: "eacces"})
+		}
+		emit(bpfInsn{code: bpfJeqK, k: 0, jt: "end", jf: "end"}) // ja end
 	}
 	if g.namespaces {
 		mark("clone")
@@ -235,13 +277,10 @@ func (g prefixGuards) program() []byte {
 		mark(label)
 		emit(bpfInsn{code: bpfRetK, k: seccompRetErrno | uint32(errno)})
 	}
-	if g.mptcp {
-		ret("mptcp", MPTCPErrno)
-	}
-	if g.namespaces {
-		ret("eperm", unix.EPERM)
-		ret("enosys", unix.ENOSYS)
-	}
+	ret("mptcp", MPTCPErrno)
+	ret("eacces", unix.EACCES)
+	ret("eperm", unix.EPERM)
+	ret("enosys", unix.ENOSYS)
 	mark("end")
 
 	out := make([]byte, 0, 8*len(prog))

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +98,22 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "mptcp-high")) {
 			/* IPPROTO_MPTCP with garbage in the upper 32 bits. */
 			report(a, syscall(SYS_socket, AF_INET, SOCK_STREAM, 0x100000000L | 262));
+		} else if (!strncmp(a, "unix-connect:", 13)) {
+			struct sockaddr_un su = {.sun_family = AF_UNIX};
+			int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+			long rc = fd;
+			if (fd >= 0) {
+				strncpy(su.sun_path, arg, sizeof su.sun_path - 1);
+				rc = connect(fd, (void *)&su, sizeof su);
+			}
+			report(a, rc);
+		} else if (!strcmp(a, "socketpair")) {
+			int sv[2];
+			report(a, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		} else if (!strcmp(a, "udp")) {
+			report(a, socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+		} else if (!strcmp(a, "tcp6")) {
+			report(a, socket(AF_INET6, SOCK_STREAM, 0));
 		} else if (!strcmp(a, "setuid0")) {
 			report(a, syscall(SYS_setuid, 0));
 		} else if (!strcmp(a, "clone-newuser")) {
