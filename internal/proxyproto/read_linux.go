@@ -42,6 +42,9 @@ type reader struct {
 
 func (r *reader) read() (Header, error) {
 	r.buf = make([]byte, 0, maxV1Len)
+	if h, done, err := r.fast(); done {
+		return h, err
+	}
 	// The first byte tells the versions apart.
 	if err := r.fill(1, nil); err != nil {
 		return Header{}, err
@@ -73,25 +76,86 @@ func (r *reader) read() (Header, error) {
 
 var errNoLF = errors.New("no LF")
 
+// fast handles the usual case in two system calls: the whole header has
+// arrived (a proxy sends it in one segment), so one peek sees all of it and
+// one recv takes exactly its bytes. It reports done = false, having consumed
+// nothing, when the header is not all there yet; read then goes on byte
+// range by byte range.
+func (r *reader) fast() (h Header, done bool, err error) {
+	b := r.buf[:maxV1Len]
+	n, err := recv(r.fd, b, unix.MSG_PEEK)
+	if err != nil || n == 0 {
+		// Nothing yet (EAGAIN), or EOF or an error that the slow path
+		// reports with its context.
+		return Header{}, false, nil
+	}
+	b = b[:n]
+	if err := checkPrefix(b, r.mode); err != nil {
+		return Header{}, true, err
+	}
+	var total int
+	if b[0] == 'P' {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if n == maxV1Len {
+				return Header{}, true, fmt.Errorf("%w: v1 line longer than %d bytes", ErrMalformed, maxV1Len)
+			}
+			return Header{}, false, nil
+		}
+		total = i + 1
+	} else {
+		if n < v2FixedLen {
+			return Header{}, false, nil
+		}
+		l, err := v2Len(b[:v2FixedLen])
+		if err != nil {
+			return Header{}, true, err
+		}
+		total = v2FixedLen + l
+		if n < total {
+			return Header{}, false, nil
+		}
+	}
+	k, err := recv(r.fd, b[:total], 0)
+	if err != nil {
+		return Header{}, true, err
+	}
+	if k < total {
+		// The peeked bytes are in the queue and nobody else reads it, so
+		// this does not happen; if it did, the slow path goes on from
+		// the k bytes taken.
+		r.buf = b[:k]
+		return Header{}, false, nil
+	}
+	if b[0] == 'P' {
+		h, err = parseV1(b[:total])
+	} else {
+		h, err = parseV2(b[:total])
+	}
+	return h, true, err
+}
+
 // fill consumes bytes from the socket into r.buf until it holds want bytes,
 // or, when stop is set, until the first occurrence of stop's byte (which is
 // consumed too). With stop set and no stop byte within want bytes it returns
 // errNoLF. It never consumes a byte past want or past the stop byte.
 func (r *reader) fill(want int, stop []byte) error {
+	// Receive first and poll only when nothing is there: a proxy sends
+	// the header at once, so waiting is the exception.
 	for len(r.buf) < want {
-		if err := r.wait(); err != nil {
-			return err
-		}
 		have := len(r.buf)
 		space := r.buf[have:want]
 		take := len(space)
 		if stop != nil {
 			// Peek first: only the bytes up to the stop byte are ours.
 			n, err := recv(r.fd, space, unix.MSG_PEEK)
-			if err != nil {
-				if err == unix.EAGAIN {
-					continue
+			if err == unix.EAGAIN {
+				if err := r.wait(); err != nil {
+					return err
 				}
+				continue
+			}
+			if err != nil {
 				return err
 			}
 			if n == 0 {
@@ -103,10 +167,13 @@ func (r *reader) fill(want int, stop []byte) error {
 			}
 		}
 		n, err := recv(r.fd, space[:take], 0)
-		if err != nil {
-			if err == unix.EAGAIN {
-				continue
+		if err == unix.EAGAIN {
+			if err := r.wait(); err != nil {
+				return err
 			}
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		if n == 0 {
