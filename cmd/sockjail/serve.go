@@ -49,7 +49,8 @@ Signals:
                    policy is logged and the current one stays.
   SIGUSR1          log the live sessions (peer, pid, age).
 Under systemd (NOTIFY_SOCKET set, Type=notify) sockjail sends READY=1 once
-listening, STATUS= with live counts, and STOPPING=1.
+listening, STATUS= with live counts, RELOADING=1 and READY=1 around a
+reload, and STOPPING=1.
 
 Exit status: 0 after a stop, or
   64 usage error    66 no listening socket    69 refused (strict policy)

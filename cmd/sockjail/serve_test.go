@@ -815,6 +815,16 @@ func TestServeNotify(t *testing.T) {
 			break
 		}
 	}
+	// A reload is announced and its end reported.
+	s.signal(syscall.SIGHUP)
+	if m := recv(); !strings.HasPrefix(m, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Fatalf("on SIGHUP: %q, want RELOADING=1 with MONOTONIC_USEC", m)
+	}
+	for {
+		if m := recv(); strings.HasPrefix(m, "READY=1") {
+			break
+		}
+	}
 	s.signal(syscall.SIGTERM)
 	for {
 		if m := recv(); strings.HasPrefix(m, "STOPPING=1") {

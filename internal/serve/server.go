@@ -234,7 +234,11 @@ func (s *Server) stop(sig os.Signal, sigs <-chan os.Signal) {
 	s.accepts.Wait()
 	s.sendNotify("STOPPING=1\n" + s.status())
 	live := s.liveCount()
-	s.log.Info("stopping", "signal", fmt.Sprint(sig), "live", live, "stop_timeout", g.stopTimeout)
+	why := "context"
+	if sig != nil {
+		why = sig.String()
+	}
+	s.log.Info("stopping", "signal", why, "live", live, "stop_timeout", g.stopTimeout)
 
 	done := make(chan struct{})
 	go func() {
@@ -271,6 +275,12 @@ func (s *Server) stop(sig os.Signal, sigs <-chan os.Signal) {
 // connections accepted from then on. Live sessions keep theirs. When Load
 // fails, the error is logged and the current configuration stays.
 func (s *Server) Reload() {
+	// sd_notify(3): RELOADING=1 with the monotonic time, and READY=1 when
+	// done, so that `systemctl reload` waits for the reload, failed or not.
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	s.sendNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
+	defer s.sendNotify("READY=1\n" + s.status())
 	cfg, err := s.load()
 	if err != nil {
 		s.log.Error("policy reload failed, keeping the current policy", "error", err.Error())
