@@ -107,8 +107,16 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 			}
 		}
 		if abi > 0 && abi < landlockABIResolveUnix {
-			guards.unix = true
-			rules++
+			if s.policy.Network.ScopeAbstractUnix {
+				guards.unix = true
+				rules++
+			} else {
+				// The policy opens unix IPC (abstract sockets), so
+				// socket(AF_UNIX) must work; below ABI 9 nothing then
+				// restricts connecting to a pathname socket. Not a
+				// refusal: the policy asked for unix sockets.
+				s.report.Skipped = append(s.report.Skipped, fmt.Sprintf("connect(2) to pathname unix sockets is not restricted (Landlock ABI %d < %d) because scope_abstract_unix = false allows unix sockets", abi, landlockABIResolveUnix))
+			}
 		}
 	}
 	if !has("unshare") && !has("setns") {
@@ -211,7 +219,9 @@ type prefixGuards struct {
 	udp bool
 	// unix: socket(AF_UNIX, …) fails with EACCES: Landlock restricts
 	// connect(2) to pathname unix sockets (system daemons' sockets) only
-	// from ABI 9. socketpair(2) still works.
+	// from ABI 9. socketpair(2) still works. Used only while the abstract
+	// unix scope is on, since it also stops abstract sockets (with EACCES
+	// at socket(2) where the scope alone gives EPERM at connect(2)).
 	unix bool
 	// namespaces: clone(2) with a CLONE_NEW* flag fails with EPERM, and
 	// clone3 (whose flags sit in memory a filter cannot read) with ENOSYS,
