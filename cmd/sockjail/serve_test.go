@@ -995,6 +995,48 @@ func TestServeProxyHeaderRequired(t *testing.T) {
 	}
 }
 
+// TestServeProxyRules: behind a PROXY header, the access rules and
+// per-source limits judge the header's address, not the proxy's.
+func TestServeProxyRules(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "proxy-rules", map[string]string{"serve": "proxy_protocol = \"v1\"\ndeny_from = [\"192.0.2.0/24\"]\nmax_per_source = 1\nbusy_message = \"busy\""})
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("line.sh"))
+	header := func(src string) string { return fmt.Sprintf("PROXY TCP4 %s 127.0.0.1 4000 80\r\n", src) }
+
+	c := dialFrom(t, "", s.addr)
+	c.Write([]byte(header("192.0.2.7")))
+	if got, err := readToEOF(c); err != nil || len(got) != 0 {
+		t.Fatalf("denied header address: %q, %v", got, err)
+	}
+	c.Close()
+	line := s.logs.wait(t, 10*time.Second, refusedFor("access-rule"))
+	if line["peer"] != "192.0.2.7:4000" {
+		t.Fatalf("refusal logged for peer %v, want the header's 192.0.2.7:4000", line["peer"])
+	}
+
+	// Two clients behind the same proxy address are two sources; the same
+	// client twice is one.
+	a := dialFrom(t, "", s.addr)
+	a.Write([]byte(header("198.51.100.1")))
+	if got := readLine(t, a); !strings.HasPrefix(got, "ready") {
+		t.Fatalf("first client: %q", got)
+	}
+	b := dialFrom(t, "", s.addr)
+	b.Write([]byte(header("198.51.100.2")))
+	if got := readLine(t, b); !strings.HasPrefix(got, "ready") {
+		t.Fatalf("second client: %q", got)
+	}
+	again := dialFrom(t, "", s.addr)
+	again.Write([]byte(header("198.51.100.1")))
+	if got, err := readToEOF(again); err != nil || string(got) != "busy\r\n" {
+		t.Fatalf("first client again: %q, %v; want busy", got, err)
+	}
+	again.Close()
+	s.logs.wait(t, 10*time.Second, refusedFor("max-per-source"))
+	finish(t, a)
+	finish(t, b)
+}
+
 // TestServeLoad: 500 connections held open for 10 s while 2,000 short ones
 // come and go. No error, and afterwards no descriptor, process or session
 // left.
