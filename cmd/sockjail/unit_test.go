@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -215,6 +216,29 @@ func TestUnitProgramPath(t *testing.T) {
 		want := " -- " + tc.want + " arg\n"
 		if !strings.Contains(string(out), want) {
 			t.Errorf("program %q: ExecStart= lacks %q:\n%s", tc.given, want, out)
+		}
+	}
+}
+
+// TestUnitHelpMatchesDocs checks that docs/systemd.md describes every flag
+// that `sockjail unit --help` lists, so that the two can't drift apart.
+func TestUnitHelpMatchesDocs(t *testing.T) {
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "systemd.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	help, _, _ := runSockjail(t, "unit", "--help")
+	flags := regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(help, -1)
+	if len(flags) < 7 {
+		t.Fatalf("found only %d flags in unit --help:\n%s", len(flags), help)
+	}
+	for _, f := range flags {
+		if !bytes.Contains(doc, []byte("`--"+f[1])) {
+			t.Errorf("docs/systemd.md does not describe --%s", f[1])
 		}
 	}
 }
