@@ -107,7 +107,10 @@ func TestReadExact(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					fd, client := socketPair(t, kind)
 					stream := append(append([]byte{}, tc.in...), payload...)
+					wrote := make(chan struct{})
+					defer func() { <-wrote }()
 					go func() {
+						defer close(wrote)
 						if dribble {
 							for i := range len(tc.in) + 20 {
 								client.Write(stream[i : i+1])
