@@ -64,8 +64,8 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof path, "%s/x", getenv("TMPDIR") ? getenv("TMPDIR") : "/nonexistent");
 			report(a, open(path, O_WRONLY | O_CREAT, 0644));
 		} else if (!strncmp(a, "write:", 6)) {
-			/* write a file of arg bytes to ./probe-out */
-			int fd = open("probe-out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			/* write a file of arg bytes to /tmp/probe-out */
+			int fd = open("/tmp/probe-out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 			long n = atol(arg), rc = fd;
 			static char buf[65536];
 			signal(SIGXFSZ, SIG_IGN);
