@@ -66,7 +66,7 @@ func TestControllingTTY(t *testing.T) {
 	p := testPolicy(t, func(p *policy.Policy) {
 		p.Filesystem.Devices = append(p.Filesystem.Devices, policy.Path{Name: "/dev/tty"})
 	})
-	s := mustNew(t, p, []string{"sh", "-c", `if : </dev/tty; then echo ctty; else echo none; fi`}, Options{})
+	s := mustNew(t, p, []string{"sh", "-c", `if true </dev/tty; then echo ctty; else echo none; fi`}, Options{})
 	for _, ctty := range []bool{true, false} {
 		ptm, tty, err := pty.Open()
 		if err != nil {
