@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +102,7 @@ func TestSystemd(t *testing.T) {
 		filepath.Join(modRoot, "testdata/hello.sh"): "hello",
 		"testdata/whoami.sh":                        "whoami",
 		"testdata/args.sh":                          "args",
+		"testdata/slow.sh":                          "slow",
 		"testdata/hello.toml":                       "hello.toml",
 		"testdata/named.toml":                       "named.toml",
 	} {
@@ -116,7 +119,7 @@ func TestSystemd(t *testing.T) {
 	// Install as an administrator would: the binary and programs under
 	// /usr/local/bin, the policy under /etc/sockjail, and the units that
 	// `sockjail unit` writes into /etc/systemd/system.
-	for _, f := range []string{"sockjail", "hello", "whoami", "args"} {
+	for _, f := range []string{"sockjail", "hello", "whoami", "args", "slow"} {
 		c.mustExec(t, "install", "-m", "0755", stageDir+"/"+f, "/usr/local/bin/"+f)
 	}
 	for _, f := range []string{"hello.toml", "named.toml"} {
@@ -183,6 +186,7 @@ func TestSystemd(t *testing.T) {
 			t.Errorf("hello.socket's settings:\n%s", out)
 		}
 	})
+	t.Run("graceful-stop", func(t *testing.T) { testGracefulStop(t, c) })
 	t.Run("instances-collected", func(t *testing.T) {
 		// CollectMode=inactive-or-failed: no per-connection instance stays
 		// loaded once its connection is over.
@@ -638,4 +642,54 @@ func listenQueue(t *testing.T, addr string) int {
 	}
 	t.Fatalf("no listening socket on %s in /proc/net/tcp", addr)
 	return 0
+}
+
+// testGracefulStop stops a serve service while a session runs: with the
+// generated KillMode=mixed, serve alone gets SIGTERM and lets the session
+// finish, so the client gets the whole answer. A control with systemd's
+// default KillMode=control-group, where every process gets SIGTERM at
+// once, loses the answer, which shows that the setting matters.
+func testGracefulStop(t *testing.T, c *container) {
+	cases := []struct {
+		name, killMode string
+		wantDone       bool
+	}{
+		{"slow-serve", "", true},
+		{"slowctl-serve", "control-group", false},
+	}
+	for _, tc := range cases {
+		addr := freeLoopbackAddr(t)
+		c.mustExec(t, "sockjail", "unit", "--name", tc.name, "--listen", addr, "--accept=no",
+			"--policy", "/etc/sockjail/hello.toml", "--dir", "/etc/systemd/system", "--", "/usr/local/bin/slow")
+		if tc.killMode != "" {
+			dir := "/etc/systemd/system/" + tc.name + ".service.d"
+			c.mustExec(t, "mkdir", "-p", dir)
+			c.mustExec(t, "sh", "-c", "printf '[Service]\\nKillMode=%s\\n' \"$1\" > \"$2\"/killmode.conf", "sh", tc.killMode, dir)
+		}
+		c.mustExec(t, "systemctl", "daemon-reload")
+		c.mustExec(t, "systemctl", "start", tc.name+".socket")
+
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		r := bufio.NewReader(conn)
+		if line, err := r.ReadString('\n'); err != nil || line != "started\n" {
+			conn.Close()
+			t.Fatalf("%s: first line %q, %v; want \"started\\n\"", tc.name, line, err)
+		}
+		start := time.Now()
+		out, err := c.exec("systemctl", "stop", tc.name+".service")
+		stopped := time.Since(start)
+		if err != nil {
+			t.Errorf("systemctl stop %s.service: %v\n%s", tc.name, err, out)
+		}
+		rest, err := io.ReadAll(r)
+		conn.Close()
+		t.Logf("%s (KillMode=%s): stop took %v; the client then read %q (%v)", tc.name, cmp.Or(tc.killMode, "mixed"), stopped.Round(time.Millisecond), rest, err)
+		if got := string(rest) == "done\n" && err == nil; got != tc.wantDone {
+			t.Errorf("%s: the client read %q, %v after the stop; want the session to finish: %v", tc.name, rest, err, tc.wantDone)
+		}
+	}
 }
