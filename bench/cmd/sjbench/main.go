@@ -61,19 +61,21 @@ func main() {
 
 func mainErr() int {
 	var (
-		n        = flag.Int("n", envInt("BENCH_N", 300), "connections per target at concurrency 1 (env BENCH_N)")
-		rounds   = flag.Int("rounds", 3, "rounds the connections are split over; target order rotates each round")
-		conc     = flag.Int("c", 16, "the high concurrency")
-		only     = flag.String("targets", "", "comma-separated targets to measure (default: all installed); bare is always included")
-		phases   = flag.String("phases", "latency,close,throughput,rss,idle", "measurements to take, in this order")
-		replyMiB = flag.Int64("reply-mib", 100, "size of the large reply in MiB")
-		idle     = flag.Int("idle", 500, "open idle connections for serve's memory per connection")
-		sjPath   = flag.String("sockjail", "", "the sockjail binary to measure (default: build ./cmd/sockjail)")
-		progDir  = flag.String("progdir", "/usr/lib/sjbench", "where to install the served programs (sockjail's default policy executes only from the system's directories); removed afterwards")
-		outDir   = flag.String("out", "bench/results", "directory for the JSON results, relative to the module root")
-		jsonOut  = flag.String("json", "", "write the JSON here instead of OUT/<date>-<commit>.json")
-		variants policyVariants
+		n           = flag.Int("n", envInt("BENCH_N", 300), "connections per target at concurrency 1 (env BENCH_N)")
+		rounds      = flag.Int("rounds", 3, "rounds the connections are split over; target order rotates each round")
+		conc        = flag.Int("c", 16, "the high concurrency")
+		only        = flag.String("targets", "", "comma-separated targets to measure (default: all installed); bare is always included")
+		phases      = flag.String("phases", "latency,close,throughput,rss,idle", "measurements to take, in this order")
+		replyMiB    = flag.Int64("reply-mib", 100, "size of the large reply in MiB")
+		idle        = flag.Int("idle", 500, "open idle connections for serve's memory per connection")
+		sjPath      = flag.String("sockjail", "", "the sockjail binary to measure (default: build ./cmd/sockjail)")
+		progDir     = flag.String("progdir", "/usr/lib/sjbench", "where to install the served programs (sockjail's default policy executes only from the system's directories); removed afterwards")
+		outDir      = flag.String("out", "bench/results", "directory for the JSON results, relative to the module root")
+		jsonOut     = flag.String("json", "", "write the JSON here instead of OUT/<date>-<commit>.json")
+		variants    policyVariants
+		envVariants policyVariants
 	)
+	flag.Var(&envVariants, "run-env", "NAME=K=V[,K=V]: also measure `env K=V... sockjail run` as target run-env:NAME (repeatable; e.g. GOGC=off); compare with run-env:none, which is added with it")
 	flag.Var(&variants, "run-policy", "NAME=FILE: also measure `sockjail run --policy FILE` as target run:NAME (repeatable; to find what a policy setting costs)")
 	flag.Parse()
 	if *n < 10 || *rounds < 1 || *conc < 1 || *replyMiB < 1 || *idle < 1 {
@@ -102,8 +104,23 @@ func mainErr() int {
 	}
 	b.checkSubcommands()
 	b.selectTargets(strings.Split(*only, ","))
+	if len(envVariants) > 0 {
+		envVariants = append(policyVariants{{"none", ""}}, envVariants...)
+	}
+	for _, v := range envVariants {
+		t := runEnvVariant(v.name, strings.Split(v.file, ","))
+		if err := b.missing(t); err != nil {
+			b.skip(t, err.Error())
+		}
+		b.targets = append(b.targets, t)
+	}
 	for _, v := range variants {
-		t := runVariant(v.name, v.file)
+		abs, err := filepath.Abs(v.file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sjbench:", err)
+			return 64
+		}
+		t := runVariant(v.name, abs)
 		if err := b.missing(t); err != nil {
 			b.skip(t, err.Error())
 		}
@@ -302,10 +319,6 @@ func (v *policyVariants) Set(s string) error {
 	if !ok || name == "" || file == "" {
 		return fmt.Errorf("want NAME=FILE, got %q", s)
 	}
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return err
-	}
-	*v = append(*v, policyVariant{name, abs})
+	*v = append(*v, policyVariant{name, file})
 	return nil
 }

@@ -70,8 +70,18 @@ func (b *bench) latency() {
 				continue
 			}
 			tr := b.res.target(t)
+			pid := in.cmd.Process.Pid
+			cpu0, err0 := procTreeCPU(pid)
 			r1 := load(in.port, per1, 1, check)
 			rc := load(in.port, perC, b.cfg.Conc, check)
+			// The last connections' processes may still be closing;
+			// their CPU is counted once they are reaped.
+			time.Sleep(100 * time.Millisecond)
+			cpu1, err1 := procTreeCPU(pid)
+			if err0 == nil && err1 == nil {
+				tr.cpu += cpu1 - cpu0
+				tr.cpuConns += len(r1.Latencies) + len(rc.Latencies) + r1.Errors + rc.Errors
+			}
 			tr.addLatency(r1, rc)
 			logf("  round %d %-15s c=1 p50 %6.2f ms  c=%d %7.1f conn/s  errors %d", r+1, t.Name, median(r1.Latencies), b.cfg.Conc, rc.cps(), r1.Errors+rc.Errors)
 		}
@@ -196,23 +206,39 @@ func (b *bench) throughput() {
 
 // procCPU returns the user plus system CPU time of the process pid itself,
 // its reaped children's not included, from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
+func procCPU(pid int) (time.Duration, error) { return procStatCPU(pid, false) }
+
+// procTreeCPU returns the CPU time of pid and of every descendant it and
+// they have reaped: for a launcher, everything each connection cost, the
+// program included.
+func procTreeCPU(pid int) (time.Duration, error) { return procStatCPU(pid, true) }
+
+func procStatCPU(pid int, children bool) (time.Duration, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
 	s := string(data)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
+	// After the ')': state, ppid, … utime is field 14 of the line, so
+	// index 11 here; stime, cutime and cstime follow.
+	if len(f) < 15 {
 		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	n := 2
+	if children {
+		n = 4
+	}
+	var ticks int64
+	for _, x := range f[11 : 11+n] {
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: bad CPU time %q", pid, x)
+		}
+		ticks += v
 	}
 	// USER_HZ is 100 on every Linux architecture sockjail supports.
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // peakRSS measures the peak resident set of each launcher per connection

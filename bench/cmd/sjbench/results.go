@@ -59,6 +59,12 @@ type TargetResult struct {
 	CCRoundCPS []float64 `json:"cc_round_conn_per_s"`
 	Errors     int       `json:"errors"`
 	FirstError string    `json:"first_error,omitempty"`
+	// CPUms is the CPU time per connection of the launcher and every
+	// process below it (the program included), over the latency runs.
+	// It measures work rather than waiting, so other jobs on the machine
+	// disturb it far less than the latencies.
+	CPUms    float64 `json:"cpu_ms_per_conn"`
+	RatioCPU float64 `json:"ratio_cpu"`
 	// Ratios to the bare program of the same run. For latency, >1 is
 	// slower; for connections per second, <1 is slower.
 	RatioP50   float64 `json:"ratio_p50"`
@@ -70,6 +76,8 @@ type TargetResult struct {
 	c1Wall, ccWall   time.Duration
 	c1Good, ccGood   int
 	c1Rounds, ccRate []float64
+	cpu              time.Duration
+	cpuConns         int
 }
 
 // CloseResult is the close latency of one target, in ms.
@@ -226,6 +234,9 @@ func (r *Results) finish(b *bench) {
 		if tr.ccWall > 0 {
 			tr.CCCPS = float64(tr.ccGood) / tr.ccWall.Seconds()
 		}
+		if tr.cpuConns > 0 {
+			tr.CPUms = float64(tr.cpu.Microseconds()) / 1000 / float64(tr.cpuConns)
+		}
 	}
 	bare := r.Targets[0] // allTargets puts bare first
 	for _, tr := range r.Targets {
@@ -233,6 +244,7 @@ func (r *Results) finish(b *bench) {
 		tr.RatioP99 = ratio(tr.C1.P99, bare.C1.P99)
 		tr.RatioC1CPS = ratio(tr.C1CPS, bare.C1CPS)
 		tr.RatioCCCPS = ratio(tr.CCCPS, bare.CCCPS)
+		tr.RatioCPU = ratio(tr.CPUms, bare.CPUms)
 		tr.C1RoundRatio = nil
 		for i, p := range tr.C1RoundP50 {
 			if i < len(bare.C1RoundP50) {
@@ -382,15 +394,15 @@ func (r *Results) printLatency(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "\nPer connection, static C hello, connect to EOF: %d connections at c=1 and %d at c=%d per target, %d rounds, after %d warm-up\n", c.N, c.NConc, c.Conc, c.Rounds, c.Warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "target\tp50 ms\tp99 ms\tp50 x bare\tp99 x bare\tconn/s c=1\tx bare\tconn/s c=%d\tx bare\tround p50s ms (spread)\terrors\t\n", c.Conc)
+	fmt.Fprintf(tw, "target\tp50 ms\tp99 ms\tp50 x bare\tp99 x bare\tconn/s c=1\tx bare\tconn/s c=%d\tx bare\tCPU ms/conn\tx bare\tround p50s ms (spread)\terrors\t\n", c.Conc)
 	for _, t := range r.Targets {
 		if t.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t—\t\t\t\t\t\t\t\t\t\t\n", t.Name)
+			fmt.Fprintf(tw, "%s\t—\t\t\t\t\t\t\t\t\t\t\t\t\n", t.Name)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.0f\t%.2fx\t%s (%.0f%%)\t%d\t\n",
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.0f\t%.2fx\t%.2f\t%.2fx\t%s (%.0f%%)\t%d\t\n",
 			t.Name, t.C1.P50, t.C1.P99, t.RatioP50, t.RatioP99, t.C1CPS, t.RatioC1CPS, t.CCCPS, t.RatioCCCPS,
-			joinFloats(t.C1RoundP50, "%.2f"), 100*t.C1Spread, t.Errors)
+			t.CPUms, t.RatioCPU, joinFloats(t.C1RoundP50, "%.2f"), 100*t.C1Spread, t.Errors)
 	}
 	tw.Flush()
 	for _, t := range r.Targets {

@@ -94,6 +94,26 @@ func runVariant(name, file string) *target {
 	}
 }
 
+// runEnvVariant is `env VARS... sockjail run`, for -run-env. VARS may be
+// empty: the baseline with the same env(1) start.
+func runEnvVariant(name string, vars []string) *target {
+	var vs []string
+	for _, v := range vars {
+		if v != "" {
+			vs = append(vs, v)
+		}
+	}
+	return &target{
+		Name: "run-env:" + name, What: "env " + strings.Join(vs, " ") + " sockjail run",
+		wrap: func(b *bench, prog []string) []string {
+			argv := append(append([]string{"env"}, vs...), b.sockjail, "run", "--")
+			return append(argv, prog...)
+		},
+		needs: []string{"systemd-socket-activate", "env"},
+		sub:   "run",
+	}
+}
+
 // instance is one running launcher serving one program on one port.
 type instance struct {
 	t    *target
