@@ -213,6 +213,23 @@ func escapeAttempts() []escAttempt {
 			check: escMPTCPProto, bare: "ok"},
 		{name: "connect-mptcp-hibits", argv: []string{"{bin}/connect", "127.0.0.1", "{connectport}", escMPTCPHiBits}, want: "EPROTONOSUPPORT",
 			check: escMPTCPProto, bare: "ok"},
+		// TCP Fast Open: sendto/sendmsg/sendmmsg with MSG_FASTOPEN
+		// connect inside the send, where Landlock's connect hook never
+		// runs (landlock-lsm/linux issue 41), so the sandbox must refuse
+		// the flag itself. TCP_FASTOPEN_CONNECT goes through connect(2)
+		// and Landlock.
+		{name: "tfo-sendto", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendto"}, want: "EACCES",
+			by: map[string]string{"connect": "ok"}, bare: "ok"},
+		{name: "tfo-sendmsg", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendmsg"}, want: "EACCES",
+			by: map[string]string{"connect": "ok"}, bare: "ok"},
+		{name: "tfo-sendmmsg", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendmmsg"}, want: "EACCES",
+			by: map[string]string{"connect": "ok"}, bare: "ok"},
+		{name: "tfo-sockopt", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sockopt"}, want: "EACCES",
+			by: map[string]string{"connect": "ok"}, check: escStep("connect"), bare: "ok"},
+		// listen(2) on an unbound socket binds an ephemeral port without
+		// bind(2), past Landlock's bind rules (which also have no listen
+		// right: landlock-lsm/linux issue 15).
+		{name: "listen-autobind", argv: []string{"{bin}/listen"}, want: "EACCES", bare: "ok"},
 		{name: "bind-tcp", argv: []string{"{bin}/bind", "{bindport}"}, want: "EACCES",
 			by: map[string]string{"bind": "ok"}, bare: "ok"},
 		{name: "bind-mptcp", argv: []string{"{bin}/bind", "{bindport}", "262"}, want: "EPROTONOSUPPORT",
@@ -357,7 +374,7 @@ type escapeEnv struct {
 // escapePrograms are the C files of testdata/escape.
 var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
-	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp", "fds", "env", "setuid", "int80", "x32", "iouring",
+	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp", "tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
