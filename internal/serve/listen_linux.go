@@ -48,11 +48,7 @@ func Listen(addr string) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sockjail: listening on %s: %w", addr, err)
 	}
-	return newListener(ln.(*net.TCPListener), addr)
-}
-
-func newListener(ln *net.TCPListener, name string) (*Listener, error) {
-	return &Listener{ln: ln, Name: name}, nil
+	return &Listener{ln: ln.(*net.TCPListener), Name: addr}, nil
 }
 
 // ErrNoListenFDs is returned by SystemdListeners when sockjail was not
@@ -92,11 +88,7 @@ func SystemdListeners() ([]*Listener, error) {
 		// FileListener made its own copy.
 		f.Close()
 		files[i] = nil
-		l, err := newListener(ln.(*net.TCPListener), f.Name())
-		if err != nil {
-			return fail(err)
-		}
-		out = append(out, l)
+		out = append(out, &Listener{ln: ln.(*net.TCPListener), Name: f.Name()})
 	}
 	return out, nil
 }
