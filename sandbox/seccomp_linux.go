@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -45,49 +47,22 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	if err != nil {
 		return fmt.Errorf("sockjail: syscalls: %w", err)
 	}
-	var def seccomp.ScmpAction
-	switch sc.Action {
-	case policy.ActionKill:
-		def = seccomp.ActKillProcess
-	case policy.ActionLog:
-		def = seccomp.ActLog
-	default:
-		def = seccomp.ActErrno.SetReturnCode(int16(sc.ErrnoValue()))
-	}
-	f, err := seccomp.NewFilter(def)
-	if err != nil {
-		return fmt.Errorf("sockjail: seccomp: %w", err)
-	}
-	defer f.Release()
-	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
-		return fmt.Errorf("sockjail: seccomp: %w", err)
-	}
-	// A binary tree instead of a linear list: ~300 allowed syscalls would
-	// otherwise cost up to ~300 comparisons on every syscall.
-	if err := f.SetOptimize(2); err != nil {
-		return fmt.Errorf("sockjail: seccomp: %w", err)
-	}
-	// The spawner sets no_new_privs itself, before Landlock.
-	if err := f.SetNoNewPrivsBit(false); err != nil {
-		return fmt.Errorf("sockjail: seccomp: %w", err)
-	}
-	rules := 0
-	for _, c := range allowed {
-		if err := f.AddRule(seccomp.ScmpSyscall(c.Nr), seccomp.ActAllow); err != nil {
-			return fmt.Errorf("sockjail: seccomp rule for %s (%d): %w", c.Name, c.Nr, err)
-		}
-		rules++
-	}
 	has := func(name string) bool {
 		return slices.ContainsFunc(allowed, func(c policy.Syscall) bool { return c.Name == name })
 	}
-	if !has("clone3") && def != seccomp.ActLog {
-		// glibc falls back to clone(2) only on ENOSYS.
-		nr, _ := policy.LookupSyscall("clone3")
-		if err := f.AddRule(seccomp.ScmpSyscall(nr), seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
-			return fmt.Errorf("sockjail: seccomp rule for clone3: %w", err)
-		}
+	in := filterInput{action: sc.Action, errno: sc.ErrnoValue()}
+	for _, c := range allowed {
+		in.allow = append(in.allow, c.Nr)
+	}
+	rules := len(in.allow)
+	// glibc falls back to clone(2) only on ENOSYS.
+	if !has("clone3") && sc.Action != policy.ActionLog {
+		in.clone3ENOSYS = true
 		rules++
+	}
+	bpf, err := cachedFilter(in)
+	if err != nil {
+		return err
 	}
 	var guards prefixGuards
 	if has("socket") {
@@ -124,10 +99,6 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 		guards.namespaces = true
 		rules += 2
 	}
-	bpf, err := exportBPF(f)
-	if err != nil {
-		return err
-	}
 	bpf = append(guards.program(), bpf...)
 	if len(bpf)/8 > 0xffff {
 		return fmt.Errorf("sockjail: seccomp filter has %d instructions, more than the kernel's limit", len(bpf)/8)
@@ -136,6 +107,68 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	s.report.SeccompRules = rules
 	s.report.SeccompBPF = len(bpf) / 8
 	return nil
+}
+
+// filterInput is everything libseccomp's part of the filter depends on.
+type filterInput struct {
+	action       policy.SyscallAction
+	errno        unix.Errno
+	allow        []int // syscall numbers
+	clone3ENOSYS bool
+}
+
+// key identifies in's compiled program: a hash of the inputs and of the
+// libseccomp version that compiles them.
+func (in filterInput) key() string {
+	h := sha256.New()
+	maj, mnr, mic := seccomp.GetLibraryVersion()
+	fmt.Fprintf(h, "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
+	for _, nr := range in.allow {
+		fmt.Fprintf(h, "%d\n", nr)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// compile builds in with libseccomp: default action from the policy,
+// bad-arch action KILL_PROCESS, one allow rule per syscall number.
+func (in filterInput) compile() ([]byte, error) {
+	var def seccomp.ScmpAction
+	switch in.action {
+	case policy.ActionKill:
+		def = seccomp.ActKillProcess
+	case policy.ActionLog:
+		def = seccomp.ActLog
+	default:
+		def = seccomp.ActErrno.SetReturnCode(int16(in.errno))
+	}
+	f, err := seccomp.NewFilter(def)
+	if err != nil {
+		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+	}
+	defer f.Release()
+	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
+		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+	}
+	// A binary tree instead of a linear list: ~300 allowed syscalls would
+	// otherwise cost up to ~300 comparisons on every syscall.
+	if err := f.SetOptimize(2); err != nil {
+		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+	}
+	// The spawner sets no_new_privs itself, before Landlock.
+	if err := f.SetNoNewPrivsBit(false); err != nil {
+		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+	}
+	for _, nr := range in.allow {
+		if err := f.AddRule(seccomp.ScmpSyscall(nr), seccomp.ActAllow); err != nil {
+			return nil, fmt.Errorf("sockjail: seccomp rule for syscall %d: %w", nr, err)
+		}
+	}
+	if in.clone3ENOSYS {
+		if err := f.AddRule(seccomp.ScmpSyscall(nrClone3), seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+			return nil, fmt.Errorf("sockjail: seccomp rule for clone3: %w", err)
+		}
+	}
+	return exportBPF(f)
 }
 
 // exportBPF returns the filter's raw BPF program. libseccomp 2.5 can only

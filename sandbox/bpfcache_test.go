@@ -1,0 +1,63 @@
+package sandbox
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sockjail/sockjail/internal/testenv"
+	"github.com/sockjail/sockjail/policy"
+)
+
+// TestBPFCache checks that the on-disk cache returns exactly what
+// libseccomp compiles, is keyed by the inputs, and ignores a file that
+// someone other than root could have written.
+func TestBPFCache(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := filepath.Join(t.TempDir(), "bpf")
+	old := bpfCacheDir
+	bpfCacheDir = dir
+	t.Cleanup(func() { bpfCacheDir = old })
+
+	in := filterInput{action: policy.ActionErrno, errno: 1, allow: []int{0, 1, 60, 231}, clone3ENOSYS: true}
+	want, err := in.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	memCache.Delete(in.key())
+	got, err := cachedFilter(in)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("first cachedFilter = %d bytes, %v; want the compiled %d bytes", len(got), err, len(want))
+	}
+	path := filepath.Join(dir, in.key())
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("cache file: %v", err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache dir mode %v, want 0700", fi.Mode().Perm())
+	}
+
+	other := in
+	other.errno = 13
+	if other.key() == in.key() {
+		t.Errorf("the errno is not part of the key")
+	}
+
+	// A file anyone could have written is not trusted.
+	bogus := []byte("12345678")
+	os.WriteFile(path, bogus, 0o666)
+	os.Chmod(path, 0o666)
+	if readTrusted(path) != nil {
+		t.Errorf("a world-writable cache file was trusted")
+	}
+	memCache.Delete(in.key())
+	got, err = cachedFilter(in)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("cachedFilter used the untrusted file")
+	}
+	// …and was replaced by the compiled program.
+	if b := readTrusted(path); !bytes.Equal(b, want) {
+		t.Errorf("the untrusted cache file was not replaced")
+	}
+}
