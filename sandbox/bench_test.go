@@ -11,24 +11,38 @@ import (
 )
 
 // BenchmarkNew measures what `run` pays once per connection and `serve`
-// once per policy: program resolution, seccomp compilation, the Landlock
-// plan (with go-landlock's validating build) and credentials.
+// once per policy: program resolution, the seccomp filter, the Landlock
+// plan (with go-landlock's validating build) and credentials. "run" starts
+// each iteration with an empty in-memory filter cache, as a fresh `sockjail
+// run` process does, so the filter comes from BPFCacheDir (root) or
+// libseccomp; "serve" hits the in-memory cache.
 func BenchmarkNew(b *testing.B) {
 	p := policy.Default()
-	for b.Loop() {
-		s, err := New(p, []string{"/bin/true"}, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.Close()
+	for _, mode := range []string{"run", "serve"} {
+		b.Run(mode, func(b *testing.B) {
+			for b.Loop() {
+				if mode == "run" {
+					memCache.Clear()
+				}
+				s, err := New(p, []string{"/bin/true"}, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+		})
 	}
 }
 
 // BenchmarkNewStages splits New into its stages.
 func BenchmarkNewStages(b *testing.B) {
 	p := policy.Default()
-	b.Run("seccomp", func(b *testing.B) {
+	b.Run("seccomp-compile", func(b *testing.B) {
+		old := bpfCacheDir
+		bpfCacheDir = "/nonexistent/sockjail-bench" // never trusted: always compile
+		defer func() { bpfCacheDir = old }()
 		for b.Loop() {
+			memCache.Clear()
 			s := &Sandbox{policy: p}
 			s.report.LandlockNet = true
 			if err := s.planSeccomp(&gaps{}); err != nil {
