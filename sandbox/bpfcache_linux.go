@@ -18,7 +18,8 @@ import (
 // would loosen the filter. Unprivileged sockjail compiles every time.
 const BPFCacheDir = "/run/sockjail/bpf"
 
-// bpfCacheDir is BPFCacheDir; tests point it elsewhere.
+// bpfCacheDir is BPFCacheDir; tests point it elsewhere, or set it to ""
+// for no disk cache.
 var bpfCacheDir = BPFCacheDir
 
 // maxBPFBytes is the kernel's limit, BPF_MAXINSNS instructions.
@@ -33,7 +34,7 @@ func cachedFilter(in filterInput) ([]byte, error) {
 	if b, ok := memCache.Load(key); ok {
 		return b.([]byte), nil
 	}
-	useDisk := os.Geteuid() == 0 && trustedDir(bpfCacheDir)
+	useDisk := os.Geteuid() == 0 && bpfCacheDir != "" && trustedDir(bpfCacheDir)
 	if useDisk {
 		if b := readTrusted(filepath.Join(bpfCacheDir, key)); b != nil {
 			memCache.Store(key, b)
