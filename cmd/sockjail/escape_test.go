@@ -8,8 +8,9 @@ package main
 //
 // The suite runs in three modes:
 //   - root: sockjail started as root (a plain system service);
-//   - unprivileged: sockjail started as nobody through setpriv, the
-//     DynamicUser= path, where the sandbox uses a user namespace;
+//   - unprivileged: sockjail started through setpriv as a uid of its own
+//     (escUnprivUID), the DynamicUser= path, where the sandbox uses a user
+//     namespace;
 //   - unprivileged-no-userns: the same with SOCKJAIL_TEST_NO_USERNS=1, the
 //     fallback for kernels that forbid unprivileged user namespaces (a
 //     per-session TMPDIR, no PID namespace).
@@ -73,7 +74,7 @@ func escProgramUID(m, pol string) int {
 // escapeMode is one way of starting sockjail.
 type escapeMode struct {
 	name   string
-	unpriv bool     // start sockjail as nobody through setpriv
+	unpriv bool     // start sockjail as escUnprivUID through setpriv
 	env    []string // added to sockjail's environment
 }
 
@@ -130,8 +131,8 @@ func (a escAttempt) outcome(mode, pol string) string {
 	return a.want
 }
 
-// Sizes for the limit attempts: twice the limits of the nproc, fsize and as
-// policies.
+// The limits of the nproc, fsize and as policies; the attempts go to twice
+// each.
 const (
 	escFsizeLimit = 1 << 20
 	escASLimit    = 64 << 20
@@ -155,7 +156,6 @@ var escPIDNSOrScope = map[string]string{
 }
 
 func escapeAttempts() []escAttempt {
-	// unchangedLimit checks the fork bomb's count against the nproc limit.
 	// forkCheck: stopped below the nproc policy's limit, else all forks.
 	forkCheck := func(mode, pol string, f map[string]string) error {
 		n, err := strconv.Atoi(f["forks"])
@@ -172,7 +172,8 @@ func escapeAttempts() []escAttempt {
 	}
 	return []escAttempt{
 		// Files: Landlock. The secret is mode 0644 and the directories
-		// 0755/0777, so that permissions alone would not stop nobody.
+		// 0755/0777, so that permissions alone would not stop the
+		// program's uid.
 		{name: "read", argv: []string{"{bin}/read", "{secret}"}, want: "EACCES",
 			by: map[string]string{"read": "ok"}, bare: "ok"},
 		// One file per mode: a file another mode's uid created would be
@@ -181,7 +182,7 @@ func escapeAttempts() []escAttempt {
 			by: map[string]string{"write": "ok"}, bare: "ok"},
 		// A hard link of a file into a writable directory would reach it
 		// by an allowed path. The file is 0666 so that
-		// fs.protected_hardlinks lets nobody link it; Landlock refuses
+		// fs.protected_hardlinks lets any uid link it; Landlock refuses
 		// (EXDEV where the target directory is writable: no "refer").
 		{name: "link", argv: []string{"{bin}/link", "{secretdir}/shared.txt", "{writedir}/link"}, want: "EACCES",
 			by: map[string]string{"write": "EXDEV"}, bare: "ok"},
@@ -190,7 +191,7 @@ func escapeAttempts() []escAttempt {
 		// A setuid-root program, run as the program itself: no_new_privs
 		// makes execve ignore the setuid bit, so it runs with the
 		// sandbox's uid. The bare control (TestEscapeControls) shows the
-		// bit works for nobody outside the sandbox.
+		// bit gives root to the unprivileged uid outside the sandbox.
 		{name: "setuid-exec", argv: []string{"{setuid}", "setuid-exec"}, want: "ok",
 			check: func(mode, pol string, f map[string]string) error {
 				want := strconv.Itoa(escProgramUID(mode, pol))
@@ -255,8 +256,9 @@ func escapeAttempts() []escAttempt {
 			}},
 		// kill is allowed by seccomp; the PID namespace hides sockjail,
 		// or (without one) Landlock's signal scope refuses. With the
-		// scope off and no PID namespace, nobody may signal nobody:
-		// the policy's one extra thing works.
+		// scope off and no PID namespace, the program may signal
+		// sockjail, which runs as the same uid: the policy's one extra
+		// thing works.
 		{name: "kill", argv: []string{"{bin}/kill", "{supervisor}"},
 			by: escMerge(escPIDNSOrScope, map[string]string{"unprivileged-no-userns/signals": "ok"}), bare: "ok"},
 
@@ -268,9 +270,6 @@ func escapeAttempts() []escAttempt {
 		{name: "mount", argv: []string{"{bin}/mount", "{mnt}"}, want: "EPERM", bare: "ok"},
 		{name: "unshare-user", argv: []string{"{bin}/unshare"}, want: "EPERM",
 			by: map[string]string{"unshare": "ok"}, bare: "ok"},
-		// In a user namespace that maps only the program's own uid,
-		// setuid(0) names an unmapped uid: EINVAL, before any
-		// capability check.
 		// unshare's way around: a new user namespace straight from
 		// clone(2) (EPERM), or from clone3(2), whose flags a filter
 		// cannot read, so clone3 fails whole with ENOSYS (libc then
@@ -279,6 +278,9 @@ func escapeAttempts() []escAttempt {
 			by: map[string]string{"unshare": "ok"}, bare: "ok"},
 		{name: "clone3-newuser", argv: []string{"{bin}/clone", "clone3"}, want: "ENOSYS",
 			by: map[string]string{"unshare": "ok"}, bare: "ok"},
+		// In a user namespace that maps only the program's own uid,
+		// setuid(0) names an unmapped uid: EINVAL, before any
+		// capability check.
 		{name: "setuid-root", argv: []string{"{bin}/setuid"}, want: "EPERM",
 			by: map[string]string{"unprivileged/setuid": "EINVAL"}, bare: "ok"},
 
@@ -358,7 +360,7 @@ func escMerge(ms ...map[string]string) map[string]string {
 
 // escapeBinaryEnv names an environment variable that points the suite at
 // an installed sockjail (say /usr/local/bin/sockjail on a server) instead of
-// the one built from this tree. It must be executable by nobody.
+// the one built from this tree. escUnprivUID must be able to run it.
 const escapeBinaryEnv = "SOCKJAIL_ESCAPE_BINARY"
 
 // escapeEnv is what the suite sets up once per test: the compiled
@@ -374,13 +376,14 @@ type escapeEnv struct {
 // escapePrograms are the C files of testdata/escape.
 var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
-	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp", "tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring",
+	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp",
+	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
 // escSetup builds sockjail and the programs and creates the targets.
 // Everything lives outside /tmp, which the sandbox replaces with a private
-// tmpfs, and is readable by nobody for the unprivileged modes.
+// tmpfs, and is readable by every uid for the unprivileged modes.
 func escSetup(t *testing.T) *escapeEnv {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -397,7 +400,7 @@ func escSetup(t *testing.T) *escapeEnv {
 	e := &escapeEnv{sockjail: os.Getenv(escapeBinaryEnv)}
 	if e.sockjail == "" {
 		e.sockjail = testenv.Sockjail(t)
-		// testenv builds into a 0700 directory: let nobody run it.
+		// testenv builds into a 0700 directory: let escUnprivUID run it.
 		if err := os.Chmod(filepath.Dir(e.sockjail), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -537,8 +540,10 @@ func escCompile(t *testing.T, gcc, src string) string {
 		h.Write(b)
 	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("sockjail-escape-%x", h.Sum(nil)[:8]))
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir
+	if escOwnDir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+			return dir
+		}
 	}
 	tmp, err := os.MkdirTemp(os.TempDir(), "sockjail-escape-build-")
 	if err != nil {
@@ -567,12 +572,34 @@ func escCompile(t *testing.T, gcc, src string) string {
 		t.Fatal(err)
 	}
 	// Another test process may have won the race: then use its copy.
+	// A directory of that name that isn't ours (anyone can create one in
+	// /tmp) is never used: then this run's own build is kept instead.
 	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(filepath.Join(dir, ".complete")); serr != nil {
-			t.Fatalf("caching the escape programs: %v", err)
+		if _, serr := os.Stat(filepath.Join(dir, ".complete")); serr != nil || !escOwnDir(dir) {
+			keep, kerr := os.MkdirTemp(os.TempDir(), "sockjail-escape-own-")
+			if kerr != nil {
+				t.Fatal(kerr)
+			}
+			t.Cleanup(func() { os.RemoveAll(keep) })
+			if err := os.Rename(tmp, filepath.Join(keep, "bin")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(keep, "bin")
 		}
 	}
 	return dir
+}
+
+// escOwnDir reports whether dir is a real directory (not a symlink) owned
+// by this process's uid and writable by no one else, so that the binaries
+// in it, which the test runs as root, are the ones it built.
+func escOwnDir(dir string) bool {
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
 }
 
 // escRenderPolicies fills in the policy templates of
