@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -146,25 +147,41 @@ func scriptInterpreters(path, searchPath string) []string {
 	return out
 }
 
-// readShebang parses the "#!interp [arg]" line of path as Linux does
-// (binfmt_script: at most the first 256 bytes, one optional argument).
+// readShebang parses the "#!interp [arg]" line of path.
 func readShebang(path string) (interp, arg string, ok bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", "", false
 	}
 	defer f.Close()
-	buf := make([]byte, 256)
-	n, _ := f.Read(buf)
-	buf = buf[:n]
-	if !bytes.HasPrefix(buf, []byte("#!")) {
+	buf := make([]byte, shebangMax)
+	n, _ := io.ReadFull(f, buf)
+	return parseShebang(buf[:n])
+}
+
+// shebangMax is how much of a script Linux reads for its #! line
+// (BINPRM_BUF_SIZE).
+const shebangMax = 256
+
+// parseShebang parses a #! line as Linux's binfmt_script does: at most the
+// first 256 bytes, the interpreter up to the first blank, and the rest of
+// the line, trimmed, as one optional argument. It reports false for
+// anything that is not a #! line naming an absolute interpreter.
+func parseShebang(buf []byte) (interp, arg string, ok bool) {
+	if len(buf) > shebangMax {
+		buf = buf[:shebangMax]
+	}
+	line, found := bytes.CutPrefix(buf, []byte("#!"))
+	if !found {
 		return "", "", false
 	}
-	line := buf[2:]
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i]
 	}
-	s := strings.TrimSpace(string(line))
+	if bytes.IndexByte(line, 0) >= 0 {
+		return "", "", false
+	}
+	s := strings.Trim(string(line), " \t")
 	interp, arg, _ = strings.Cut(s, " ")
 	if i := strings.IndexByte(interp, '\t'); i >= 0 {
 		interp, arg = interp[:i], interp[i+1:]+" "+arg
@@ -172,5 +189,5 @@ func readShebang(path string) (interp, arg string, ok bool) {
 	if !filepath.IsAbs(interp) {
 		return "", "", false
 	}
-	return interp, strings.TrimSpace(arg), true
+	return interp, strings.Trim(arg, " \t"), true
 }
