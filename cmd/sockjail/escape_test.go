@@ -594,6 +594,13 @@ func escCompile(t *testing.T, gcc, src string) string {
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Builds of other source versions, ours and unused for an hour, go.
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "sockjail-escape-????????????????"))
+	for _, o := range old {
+		if fi, err := os.Lstat(o); err == nil && o != dir && escOwnDir(o) && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(o)
+		}
+	}
 	// Another test process may have won the race: then use its copy.
 	// A directory of that name that isn't ours (anyone can create one in
 	// /tmp) is never used: then this run's own build is kept instead.
