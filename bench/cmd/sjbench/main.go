@@ -69,7 +69,7 @@ func mainErr() int {
 		replyMiB    = flag.Int64("reply-mib", 100, "size of the large reply in MiB")
 		idle        = flag.Int("idle", 500, "open idle connections for serve's memory per connection")
 		sjPath      = flag.String("sockjail", "", "the sockjail binary to measure (default: build ./cmd/sockjail)")
-		progDir     = flag.String("progdir", "/usr/lib/sjbench", "where to install the served programs (sockjail's default policy executes only from the system's directories); removed afterwards")
+		progDir     = flag.String("progdir", "/usr/lib", "install the served programs in a new directory under this one (sockjail's default policy executes only from the system's directories); removed afterwards")
 		outDir      = flag.String("out", "bench/results", "directory for the JSON results, relative to the module root")
 		jsonOut     = flag.String("json", "", "write the JSON here instead of OUT/<date>-<commit>.json")
 		variants    policyVariants
@@ -151,8 +151,8 @@ func mainErr() int {
 }
 
 // newBench prepares a run: a scratch directory, the served programs built
-// into progDir, and the policy for sockjail serve.
-func newBench(cfg config, progDir string) (*bench, error) {
+// into a new directory under progParent, and the policy for sockjail serve.
+func newBench(cfg config, progParent string) (*bench, error) {
 	root, err := testenv.ModuleRoot()
 	if err != nil {
 		return nil, err
@@ -164,11 +164,18 @@ func newBench(cfg config, progDir string) (*bench, error) {
 	if err := os.MkdirAll(filepath.Join(work, "logs"), 0o755); err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, root: root, work: work, bin: progDir, skipped: map[string]string{}, subErr: map[string]error{}}
-	b.res = newResults(b)
-	if err := os.MkdirAll(b.bin, 0o755); err != nil {
+	// A directory of its own, so that two runs never share or remove
+	// each other's programs; world-readable, since the programs run as
+	// nobody.
+	bin, err := os.MkdirTemp(progParent, "sjbench-")
+	if err == nil {
+		err = os.Chmod(bin, 0o755)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w\nsjbench: hint: run as root, or pass -progdir", err)
 	}
+	b := &bench{cfg: cfg, root: root, work: work, bin: bin, skipped: map[string]string{}, subErr: map[string]error{}}
+	b.res = newResults(b)
 	logf("building the served programs into %s", b.bin)
 	if err := b.buildPrograms(); err != nil {
 		return nil, err

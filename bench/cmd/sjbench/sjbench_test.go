@@ -24,7 +24,7 @@ func newTestBench(t *testing.T) *bench {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(b.work) })
+	t.Cleanup(func() { os.RemoveAll(b.work); b.cleanup() })
 	return b
 }
 
