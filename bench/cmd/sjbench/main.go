@@ -77,7 +77,22 @@ func mainErr() int {
 	)
 	flag.Var(&envVariants, "run-env", "NAME=K=V[,K=V]: also measure `env K=V... sockjail run` as target run-env:NAME (repeatable; e.g. GOGC=off); compare with run-env:none, which is added with it")
 	flag.Var(&variants, "run-policy", "NAME=FILE: also measure `sockjail run --policy FILE` as target run:NAME (repeatable; to find what a policy setting costs)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: sjbench [flags]\n       sjbench compare OLD.json NEW.json\n\nflags:\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	if flag.NArg() > 0 {
+		if flag.Arg(0) != "compare" || flag.NArg() != 3 {
+			flag.Usage()
+			return 64
+		}
+		if err := compare(os.Stdout, flag.Arg(1), flag.Arg(2)); err != nil {
+			fmt.Fprintln(os.Stderr, "sjbench:", err)
+			return 1
+		}
+		return 0
+	}
 	if *n < 10 || *rounds < 1 || *conc < 1 || *replyMiB < 1 || *idle < 1 {
 		fmt.Fprintln(os.Stderr, "sjbench: -n must be at least 10; -rounds, -c, -reply-mib and -idle at least 1")
 		return 64

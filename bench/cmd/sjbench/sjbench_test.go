@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sockjail/sockjail/internal/testenv"
@@ -70,6 +71,15 @@ func TestBareRun(t *testing.T) {
 	if len(r.Throughput) != 1 || len(r.Throughput[0].Stream) != 2 || r.Throughput[0].RatioMed != 1 || r.Throughput[0].Errors != 0 {
 		t.Errorf("throughput: %+v", r.Throughput)
 	}
+	// Comparing a run with itself changes nothing.
+	var out strings.Builder
+	if err := compare(&out, path, path); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "bare") || !strings.Contains(out.String(), "+0%") {
+		t.Errorf("compare of a run with itself:\n%s", out.String())
+	}
+
 	// The static hello's own peak RSS: more than nothing, far below a
 	// megabyte or ten.
 	if len(r.PeakRSS) != 1 || r.PeakRSS[0].N != 4 || r.PeakRSS[0].MedianKiB < 64 || r.PeakRSS[0].MedianKiB > 10<<10 {
