@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sockjail/sockjail/internal/testenv"
+	"github.com/sockjail/sockjail/internal/unit"
 )
 
 // gateEnv must be set for TestSystemd to run (`make e2e-systemd` sets it).
@@ -54,6 +55,7 @@ type service struct {
 	program []string // as installed in the container
 	policy  string   // file name under /etc/sockjail; "" is hello.toml
 	uid     int      // the uid the program must run as; 0 means a dynamic one
+	dropIn  string   // a drop-in for the service, if not ""
 	addr    string   // 127.0.0.1:PORT, filled in by the test
 }
 
@@ -139,6 +141,9 @@ func TestSystemd(t *testing.T) {
 		// A policy that names a user: no DynamicUser=, sockjail starts as
 		// root and drops to that user.
 		{name: "whoami-named", accept: true, program: []string{"/usr/local/bin/whoami"}, policy: "named.toml", uid: namedUID},
+		// The per-connection template with all of the serve unit's
+		// hardening added in a drop-in, as docs/systemd.md suggests.
+		{name: "whoami-hardened", accept: true, program: []string{"/usr/local/bin/whoami"}, dropIn: hardeningDropIn()},
 	}
 	var sockets []string
 	for _, s := range services {
@@ -161,6 +166,11 @@ func TestSystemd(t *testing.T) {
 		if err != nil || strings.Contains(out, s.name) {
 			t.Errorf("systemd-analyze verify %s %s: %v\n%s", s.socketUnit(), service, err, out)
 		}
+		if s.dropIn != "" {
+			dir := "/etc/systemd/system/" + service + ".d"
+			c.mustExec(t, "mkdir", "-p", dir)
+			c.mustExec(t, "sh", "-c", `printf '%s' "$1" > "$2/e2e.conf"`, "sh", s.dropIn, dir)
+		}
 		sockets = append(sockets, s.socketUnit())
 	}
 	c.mustExec(t, "systemctl", "daemon-reload")
@@ -171,6 +181,7 @@ func TestSystemd(t *testing.T) {
 			t.Run(s.name, func(t *testing.T) { testHello(t, c, s) })
 		}
 	}
+	t.Run("textbook", func(t *testing.T) { testTextbook(t, c) })
 	for _, s := range services {
 		if strings.HasPrefix(s.name, "whoami") {
 			t.Run(s.name, func(t *testing.T) { testWhoami(t, c, s) })
@@ -192,7 +203,7 @@ func TestSystemd(t *testing.T) {
 		// loaded once its connection is over.
 		var out string
 		err := waitFor(15*time.Second, func() bool {
-			out, _ = c.exec("systemctl", "list-units", "--all", "--no-legend", "hello@*", "whoami@*", "whoami-named@*", "args@*")
+			out, _ = c.exec("systemctl", "list-units", "--all", "--no-legend", "hello@*", "whoami@*", "whoami-named@*", "whoami-hardened@*", "args@*")
 			return strings.TrimSpace(out) == ""
 		})
 		if err != nil {
@@ -205,31 +216,20 @@ func TestSystemd(t *testing.T) {
 // resets with unread input, the socket's accept count, and one journal line
 // per connection.
 func testHello(t *testing.T, c *container, s *service) {
-	var times []time.Duration
-	for i := 0; i < plainConns; i++ {
-		got, d, err := talk(s.addr, nil)
-		if err != nil || string(got) != "Hello World\n" {
-			t.Fatalf("connection %d: got %q, %v; want \"Hello World\\n\" then EOF\n%s", i, got, err, journalTail(c, s))
-		}
-		times = append(times, d)
+	times, err := plainRun(s.addr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, journalTail(c, s))
 	}
-	slices.Sort(times)
-	t.Logf("%s: connect to EOF over %d connections: p50 %v, max %v", s.name, plainConns, times[len(times)/2].Round(time.Microsecond), times[len(times)-1].Round(time.Microsecond))
+	p50 := times[len(times)/2]
+	t.Logf("%s: connect to EOF over %d connections: p50 %v, max %v", s.name, plainConns, p50.Round(time.Microsecond), times[len(times)-1].Round(time.Microsecond))
 	if max := times[len(times)-1]; max > quickEOF {
 		t.Errorf("slowest connection took %v to EOF, want under %v", max, quickEOF)
 	}
-
-	resets, wrong := 0, 0
-	for i := 0; i < unreadConns; i++ {
-		got, _, err := talk(s.addr, []byte("0123456789"))
-		switch {
-		case errors.Is(err, syscall.ECONNRESET):
-			resets++
-		case err != nil || string(got) != "Hello World\n":
-			wrong++
-			t.Logf("connection %d with unread input: got %q, %v", i, got, err)
-		}
+	if s.accept {
+		helloP50 = p50
 	}
+
+	resets, wrong := unreadRun(t, s.addr)
 	t.Logf("%s: %d connections with 10 bytes of unread input: %d resets, %d wrong answers", s.name, unreadConns, resets, wrong)
 	if resets != 0 || wrong != 0 {
 		t.Errorf("%d resets and %d wrong answers over %d connections with unread input, want 0", resets, wrong, unreadConns)
@@ -275,7 +275,7 @@ func testHello(t *testing.T, c *container, s *service) {
 	// One line per connection from sockjail in the journal, none on the
 	// client's socket (the answers above were exact).
 	var lines []string
-	err := waitFor(15*time.Second, func() bool {
+	err = waitFor(15*time.Second, func() bool {
 		lines = connectionLines(c, s)
 		return len(lines) >= total
 	})
@@ -297,6 +297,77 @@ func testHello(t *testing.T, c *container, s *service) {
 func journalTail(c *container, s *service) string {
 	out, _ := c.exec("journalctl", "--no-pager", "-n", "15", "-u", s.journalUnit(), "-u", s.socketUnit())
 	return "journal of " + s.journalUnit() + ":\n" + out
+}
+
+// helloP50 is the median connect-to-EOF time of the Accept=yes hello world
+// through sockjail, for the comparison with the textbook units.
+var helloP50 time.Duration
+
+// plainRun makes plainConns connections that only read, checks that each
+// gets exactly Hello World and EOF, and returns the connect-to-EOF times,
+// sorted.
+func plainRun(addr string) ([]time.Duration, error) {
+	var times []time.Duration
+	for i := 0; i < plainConns; i++ {
+		got, d, err := talk(addr, nil)
+		if err != nil || string(got) != "Hello World\n" {
+			return nil, fmt.Errorf("connection %d: got %q, %v; want \"Hello World\\n\" then EOF", i, got, err)
+		}
+		times = append(times, d)
+	}
+	slices.Sort(times)
+	return times, nil
+}
+
+// unreadRun makes unreadConns connections that first send 10 bytes the
+// program never reads, and counts the resets and the wrong answers.
+func unreadRun(t *testing.T, addr string) (resets, wrong int) {
+	for i := 0; i < unreadConns; i++ {
+		got, _, err := talk(addr, []byte("0123456789"))
+		switch {
+		case errors.Is(err, syscall.ECONNRESET):
+			resets++
+		case err != nil || string(got) != "Hello World\n":
+			wrong++
+			t.Logf("connection %d with unread input: got %q, %v", i, got, err)
+		}
+	}
+	return resets, wrong
+}
+
+// testTextbook serves the same hello world through the seed's textbook
+// units, without sockjail: Accept=yes, StandardInput=socket,
+// DynamicUser=true. They must show the resets that sockjail prevents (so
+// the unread-input check above can fail), and they give the baseline for
+// sockjail's cost per connection.
+func testTextbook(t *testing.T, c *container) {
+	addr := freeLoopbackAddr(t)
+	units := map[string]string{
+		"textbook.socket":   "[Socket]\nListenStream=" + addr + "\nAccept=yes\n\n[Install]\nWantedBy=sockets.target\n",
+		"textbook@.service": "[Service]\nExecStart=/usr/local/bin/hello\nStandardInput=socket\nStandardError=null\nDynamicUser=true\n",
+	}
+	for name, content := range units {
+		c.mustExec(t, "sh", "-c", `printf '%s' "$1" > "/etc/systemd/system/$2"`, "sh", content, name)
+	}
+	c.mustExec(t, "systemctl", "daemon-reload")
+	c.mustExec(t, "systemctl", "start", "textbook.socket")
+
+	times, err := plainRun(addr)
+	if err != nil {
+		t.Fatalf("textbook units: %v", err)
+	}
+	p50 := times[len(times)/2]
+	msg := fmt.Sprintf("textbook units without sockjail: connect to EOF p50 %v", p50.Round(time.Microsecond))
+	if helloP50 > 0 {
+		msg += fmt.Sprintf("; through sockjail %v, %.2fx", helloP50.Round(time.Microsecond), float64(helloP50)/float64(p50))
+	}
+	t.Log(msg)
+
+	resets, wrong := unreadRun(t, addr)
+	t.Logf("textbook units: %d connections with 10 bytes of unread input: %d resets, %d wrong answers", unreadConns, resets, wrong)
+	if resets == 0 {
+		t.Errorf("the textbook units reset no connection with unread input: the check that sockjail's units reset none proves nothing here")
+	}
 }
 
 // connectionLines returns sockjail's per-connection log lines for s's
@@ -692,4 +763,15 @@ func testGracefulStop(t *testing.T, c *container) {
 			t.Errorf("%s: the client read %q, %v after the stop; want the session to finish: %v", tc.name, rest, err, tc.wantDone)
 		}
 	}
+}
+
+// hardeningDropIn turns on, for a per-connection service, the hardening
+// that the serve units carry.
+func hardeningDropIn() string {
+	var b strings.Builder
+	b.WriteString("[Service]\n")
+	for _, d := range unit.Hardening {
+		b.WriteString(d + "=yes\n")
+	}
+	return b.String()
 }
