@@ -50,10 +50,11 @@ var errClosed = errors.New("connection already closed")
 //     passes without input, or o.LingerMax is reached;
 //  6. closes the descriptors.
 //
-// For a pipe it closes the output (the reader sees EOF) and lingers on the
-// input the same way. For a tty it waits for the output to drain
-// (tcdrain, bounded by o.FlushTimeout) and closes. Anything else is just
-// closed.
+// A pipe (socat's pipes option) is just closed, output first: unread
+// input in a pipe causes no reset, and socat notices the end of its child
+// only when the child exits, so lingering would only delay the client's
+// EOF. For a tty it waits for the output to drain (tcdrain, bounded by
+// o.FlushTimeout) and closes. Anything else is just closed.
 //
 // Cancelling ctx ends the close at once (Reason "aborted"): one last
 // drain, FIN, close. A reset by the peer ends it with Reason "reset".
@@ -92,13 +93,10 @@ type closer struct {
 	buf []byte
 	res CloseResult
 
-	// drainFD reads the input without blocking: the socket itself (with
-	// MSG_DONTWAIT), or for a pipe a second open file description of it
-	// opened O_NONBLOCK, so that the program's own description keeps its
-	// flags. -1 when the input can't be drained.
-	drainFD   int
-	ownsDrain bool
-	drainSock bool
+	// drainFD is the input socket, read with MSG_DONTWAIT so that the
+	// flags of the description the program shares stay as they are. -1
+	// when the input is not a socket: a pipe or tty can't cause a reset.
+	drainFD int
 
 	// cancelFD is an eventfd written when ctx is cancelled, so that every
 	// wait wakes at once.
@@ -129,20 +127,8 @@ func (cl *closer) setup(ctx context.Context) error {
 	if ctx.Err() != nil {
 		cl.aborted = true
 	}
-	in := cl.c.in
-	switch in.kind {
-	case KindTCP, KindUnix:
-		cl.drainFD, cl.drainSock = in.fd, true
-	case KindPipe:
-		// A separate open file description of the same pipe: O_NONBLOCK
-		// on it leaves the program's description alone, and a stray
-		// grandchild reading the same pipe can never make our read block.
-		p := fmt.Sprintf("/proc/self/fd/%d", in.fd)
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-		if err != nil {
-			return fmt.Errorf("reopening the input pipe %s to drain it: %w", p, err)
-		}
-		cl.drainFD, cl.ownsDrain = fd, true
+	if in := cl.c.in; in.kind == KindTCP || in.kind == KindUnix {
+		cl.drainFD = in.fd
 	}
 	return nil
 }
@@ -157,9 +143,6 @@ func (cl *closer) release() {
 		unix.Close(cl.cancelFD)
 	}
 	cl.cancelMu.Unlock()
-	if cl.ownsDrain {
-		unix.Close(cl.drainFD)
-	}
 }
 
 // fail records the first unexpected error.
@@ -201,13 +184,7 @@ func (cl *closer) drain() bool {
 	}
 	got := false
 	for {
-		var n int
-		var err error
-		if cl.drainSock {
-			n, err = recvDontWait(cl.drainFD, cl.buf)
-		} else {
-			n, err = unix.Read(cl.drainFD, cl.buf)
-		}
+		n, err := recvDontWait(cl.drainFD, cl.buf)
 		switch {
 		case n > 0:
 			cl.res.Drained += int64(n)
@@ -372,22 +349,17 @@ func errOrNil(what string, err error) error {
 }
 
 // sendEOF tells the peer that no more data comes: FIN on every socket of
-// the connection, and the write end closed for a pipe.
+// the connection.
 func (cl *closer) sendEOF() {
 	c := cl.c
 	for i, e := range []endpoint{c.out, c.in} {
 		if i == 1 && c.shared {
 			break
 		}
-		switch e.kind {
-		case KindTCP, KindUnix:
+		if e.kind == KindTCP || e.kind == KindUnix {
 			// ENOTCONN: the peer reset or the connection already ended.
 			if err := unix.Shutdown(e.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 				cl.fail(fmt.Errorf("shutdown(SHUT_WR): %w", err))
-			}
-		case KindPipe:
-			if e.fd == c.out.fd && !c.shared {
-				cl.fail(c.closeOne(e.fd))
 			}
 		}
 	}
@@ -418,14 +390,15 @@ func (cl *closer) reason() string {
 	return ReasonClosed
 }
 
-// closeFDs releases the connection's descriptors. sockjail's own fds 0 and
-// 1 are pointed at /dev/null instead of being freed, so that no file
-// opened later lands on them and is taken for the connection.
+// closeFDs releases the connection's descriptors, the output first (for a
+// pipe, that is the reader's EOF). sockjail's own fds 0 and 1 are pointed
+// at /dev/null instead of being freed, so that no file opened later lands
+// on them and is taken for the connection.
 func (c *Conn) closeFDs() error {
 	var errs []error
-	errs = append(errs, c.closeOne(c.in.fd))
-	if c.out.fd != c.in.fd {
-		errs = append(errs, c.closeOne(c.out.fd))
+	errs = append(errs, c.closeOne(c.out.fd))
+	if c.in.fd != c.out.fd {
+		errs = append(errs, c.closeOne(c.in.fd))
 	}
 	return errors.Join(errs...)
 }

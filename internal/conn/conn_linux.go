@@ -47,12 +47,12 @@ func FromStdio() (*Conn, error) {
 	}
 	var st0, st1 unix.Stat_t
 	if err := unix.Fstat(0, &st0); err != nil {
-		return nil, fmt.Errorf("%w: fd 0 is not open (%v); %s", ErrNoConnection, err, stdioHint)
+		return nil, fmt.Errorf("%w: fd 0 is not open (%v)", ErrNoConnection, err)
 	}
 	if isDevNull(&st0) {
 		// Go's runtime opens /dev/null in place of a closed fd 0 before
 		// main runs, so this is also what "fd 0 closed" looks like.
-		return nil, fmt.Errorf("%w: fd 0 is /dev/null or was closed; %s", ErrNoConnection, stdioHint)
+		return nil, fmt.Errorf("%w: fd 0 is /dev/null or was closed", ErrNoConnection)
 	}
 	err := unix.Fstat(1, &st1)
 	if err != nil && !errors.Is(err, unix.EBADF) {
@@ -92,9 +92,6 @@ func FromFD(fd int) (*Conn, error) {
 	}
 	return newConn(fd, &st, fd, &st)
 }
-
-// stdioHint says how sockjail run expects to be started.
-const stdioHint = "start sockjail run with the connection as its standard input (systemd Accept=yes with StandardInput=socket, inetd, socat EXEC:, systemd-socket-activate --accept)"
 
 // isDevNull reports whether st is the null device (char 1:3).
 func isDevNull(st *unix.Stat_t) bool {
