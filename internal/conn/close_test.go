@@ -199,15 +199,17 @@ func TestCloseAborted(t *testing.T) {
 // TestCloseLinger covers a client that reads everything but neither
 // closes (linger-idle) nor stops sending (linger-max).
 func TestCloseLinger(t *testing.T) {
-	o := CloseOptions{FlushTimeout: 5 * time.Second, LingerIdle: 200 * time.Millisecond, LingerMax: 600 * time.Millisecond}
+	// Each case's other bound is far away, so that a slow machine can't
+	// end the linger the other way.
 	tests := []struct {
 		name    string
 		chatter bool
+		o       CloseOptions
 		want    string
 		minimum time.Duration
 	}{
-		{"silent", false, ReasonLingerIdle, o.LingerIdle},
-		{"chatty", true, ReasonLingerMax, o.LingerMax},
+		{"silent", false, CloseOptions{FlushTimeout: 5 * time.Second, LingerIdle: 200 * time.Millisecond, LingerMax: 10 * time.Second}, ReasonLingerIdle, 200 * time.Millisecond},
+		{"chatty", true, CloseOptions{FlushTimeout: 5 * time.Second, LingerIdle: 5 * time.Second, LingerMax: 600 * time.Millisecond}, ReasonLingerMax, 600 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,7 +237,7 @@ func TestCloseLinger(t *testing.T) {
 				}()
 			}
 			unix.Write(fd, []byte("bye\n"))
-			res := c.Close(context.Background(), o)
+			res := c.Close(context.Background(), tt.o)
 			if r := <-got; r.n != 4 || r.err != nil {
 				t.Errorf("client read %d bytes, then %v; want 4 and EOF", r.n, r.err)
 			}
