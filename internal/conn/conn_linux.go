@@ -82,9 +82,10 @@ func FromStdio() (*Conn, error) {
 }
 
 // FromFD wraps a connected socket that sockjail accepted itself (serve).
-// The Conn owns fd from then on and closes it in [Conn.Close]; the fd
-// serves as both the program's input and output. The socket should be in
-// blocking mode, as the program expects of its stdin and stdout.
+// On success the Conn owns fd and closes it in [Conn.Close]; on error the
+// caller still owns it. The fd serves as both the program's input and
+// output. The socket should be in blocking mode, as the program expects of
+// its stdin and stdout.
 func FromFD(fd int) (*Conn, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
