@@ -70,18 +70,23 @@ func runCommand(args []string) int {
 	}
 
 	// Serve the connection, forwarding SIGTERM, SIGINT and SIGHUP to the
-	// program. A SIGTERM that arrives while the connection is being closed
-	// ends the close at once.
+	// program. A second SIGTERM that arrives while the connection is being
+	// closed ends the close at once; the first one does not, because socat
+	// sends one as soon as it has half-closed its side.
 	s := session.New(c, cfg)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
+		terms := 0
 		for sig := range sigs {
 			sig := sig.(syscall.Signal)
-			if sig == syscall.SIGTERM && s.Closing() {
-				s.AbortClose()
-				continue
+			if sig == syscall.SIGTERM {
+				terms++
+				if terms > 1 && s.Closing() {
+					s.AbortClose()
+					continue
+				}
 			}
 			s.Signal(sig)
 		}
@@ -97,6 +102,5 @@ func refuseRun(c *conn.Conn, p *policy.Policy, argv []string, log *slog.Logger, 
 	if code == exitcode.NotFound || code == exitcode.NotExecutable {
 		reason = "program"
 	}
-	session.Refuse(c, &session.Config{Policy: p, Argv: argv, Log: log}, reason, "", err)
-	return code
+	return session.Refuse(c, &session.Config{Policy: p, Argv: argv, Log: log}, reason, "", err).ExitCode
 }

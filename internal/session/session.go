@@ -112,6 +112,9 @@ func (s *Session) ReadProxyHeader() error {
 	if h.Source.IsValid() {
 		s.conn.SetPeer(h.Source)
 	}
+	if h.Dest.IsValid() {
+		s.conn.SetLocal(h.Dest)
+	}
 	return nil
 }
 
@@ -185,7 +188,7 @@ func (s *Session) Run(ctx context.Context) Result {
 		attrs = append(attrs, slog.String("sockopt_error", err.Error()))
 	}
 	if err := s.ReadProxyHeader(); err != nil {
-		return s.refuse(attrs, "proxy-header", err)
+		return s.refuse(attrs, "proxy-header", err, exitcode.Refused)
 	}
 
 	// An interactive program gets a pty or pipes through the relay instead
@@ -384,10 +387,13 @@ func (s *Session) finish(attrs []slog.Attr, res Result, refused error) Result {
 	if why != "" {
 		attrs = append(attrs, slog.String("killed", why))
 	}
-	st := cr.Stats
+	// Byte counts come from TCP_INFO, which only TCP connections have.
+	if st := cr.Stats; st.Valid {
+		attrs = append(attrs,
+			slog.Int64("rx_bytes", st.BytesReceived),
+			slog.Int64("tx_bytes", st.BytesSent))
+	}
 	attrs = append(attrs,
-		slog.Int64("rx_bytes", st.BytesReceived),
-		slog.Int64("tx_bytes", st.BytesSent),
 		slog.String("close", cr.Reason),
 		slog.Duration("duration", time.Since(s.started).Round(time.Microsecond)),
 	)
@@ -407,13 +413,14 @@ func (s *Session) finish(attrs []slog.Attr, res Result, refused error) Result {
 	return res
 }
 
-// refuse closes the connection politely without starting the program.
-func (s *Session) refuse(attrs []slog.Attr, reason string, err error) Result {
+// refuse closes the connection politely without starting the program and
+// logs the reason; code is what `sockjail run` exits with.
+func (s *Session) refuse(attrs []slog.Attr, reason string, err error, code int) Result {
 	attrs = append(attrs, slog.String("reason", reason))
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
-	return s.finish(attrs, Result{ExitCode: exitcode.Refused, Err: err}, errRefused)
+	return s.finish(attrs, Result{ExitCode: code, Err: err}, errRefused)
 }
 
 var errRefused = errors.New("refused")
@@ -421,7 +428,8 @@ var errRefused = errors.New("refused")
 // Refuse closes c politely without starting the program: it writes message
 // (if any) to the client, drains its input, sends FIN and writes one log line
 // with the reason. serve uses it for connections its limits or access rules
-// turn away; run uses it when the sandbox refuses to start.
+// turn away; run uses it when the program cannot be prepared. The exit code
+// is exitcode.Refused, or 126/127 when err says the program cannot run.
 func Refuse(c *conn.Conn, cfg *Config, reason string, message string, err error) Result {
 	s := New(c, cfg)
 	attrs := s.baseAttrs()
@@ -433,7 +441,11 @@ func Refuse(c *conn.Conn, cfg *Config, reason string, message string, err error)
 			attrs = append(attrs, slog.String("message_error", werr.Error()))
 		}
 	}
-	return s.refuse(attrs, reason, err)
+	code := exitcode.Refused
+	if pe := (*sandbox.ProgramError)(nil); errors.As(err, &pe) {
+		code = StartErrorCode(err)
+	}
+	return s.refuse(attrs, reason, err, code)
 }
 
 func (s *Session) baseAttrs() []slog.Attr {
