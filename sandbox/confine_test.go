@@ -147,6 +147,7 @@ func TestConfinement(t *testing.T) {
 		{"clone-newuser", "EPERM", "clone(CLONE_NEWUSER)"},
 		{"unshare-user", "EPERM", "unshare(CLONE_NEWUSER)"},
 		{"kill:1", "EPERM", "signal the PID namespace's init (Landlock signal scope)"},
+		{"ptrace:1", "EPERM", "ptrace the PID namespace's init"},
 		{"ids", "65534 65534 0", "nobody/nogroup, no supplementary groups"},
 		{"limits", "1024/1024 256/256 600/600 4294967296/4294967296 1073741824/1073741824 0/0", "rlimits from [limits]"},
 	}

@@ -1,7 +1,7 @@
 package sandbox
 
 /*
-#cgo CFLAGS: -O2 -Wall
+#cgo CFLAGS: -O2 -Wall -fno-stack-protector
 #include <stdlib.h>
 #include "spawn_linux.h"
 */
@@ -223,6 +223,8 @@ type Process struct {
 	tmpdir string      // TmpDir mode
 	// uid is the program's uid, for the sweep of a dynamic user.
 	uid int
+	// stack is the init's stack (C memory), freed once the init is reaped.
+	stack unsafe.Pointer
 
 	mu       sync.Mutex
 	reaped   bool
@@ -246,7 +248,11 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	}
 	p := &Process{sb: s, init: s.ns.init, report: s.report, uid: s.creds.uid}
 
-	c := s.tmpl.s // a copy; the template stays untouched
+	// In C memory: the children share ours and read it until execve.
+	cs := (*C.struct_sj_spawn)(C.malloc(C.size_t(unsafe.Sizeof(C.struct_sj_spawn{}))))
+	defer C.free(unsafe.Pointer(cs))
+	*cs = s.tmpl.s // a copy; the template stays untouched
+	c := cs
 	c.fd[0], c.fd[1], c.fd[2] = C.int(cfg.Stdin), C.int(cfg.Stdout), C.int(cfg.Stderr)
 	if cfg.ControllingTTY {
 		c.ctty = 1
@@ -290,11 +296,12 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	defer freeStringArray(envp, len(env))
 	c.envp = (**C.char)(unsafe.Pointer(envp))
 
-	pid := int(C.sj_spawn(&c))
+	pid := int(C.sj_spawn(c))
 	if pid < 0 {
 		return fail(fmt.Errorf("sockjail: clone: %w", syscall.Errno(-pid)))
 	}
 	p.pid = pid
+	p.stack = c.stack
 	errPipe := newPollFile(int(c.err_fd), "spawn-errors")
 	defer errPipe.Close()
 	p.pidfd = newPollFile(int(c.pidfd), "pidfd")
@@ -458,6 +465,8 @@ func (p *Process) wait() (Exit, error) {
 		return unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED, nil)
 	})
 	p.reaped = true
+	C.sj_free_stack(p.stack)
+	p.stack = nil
 	p.mu.Unlock()
 	if err != nil {
 		return Exit{}, fmt.Errorf("sockjail: reaping pid %d: %w", p.pid, err)

@@ -28,9 +28,9 @@ struct sj_llport {
 
 /*
  * sj_spawn describes one program start. The Go side fills it in C memory
- * before calling sj_spawn; the children only read it (they are forked copies
- * of the parent, so no pointer here may point into the Go heap that could
- * move — everything is C.malloc'ed).
+ * (C.malloc: the children share sockjail's memory and read it after
+ * sj_spawn returns, so it must not live on a Go stack that can move) and
+ * frees it once err_fd reached EOF, when no child reads it any more.
  */
 struct sj_spawn {
 	const char *path;     /* absolute path of the program */
@@ -78,7 +78,11 @@ struct sj_spawn {
 	const void *bpf; /* struct sock_filter[bpf_len]; NULL: no seccomp */
 	unsigned short bpf_len;
 
+	/* Set by sj_spawn for the children: the write ends of the pipes. */
+	int child_errfd, child_stfd;
+
 	/* Outputs. */
+	void *stack;   /* init mode: A's stack, to free with sj_free_stack once A is reaped */
 	int pidfd;     /* pidfd of the first child (A, or the program) */
 	int err_fd;    /* read end: {step, errno} from a failed child, EOF on exec */
 	int status_fd; /* read end (init only): the program's raw wait status */
@@ -120,6 +124,9 @@ enum {
 
 /* sj_spawn starts the program; it returns the first child's pid or -errno. */
 int sj_spawn(struct sj_spawn *s);
+
+/* sj_free_stack frees an init's stack after the init has been reaped. */
+void sj_free_stack(void *stack);
 
 /* sj_probe_clone reports 0 when a child can be cloned with flags (and, for
  * CLONE_NEWUSER, map its own uid), else an errno. */

@@ -66,6 +66,15 @@ func childMain() bool {
 		return true
 	}
 	defer s.Close()
+	// A first session, so that the one under test is not the process's
+	// first: state one session leaves in sockjail must not break the next.
+	first, err := s.Start(StartConfig{Stdin: -1, Stdout: -1, Stderr: -1})
+	if err != nil {
+		res.Err = "first session: " + err.Error()
+		return true
+	}
+	first.Wait()
+	first.Close()
 	outR, outW, _ := os.Pipe()
 	proc, err := s.Start(StartConfig{Stdin: -1, Stdout: int(outW.Fd()), Stderr: 2, Env: []string{"PATH=/usr/bin:/bin"}})
 	outW.Close()
@@ -142,6 +151,8 @@ func TestUnprivileged(t *testing.T) {
 		"mptcp",
 		"setuid0",
 		"ids",
+		"kill:1",
+		"ptrace:1",
 	}
 	wantCommon := map[string]string{
 		"open-r:" + f.secret:                 "EACCES",
@@ -151,6 +162,10 @@ func TestUnprivileged(t *testing.T) {
 		"mptcp":                              MPTCPErrnoName,
 		"setuid0":                            "EPERM",
 		"ids":                                "65534 65534 0",
+		// In the user namespace pid 1 is sockjail's init, with the
+		// same uid; without one, pid 1 is the host's init.
+		"kill:1":   "EPERM",
+		"ptrace:1": "EPERM",
 	}
 	tests := []struct {
 		name     string

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -162,6 +163,11 @@ int main(int argc, char **argv)
 			else
 				printf("%s %s\n", a, sf.f_type == 0x01021994 ? "tmpfs" : "other");
 			fflush(stdout);
+		} else if (!strncmp(a, "ptrace:", 7)) {
+			long rc = ptrace(PTRACE_ATTACH, atoi(arg), 0, 0);
+			report(a, rc);
+			if (rc == 0)
+				ptrace(PTRACE_DETACH, atoi(arg), 0, 0);
 		} else if (!strncmp(a, "kill:", 5)) {
 			report(a, kill(atoi(arg), 0));
 		} else {
