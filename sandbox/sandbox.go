@@ -4,10 +4,11 @@
 // ahead of time: it resolves the program and its #! interpreter, compiles
 // the seccomp filter to BPF, builds the Landlock ruleset, resolves the
 // user, group and rlimits, and decides which namespaces this machine allows.
-// [Sandbox.Start] is the per-connection hot path: a small C spawner forks a
-// child from the calling thread, which (as pid 1 of a new PID namespace when
-// possible) mounts a private /tmp, forks the program, drops privileges,
-// applies Landlock and seccomp and execs it. Nothing is ever applied to
+// [Sandbox.Start] is the per-connection hot path: a small C spawner clones a
+// child that shares sockjail's memory (as posix_spawn does, so the cost does
+// not grow with sockjail's heap); as pid 1 of a new PID namespace when
+// possible, it mounts a private /tmp and starts the program, which drops
+// privileges, applies Landlock and seccomp and execs. Nothing is ever applied to
 // sockjail's own process, and sockjail is never re-executed; docs/design.md
 // ("Spawn path") explains why.
 //
