@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // IdleResult is `sockjail serve`'s memory with many idle connections open.
@@ -43,21 +45,43 @@ type IdleResult struct {
 	ProgramPssKiB float64 `json:"program_pss_kib_each"`
 }
 
-// memSum adds up the memory of a set of processes, in KiB.
+// memSum adds up the memory of a set of processes, in KiB. Processes that
+// share one address space (clone with CLONE_VM) report the same memory in
+// /proc, so each address space is counted once: Spaces counts them.
 type memSum struct {
 	Procs  int   `json:"procs"`
+	Spaces int   `json:"address_spaces"`
 	PssKiB int64 `json:"pss_kib"`
 	UssKiB int64 `json:"uss_kib"`
 	PteKiB int64 `json:"pte_kib"`
+
+	reps []int // one process per address space counted so far
+}
+
+// kcmpVM is KCMP_VM from linux/kcmp.h.
+const kcmpVM = 1
+
+// sameVM reports whether processes a and b share one address space, by
+// kcmp(2). An error (a process gone, no permission) counts as different.
+func sameVM(a, b int) bool {
+	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(a), uintptr(b), kcmpVM, 0, 0, 0)
+	return errno == 0 && r == 0
 }
 
 func (m *memSum) add(pid int) {
+	m.Procs++
+	for _, r := range m.reps {
+		if sameVM(r, pid) {
+			return
+		}
+	}
+	m.reps = append(m.reps, pid)
+	m.Spaces++
 	rollup := fmt.Sprintf("/proc/%d/smaps_rollup", pid)
 	pss, _ := procFieldKiB(rollup, "Pss")
 	pc, _ := procFieldKiB(rollup, "Private_Clean")
 	pd, _ := procFieldKiB(rollup, "Private_Dirty")
 	pte, _ := procStatusKiB(pid, "VmPTE")
-	m.Procs++
 	m.PssKiB += pss
 	m.UssKiB += pc + pd
 	m.PteKiB += pte

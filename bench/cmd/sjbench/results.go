@@ -354,8 +354,8 @@ func (r *Results) print(w io.Writer) {
 
 	if x := r.ServeIdle; x != nil {
 		fmt.Fprintf(w, "\nsockjail serve with %d idle connections open (%d wanted, %d programs running, %d errors)\n", x.Conns, c.IdleConns, x.Programs, x.Errors)
-		fmt.Fprintf(w, "  sockjail side (serve + %d helper processes, %d before): PSS %d → %d KiB, USS %d → %d KiB, page tables %d → %d KiB\n",
-			x.Helpers, x.HelpersBefore, x.Before.PssKiB, x.After.PssKiB, x.Before.UssKiB, x.After.UssKiB, x.Before.PteKiB, x.After.PteKiB)
+		fmt.Fprintf(w, "  sockjail side (serve + %d helper processes, %d before; %d address spaces): PSS %d → %d KiB, USS %d → %d KiB, page tables %d → %d KiB\n",
+			x.Helpers, x.HelpersBefore, x.After.Spaces, x.Before.PssKiB, x.After.PssKiB, x.Before.UssKiB, x.After.UssKiB, x.Before.PteKiB, x.After.PteKiB)
 		fmt.Fprintf(w, "  per connection: %.1f KiB (PSS + page tables); the serve process alone: VmRSS %d → %d KiB, %.1f KiB; one idle program: %.0f KiB PSS\n",
 			x.PerConnKiB, x.ServeRSSBeforeKiB, x.ServeRSSAfterKiB, x.ServePerConnKiB, x.ProgramPssKiB)
 		if x.FirstErr != "" {
