@@ -51,6 +51,12 @@ const (
 	// DefaultNegotiateWait bounds how long [Relay.Negotiate] waits for the
 	// client's TERMINAL-TYPE and NAWS answers.
 	DefaultNegotiateWait = 500 * time.Millisecond
+	// PassiveGrace is how long Negotiate waits in passive mode for a
+	// client to open with telnet offers before the program starts. A raw
+	// client that stays silent sees the program's first output this much
+	// later; one that speaks telnet from its first packet (within this time)
+	// gets TERM and its window size right from the start.
+	PassiveGrace = 100 * time.Millisecond
 	// DefaultIdleDrain bounds how long the relay tries to deliver pending
 	// output and the idle message once the idle timeout fired.
 	DefaultIdleDrain = 5 * time.Second

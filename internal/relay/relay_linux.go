@@ -54,7 +54,8 @@ type Relay struct {
 	outCR     bool // CRLF conversion: the last output byte was CR
 	lastInput time.Time
 
-	idleAt time.Time // when the idle timeout fired (zero if not)
+	idleAt   time.Time // when the idle timeout fired (zero if not)
+	graceEnd time.Time // passive Negotiate: when a silent client stops the wait
 
 	// Pacing: the line is busy until lineFree.
 	byteTime time.Duration
@@ -208,14 +209,23 @@ func (r *Relay) Env() []string {
 // mode it offers WILL ECHO and WILL SUPPRESS-GO-AHEAD (with a pty), asks DO
 // NAWS and DO TERMINAL-TYPE, and waits at most Config.NegotiateWait for the
 // answers, so that TERM and the window size are right when the program
-// starts. Data the client types meanwhile is kept for the program. In Off
-// and Passive mode it returns at once: passive mode never sends
-// negotiation unasked.
+// starts. Data the client types meanwhile is kept for the program.
+//
+// Passive mode never sends negotiation unasked: it waits PassiveGrace for
+// the client's first bytes. A telnet client that opens with its own offers
+// (as BSD and inetutils telnet do on port 23: WILL TERMINAL-TYPE, WILL NAWS)
+// is answered, and Negotiate waits as in On mode for what it offered. A
+// client that sends other bytes, or nothing, ends the wait at once or after
+// the grace. In Off mode Negotiate returns at once.
 func (r *Relay) Negotiate(ctx context.Context) error {
-	if r.cfg.Telnet != telnet.On {
+	switch r.cfg.Telnet {
+	case telnet.On:
+		r.toConn.w = len(r.proto.Start(r.toConn.buf[:r.toConn.w]))
+	case telnet.Passive:
+		r.graceEnd = time.Now().Add(PassiveGrace)
+	default:
 		return nil
 	}
-	r.toConn.w = len(r.proto.Start(r.toConn.buf[:r.toConn.w]))
 	return r.pump(ctx, true, time.Now().Add(r.cfg.NegotiateWait))
 }
 
@@ -305,7 +315,15 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 		now := time.Now()
 
 		if negotiate {
-			if r.connEOF || (r.proto.Settled() && r.toConn.len() == 0) || !now.Before(deadline) {
+			if r.connEOF || !now.Before(deadline) {
+				return nil
+			}
+			if r.proto.Active() && r.proto.Settled() && r.toConn.len() == 0 {
+				return nil
+			}
+			// Passive: a raw client is not kept waiting past the grace,
+			// nor at all once it sent data.
+			if !r.proto.Active() && (r.toProg.len() > 0 || !now.Before(r.graceEnd)) {
 				return nil
 			}
 		} else if r.progEOF || !r.idleAt.IsZero() {
@@ -374,6 +392,9 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 		}
 		if negotiate {
 			setTimeout(deadline)
+			if !r.proto.Active() {
+				setTimeout(r.graceEnd)
+			}
 		} else if !r.idleAt.IsZero() {
 			setTimeout(r.idleAt.Add(r.cfg.IdleDrain))
 		} else if r.cfg.IdleTimeout > 0 && !r.progEOF {

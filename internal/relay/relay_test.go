@@ -507,3 +507,69 @@ line_rate = 2400
 		t.Errorf("default policy: %+v, %v; the relay must not be needed", d, err)
 	}
 }
+
+// TestPassiveClientThatOpens: a telnet client that opens with its own
+// offers (BSD and inetutils telnet on port 23) gets TERM and its window
+// size from the start in passive mode, without sockjail asking anything.
+func TestPassiveClientThatOpens(t *testing.T) {
+	opener := func(c *net.TCPConn) {
+		c.Write([]byte{telnet.IAC, telnet.DO, telnet.OptSGA, telnet.IAC, telnet.WILL, telnet.OptTTYPE, telnet.IAC, telnet.WILL, telnet.OptNAWS,
+			telnet.IAC, telnet.SB, telnet.OptNAWS, 0, 120, 0, 40, telnet.IAC, telnet.SE})
+		buf := make([]byte, 64)
+		var got []byte
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for !bytes.Contains(got, []byte{telnet.IAC, telnet.SB, telnet.OptTTYPE, 1, telnet.IAC, telnet.SE}) {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Errorf("client: %v (got % x)", err, got)
+				return
+			}
+			got = append(got, buf[:n]...)
+		}
+		c.Write(append(append([]byte{telnet.IAC, telnet.SB, telnet.OptTTYPE, 0}, "ANSI"...), telnet.IAC, telnet.SE))
+		c.SetReadDeadline(time.Time{})
+	}
+	s := start(t, Config{PTY: true, Telnet: telnet.Passive}, opener, "/bin/sh", "-c", `echo "$TERM $(stty size)"`)
+	if err := s.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out := string(s.readAll()); !strings.Contains(out, "ansi 40 120\r\n") {
+		t.Errorf("output %q, want TERM and size from the client's own offers", out)
+	}
+}
+
+// TestPassiveRawClientWait: in passive mode a silent raw client waits
+// PassiveGrace for the program; one that types at once does not wait.
+func TestPassiveRawClientWait(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		send     []byte
+		min, max time.Duration
+	}{
+		{"silent", nil, PassiveGrace, PassiveGrace + 200*time.Millisecond},
+		{"typing", []byte("hello\n"), 0, PassiveGrace - 20*time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, fd := tcpPair(t)
+			if tc.send != nil {
+				client.Write(tc.send)
+				time.Sleep(10 * time.Millisecond) // on the wire before Negotiate
+			}
+			r, err := New(Config{PTY: true, Telnet: telnet.Passive}, fd, fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			t0 := time.Now()
+			if err := r.Negotiate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(t0); d < tc.min || d > tc.max {
+				t.Errorf("Negotiate took %v, want %v..%v", d, tc.min, tc.max)
+			}
+			if got := string(r.toProg.bytes()); got != string(tc.send) {
+				t.Errorf("kept %q for the program, want %q", got, tc.send)
+			}
+		})
+	}
+}
