@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -491,5 +492,103 @@ func TestInteractiveSlowClient1MiB(t *testing.T) {
 		}
 	case <-time.After(interactiveWait):
 		t.Error("sockjail run did not end after the program's output was delivered")
+	}
+}
+
+// TestInteractiveCRLF: crlf = true without a pty sends the program's "\n"
+// as "\r\n", through pipes.
+func TestInteractiveCRLF(t *testing.T) {
+	bin := interactiveBin(t)
+	s := serveInteractive(t, bin, "crlf = true", "0", filepath.Join(bin, "menu"), "size")
+	got, err := io.ReadAll(s.dial(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := " size=unknown (stdin is not a terminal)\r\ntty=none\r\n"
+	if !strings.HasPrefix(string(got), "TERM=") || !strings.HasSuffix(string(got), want) || strings.Count(string(got), "\n") != 2 {
+		t.Errorf("got %q, want TERM=...%q", got, want)
+	}
+}
+
+// TestInteractiveServeConcurrent: `sockjail serve` relays several telnet
+// sessions at once, each to its own program on its own pty.
+func TestInteractiveServeConcurrent(t *testing.T) {
+	const clients = 4
+	bin := interactiveBin(t)
+	polPath := interactivePolicy(t, bin, "telnet = true", "0")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	stderr := &iaLog{}
+	srv := exec.Command(testenv.Sockjail(t), "serve", "--listen", addr, "--policy", polPath, "--", filepath.Join(bin, "menu"))
+	srv.Stderr = stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+		if t.Failed() {
+			t.Logf("sockjail serve stderr:\n%s", stderr.String())
+		}
+	})
+	s := &interactive{addr: addr}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp4", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sockjail serve does not listen on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	terms := make([]*termtest.Term, clients)
+	for i := range terms {
+		terms[i] = s.telnet(t, 80+i, 24+i)
+	}
+	for i, term := range terms {
+		if _, err := term.Expect("Choice: ", interactiveWait); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	// Interleave the sessions: each must see only its own answers.
+	for i, term := range terms {
+		term.Send("n\r")
+		if _, err := term.Expect("Name: ", interactiveWait); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	for i, term := range terms {
+		term.Send(fmt.Sprintf("user%d\r", i))
+	}
+	for i, term := range terms {
+		out, err := term.Expect("!", interactiveWait)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("user%d\r\nHello, user%d!", i, i); out != want {
+			t.Errorf("client %d saw %q, want %q", i, out, want)
+		}
+		term.Send("t\r")
+		out, err = term.Expect("tty=", interactiveWait)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("size=%dx%d", 80+i, 24+i); !strings.Contains(out, want) {
+			t.Errorf("client %d: %q, want %s", i, out, want)
+		}
+		term.Send("q\r")
+	}
+	for i, term := range terms {
+		if _, err := term.Expect("Connection closed by foreign host.", interactiveWait); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
 	}
 }
