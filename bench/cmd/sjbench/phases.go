@@ -198,7 +198,8 @@ func (b *bench) throughput() {
 		if cpu, err := procCPU(serve.cmd.Process.Pid); err == nil {
 			tp := b.res.throughput(serve.t)
 			if n := len(tp.stream); n > 0 {
-				tp.ServeCPUms = float64((cpu - serveCPU0).Microseconds()) / 1000 / float64(n)
+				ms := float64((cpu - serveCPU0).Microseconds()) / 1000 / float64(n)
+				tp.ServeCPUms = &ms
 			}
 		}
 	}
