@@ -369,14 +369,16 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestInputResetsIdle(t *testing.T) {
-	s := start(t, Config{PTY: true, IdleTimeout: 400 * time.Millisecond}, nil,
-		"/bin/sh", "-c", `stty -echo; for i in 1 2 3 4 5 6; do read x; done; echo done`)
-	for range 6 {
-		time.Sleep(200 * time.Millisecond)
+	// Typing every 100 ms for 1 s, twice the idle timeout: only input
+	// resetting the timer keeps the session alive.
+	s := start(t, Config{PTY: true, IdleTimeout: 500 * time.Millisecond}, nil,
+		"/bin/sh", "-c", `stty -echo; for i in 1 2 3 4 5 6 7 8 9 10; do read x; done; echo done`)
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
 		s.client.Write([]byte("x\n"))
 	}
 	if err := s.wait(); err != nil {
-		t.Fatalf("Run = %v after typing every 200ms with a 400ms idle timeout", err)
+		t.Fatalf("Run = %v after typing every 100ms with a 500ms idle timeout", err)
 	}
 	if out := string(s.readAll()); !strings.HasSuffix(out, "done\r\n") {
 		t.Errorf("output %q", out)
@@ -547,7 +549,7 @@ func TestPassiveRawClientWait(t *testing.T) {
 		min, max time.Duration
 	}{
 		{"silent", nil, PassiveGrace, PassiveGrace + 200*time.Millisecond},
-		{"typing", []byte("hello\n"), 0, PassiveGrace - 20*time.Millisecond},
+		{"typing", []byte("hello\n"), 0, PassiveGrace - 10*time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, fd := tcpPair(t)
