@@ -592,3 +592,69 @@ func TestInteractiveServeConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestInteractiveSocat serves the menu on a pty behind socat, which hands
+// sockjail a socketpair, or with `pipes` two pipes (so the relay reads one
+// fd and writes another, neither a socket).
+func TestInteractiveSocat(t *testing.T) {
+	socat := testenv.LookTool(t, "socat")
+	bin := interactiveBin(t)
+	polPath := interactivePolicy(t, bin, "pty = true", "0")
+	for _, opts := range []string{"", ",pipes"} {
+		t.Run("exec"+opts, func(t *testing.T) {
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().(*net.TCPAddr)
+			ln.Close()
+			stderr := &iaLog{}
+			exe := fmt.Sprintf("EXEC:%s run --policy %s -- %s%s", testenv.Sockjail(t), polPath, filepath.Join(bin, "menu"), opts)
+			cmd := exec.Command(socat, fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr", addr.Port), exe)
+			cmd.Stderr = stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+				if t.Failed() {
+					t.Logf("socat and sockjail stderr:\n%s", stderr.String())
+				}
+			})
+			var c net.Conn
+			deadline := time.Now().Add(10 * time.Second)
+			for c == nil {
+				if c, err = net.Dial("tcp4", addr.String()); err != nil {
+					if time.Now().After(deadline) {
+						t.Fatalf("socat does not listen: %v", err)
+					}
+					c = nil
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(interactiveWait))
+			r := bufio.NewReader(c)
+			var got []byte
+			for !bytes.HasSuffix(got, []byte("Choice: ")) {
+				b, err := r.ReadByte()
+				if err != nil {
+					t.Fatalf("before the prompt: %v; got %q", err, got)
+				}
+				got = append(got, b)
+			}
+			c.Write([]byte("t\nq\n"))
+			rest, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Typed ahead: the pty echoes both lines at once, then the
+			// program answers them.
+			if !strings.HasPrefix(string(rest), "t\r\nq\r\n") || !strings.Contains(string(rest), "tty=/dev/pts/") ||
+				!strings.HasSuffix(string(rest), "Choice: Bye.\r\n") {
+				t.Errorf("got %q", rest)
+			}
+		})
+	}
+}
