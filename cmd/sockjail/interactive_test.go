@@ -658,3 +658,36 @@ func TestInteractiveSocat(t *testing.T) {
 		})
 	}
 }
+
+// TestInteractiveHalfClose: when the client half-closes, a program reading
+// its terminal in raw mode (a curses program, say) gets SIGHUP, as from a
+// modem hang-up, and what it writes while handling it still reaches the
+// client; one in canonical mode reads EOF.
+func TestInteractiveHalfClose(t *testing.T) {
+	bin := interactiveBin(t)
+	for _, tc := range []struct{ name, script, first, last string }{
+		// stty raw turns off output processing too: bare "\n".
+		{"raw", `stty raw -echo; trap 'echo got SIGHUP; exit 0' HUP; echo ready; while :; do sleep 0.05; done`, "ready\n", "got SIGHUP\n"},
+		{"canonical", `echo ready; cat; echo cat saw EOF`, "ready\r\n", "ready\r\ncat saw EOF\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := serveInteractive(t, bin, "pty = true", "0", "/bin/sh", "-c", tc.script)
+			c := s.dial(t)
+			r := bufio.NewReader(c)
+			first, err := r.ReadString('\n')
+			if err != nil || !strings.HasPrefix(first, "ready") {
+				t.Fatalf("first line %q, %v", first, err)
+			}
+			c.CloseWrite()
+			rest, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The whole foreground group gets SIGHUP: sh may report its
+			// sleep's "Hangup" before the trap runs.
+			if got := first + string(rest); !strings.HasPrefix(got, tc.first) || !strings.HasSuffix(got, tc.last) {
+				t.Errorf("got %q, want %q ... %q", got, tc.first, tc.last)
+			}
+		})
+	}
+}

@@ -530,15 +530,29 @@ func (r *Relay) passEOF() error {
 		return fmt.Errorf("relay: reading the pty's termios: %w", err)
 	}
 	if t.Lflag&unix.ICANON != 0 {
-		// What a user typing ^D at the start of a line does.
-		if _, err := unix.Write(r.master, []byte{t.Cc[unix.VEOF]}); err != nil && err != unix.EIO {
-			return fmt.Errorf("relay: typing EOF on the pty: %w", err)
-		}
+		// What a user typing ^D at the start of a line does. It goes
+		// through toProg (empty now), so a full pty input queue delays it
+		// instead of losing it.
+		r.toProg.reset()
+		r.toProg.buf[0] = t.Cc[unix.VEOF]
+		r.toProg.w = 1
 		return nil
 	}
-	// A raw-mode program has no EOF character: hang up, as a modem does.
-	if err := unix.IoctlSetInt(r.master, unix.TIOCSIG, int(unix.SIGHUP)); err != nil && err != unix.EIO {
-		return fmt.Errorf("relay: sending SIGHUP through the pty: %w", err)
+	// A raw-mode program has no EOF character: hang up, as a modem (or
+	// telnetd on a dropped connection) does. TIOCSIG cannot send SIGHUP,
+	// and closing the master would drop output still on its way, so signal
+	// the terminal's foreground process group (TIOCGPGRP on the master
+	// reports the slave's, in sockjail's pid namespace). Output the program
+	// writes while it handles SIGHUP is still relayed.
+	pgrp, err := unix.IoctlGetInt(r.master, unix.TIOCGPGRP)
+	if err != nil {
+		return fmt.Errorf("relay: reading the pty's foreground process group: %w", err)
+	}
+	if pgrp <= 0 {
+		return nil // nobody in the foreground: nothing to hang up
+	}
+	if err := unix.Kill(-pgrp, unix.SIGHUP); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("relay: sending SIGHUP to the pty's process group %d: %w", pgrp, err)
 	}
 	return nil
 }

@@ -575,3 +575,31 @@ func TestPassiveRawClientWait(t *testing.T) {
 		})
 	}
 }
+
+// TestClientEOFOnPTY: when the client half-closes, a program reading its
+// terminal in canonical mode reads EOF, and one in raw mode gets SIGHUP.
+func TestClientEOFOnPTY(t *testing.T) {
+	t.Run("canonical", func(t *testing.T) {
+		s := start(t, Config{PTY: true}, nil, "/bin/sh", "-c", `cat; echo "cat ended"`)
+		s.client.Write([]byte("abc\n"))
+		s.client.CloseWrite()
+		if err := s.wait(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if out := string(s.readAll()); !strings.HasPrefix(out, "abc\r\nabc\r\n") || !strings.HasSuffix(out, "cat ended\r\n") {
+			t.Errorf("output %q", out)
+		}
+	})
+	t.Run("raw", func(t *testing.T) {
+		s := start(t, Config{PTY: true}, nil, "/bin/sh", "-c", `stty raw -echo; echo raw; exec sleep 30`)
+		s.readUntil("raw")
+		s.client.CloseWrite()
+		if err := s.wait(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		var ee *exec.ExitError
+		if err := s.cmd.Wait(); !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
+			t.Errorf("program ended with %v, want SIGHUP", err)
+		}
+	})
+}
