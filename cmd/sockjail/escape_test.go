@@ -1151,7 +1151,23 @@ func TestEscapeOtherSession(t *testing.T) {
 					}
 				}
 
-				out, code := a.finish()
+				// SIGKILL to every process B may signal. In a PID
+				// namespace there is none but its init (exempt):
+				// ESRCH. Without one, kill(-1) returns 0 even when
+				// Landlock's scope refused every target (the kernel
+				// reports only errors other than EPERM). Either way A,
+				// and B's own sockjail, must live on: A's last line
+				// below, and B's exit status, show it.
+				killAll := "ESRCH"
+				if m.name == "unprivileged-no-userns" {
+					killAll = "ok"
+				}
+				b, out, code := e.run(t, m, "default", nil, e.expand([]string{"{bin}/kill", "-1", "9"}, nil))
+				if _, err := escVerify("kill", killAll, out, code); err != nil {
+					t.Errorf("%s: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+				}
+
+				out, code = a.finish()
 				if _, err := escVerify("tmp-intact", "ok", out, code); err != nil {
 					t.Errorf("%s: A's marker after B's attempts: %v", a.desc, err)
 				}
