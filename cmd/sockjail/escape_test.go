@@ -399,6 +399,7 @@ var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
 	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp",
 	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring", "sys",
+	"meta",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -1650,4 +1651,54 @@ func TestEscapeUDP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEscapeMetadata: chmod, utime and setxattr on a file outside the
+// policy's paths that the program's uid owns, as a service user owns its
+// home and state files. Landlock up to ABI 7 does not control metadata
+// changes by path, so the sandbox must refuse them another way (the
+// expected EACCES is Landlock's answer for every other file operation
+// outside the policy). Run in the unprivileged modes, where the program's
+// uid is sockjail's own and owns the file; the file's mode afterwards shows
+// whether the chmod went through.
+func TestEscapeMetadata(t *testing.T) {
+	e := escSetup(t)
+	testenv.LookTool(t, "setpriv")
+	for _, m := range escapeModes[1:] {
+		for _, op := range []string{"chmod", "utime", "setxattr"} {
+			t.Run(m.name+"/"+op, func(t *testing.T) {
+				f := filepath.Join(e.root, "secret", "owned-"+m.name+"-"+op)
+				escWriteFile(t, f, "the service user's own file\n", 0o600)
+				if err := os.Chown(f, escUnprivUID, escUnprivUID); err != nil {
+					t.Fatal(err)
+				}
+				old, err := os.Stat(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "meta"), op, f})
+				now, err := os.Stat(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := escVerify("meta-"+op, "EACCES", out, code); err != nil || now.Mode() != old.Mode() {
+					t.Errorf("%s: %v; mode %v, was %v\nsockjail's log:\n%s", s.desc, err, now.Mode(), old.Mode(), s.stderr.String())
+				}
+			})
+		}
+	}
+	t.Run("bare", func(t *testing.T) {
+		f := filepath.Join(e.root, "secret", "owned-bare")
+		escWriteFile(t, f, "the service user's own file\n", 0o600)
+		if err := os.Chown(f, escUnprivUID, escUnprivUID); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], filepath.Join(e.bin, "meta"), "chmod", f)...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := escVerify("meta-chmod", "ok", string(out), 0); err != nil {
+			t.Errorf("unconfined: %v", err)
+		}
+	})
 }
