@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,6 +137,8 @@ func TestConfinement(t *testing.T) {
 		{fmt.Sprintf("connect:%d", f.allowed), "ok", "connect to the allowed port"},
 		{fmt.Sprintf("connect:%d", f.denied), "EACCES", "connect to a listening port not allowed"},
 		{fmt.Sprintf("bind:%d", free), "EACCES", "bind"},
+		{fmt.Sprintf("tfo:%d", f.denied), "EACCES", "TCP Fast Open sendto to a port not allowed"},
+		{"listen-autobind", "EACCES", "listen(2) on an unbound socket (autobind)"},
 		{"mptcp", MPTCPErrnoName, "MPTCP socket"},
 		{"mptcp-high", MPTCPErrnoName, "MPTCP with garbage in the upper half of the int"},
 		{"udp", "EACCES", "UDP socket (Landlock below ABI 10 cannot restrict UDP)"},
@@ -269,5 +272,25 @@ func TestProgramAlwaysRunnable(t *testing.T) {
 		if !strings.Contains(r.stdout, "Hello World") {
 			t.Errorf("/opt/octoi-helloworld.sh: stdout %q stderr %q exit %v", r.stdout, r.stderr, r.exit)
 		}
+	}
+}
+
+// TestBindAllowed: with a bind_tcp port, bind+listen on it works, another
+// port is refused, and the report says that listen(2)'s autobind is not
+// covered.
+func TestBindAllowed(t *testing.T) {
+	testenv.RequireRoot(t)
+	probe := cHelper(t, "probe")
+	allowed, other := freePort(t), freePort(t)
+	p := testPolicy(t, func(p *policy.Policy) {
+		p.Network.BindTCP = []policy.PortRange{{Lo: uint16(allowed), Hi: uint16(allowed)}}
+	})
+	got, exit := probeResults(t, p, Options{}, probe, fmt.Sprintf("bind-listen:%d", allowed), fmt.Sprintf("bind-listen:%d", other))
+	if exit != (Exit{}) || got[fmt.Sprintf("bind-listen:%d", allowed)] != "ok" || got[fmt.Sprintf("bind-listen:%d", other)] != "EACCES" {
+		t.Errorf("exit %v, results %v; want the allowed port ok, the other EACCES", exit, got)
+	}
+	s := mustNew(t, p, []string{"true"}, Options{})
+	if !slices.ContainsFunc(s.Report().Skipped, func(m string) bool { return strings.Contains(m, "listen(2)") }) {
+		t.Errorf("Skipped = %q, want the listen autobind note", s.Report().Skipped)
 	}
 }

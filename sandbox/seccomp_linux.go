@@ -10,6 +10,7 @@ import (
 	"slices"
 	"unsafe"
 
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 
@@ -73,6 +74,21 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 			if has("io_uring_setup") {
 				// IORING_OP_SOCKET creates sockets without socket(2).
 				g.add("syscalls allow io_uring_setup, which can create MPTCP sockets past the seccomp guard and so bypass Landlock TCP rules")
+			}
+			// TCP Fast Open connects inside sendto/sendmsg/sendmmsg
+			// without the connect(2) hook Landlock checks.
+			guards.fastOpen = true
+			rules++
+			if s.ll.cfg.HandledAccessNet&ll.AccessNetBindTCP != 0 {
+				if len(s.policy.Network.BindTCP) == 0 {
+					// listen(2) on an unbound socket binds an
+					// ephemeral port without the bind(2) hook; with
+					// no port to bind, nothing needs listen.
+					guards.listen = true
+					rules++
+				} else {
+					s.report.Skipped = append(s.report.Skipped, "listen(2) on an unbound TCP socket binds an ephemeral port that Landlock does not check (bind_tcp allows ports, so listen stays allowed)")
+				}
 			}
 			if abi < landlockABIUDP {
 				// No UDP keys exist: a policy that restricts the
@@ -222,14 +238,21 @@ const (
 	offArch   = 4
 	offArg0Lo = 16
 	offArg2Lo = 32
+	offArg3Lo = 40
 
 	offArg1Lo = 24
 
 	bpfAndK = 0x54 // BPF_ALU|BPF_AND|BPF_K
 
-	nrSocket = 41
-	nrClone  = 56
-	nrClone3 = 435
+	nrSocket   = 41
+	nrClone    = 56
+	nrSendto   = 44
+	nrSendmsg  = 46
+	nrListen   = 50
+	nrSendmmsg = 307
+
+	msgFastOpen = 0x20000000 // MSG_FASTOPEN
+	nrClone3    = 435
 
 	// cloneNewMask is every CLONE_NEW* flag clone(2) accepts.
 	cloneNewMask = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
@@ -256,6 +279,14 @@ type prefixGuards struct {
 	// unix scope is on, since it also stops abstract sockets (with EACCES
 	// at socket(2) where the scope alone gives EPERM at connect(2)).
 	unix bool
+	// fastOpen: sendto/sendmsg/sendmmsg with MSG_FASTOPEN fail with
+	// EACCES: a TCP Fast Open send connects without Landlock's connect
+	// check.
+	fastOpen bool
+	// listen: listen(2) fails with EACCES. On an unbound socket it binds
+	// an ephemeral port without Landlock's bind check; used only when the
+	// policy allows no bind at all.
+	listen bool
 	// namespaces: clone(2) with a CLONE_NEW* flag fails with EPERM, and
 	// clone3 (whose flags sit in memory a filter cannot read) with ENOSYS,
 	// so that libc falls back to clone(2).
@@ -272,7 +303,7 @@ type bpfInsn struct {
 // which starts right after them. It returns nil when there is no guard.
 func (g prefixGuards) program() []byte {
 	sock := g.mptcp || g.udp || g.unix
-	if !sock && !g.namespaces {
+	if !sock && !g.namespaces && !g.fastOpen && !g.listen {
 		return nil
 	}
 	var prog []bpfInsn
@@ -284,6 +315,23 @@ func (g prefixGuards) program() []byte {
 		// Other architectures are libseccomp's to kill.
 		bpfInsn{code: bpfJeqK, k: auditArchX8664, jf: "end"},
 		bpfInsn{code: bpfLdAbsW, k: offNr})
+	// Each block starts with the syscall number in A and falls through
+	// (or jumps) to the next block when the number is not its own.
+	if g.fastOpen {
+		// flags is argument 3 of sendto and sendmmsg, 2 of sendmsg.
+		emit(bpfInsn{code: bpfJeqK, k: nrSendto, jt: "flags3"},
+			bpfInsn{code: bpfJeqK, k: nrSendmmsg, jt: "flags3"},
+			bpfInsn{code: bpfJeqK, k: nrSendmsg, jf: "notsend"},
+			bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
+			bpfInsn{code: bpfJsetK, k: msgFastOpen, jt: "eacces", jf: "end"})
+		mark("flags3")
+		emit(bpfInsn{code: bpfLdAbsW, k: offArg3Lo},
+			bpfInsn{code: bpfJsetK, k: msgFastOpen, jt: "eacces", jf: "end"})
+		mark("notsend")
+	}
+	if g.listen {
+		emit(bpfInsn{code: bpfJeqK, k: nrListen, jt: "eacces"})
+	}
 	if sock {
 		notSocket := "end"
 		if g.namespaces {
@@ -306,7 +354,6 @@ func (g prefixGuards) program() []byte {
 				bpfInsn{code: bpfAndK, k: 0xf}, // SOCK_TYPE_MASK
 				bpfInsn{code: bpfJeqK, k: unix.SOCK_DGRAM, jt: "eacces"})
 		}
-		emit(bpfInsn{code: bpfJeqK, k: 0, jt: "end", jf: "end"}) // ja end
 	}
 	if g.namespaces {
 		mark("clone")
@@ -316,6 +363,8 @@ func (g prefixGuards) program() []byte {
 		mark("clone3")
 		emit(bpfInsn{code: bpfJeqK, k: nrClone3, jt: "enosys", jf: "end"})
 	}
+	// Nothing matched: on to libseccomp's program.
+	emit(bpfInsn{code: bpfJeqK, k: 0, jt: "end", jf: "end"})
 	ret := func(label string, errno unix.Errno) {
 		mark(label)
 		emit(bpfInsn{code: bpfRetK, k: seccompRetErrno | uint32(errno)})

@@ -111,6 +111,26 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "socketpair")) {
 			int sv[2];
 			report(a, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		} else if (!strncmp(a, "tfo:", 4)) {
+			/* TCP Fast Open: connect inside sendto. */
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(atoi(arg))};
+			sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			report(a, sendto(fd, "x", 1, MSG_FASTOPEN, (void *)&sa, sizeof sa));
+			close(fd);
+		} else if (!strncmp(a, "bind-listen:", 12)) {
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(atoi(arg))};
+			sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			long rc = bind(fd, (void *)&sa, sizeof sa);
+			if (rc == 0)
+				rc = listen(fd, 1);
+			report(a, rc);
+			close(fd);
+		} else if (!strcmp(a, "listen-autobind")) {
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			report(a, listen(fd, 1));
+			close(fd);
 		} else if (!strcmp(a, "udp")) {
 			report(a, socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
 		} else if (!strcmp(a, "tcp6")) {
