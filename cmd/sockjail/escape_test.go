@@ -114,6 +114,9 @@ type escAttempt struct {
 	by map[string]string
 	// check, when set, checks the key=value fields of the result line.
 	check func(mode, pol string, fields map[string]string) error
+	// logs maps a policy to text that sockjail's log must hold when the
+	// attempt runs under it (a limitation the session must report).
+	logs map[string]string
 	// bare is the outcome when the program runs unconfined as root, which
 	// shows that the attempt is real and the test able to fail; "" means
 	// no bare run (see the comment at the row).
@@ -216,21 +219,29 @@ func escapeAttempts() []escAttempt {
 			check: escMPTCPProto, bare: "ok"},
 		// TCP Fast Open: sendto/sendmsg/sendmmsg with MSG_FASTOPEN
 		// connect inside the send, where Landlock's connect hook never
-		// runs (landlock-lsm/linux issue 41), so the sandbox must refuse
-		// the flag itself. TCP_FASTOPEN_CONNECT goes through connect(2)
-		// and Landlock.
+		// runs (landlock-lsm/linux issue 41), so the sandbox refuses the
+		// flag itself (step=send). A filter can't see the destination
+		// port, so it refuses it even to a port the policy allows: there
+		// plain connect(2) works. TCP_FASTOPEN_CONNECT goes through
+		// connect(2) and Landlock.
 		{name: "tfo-sendto", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendto"}, want: "EACCES",
-			by: map[string]string{"connect": "ok"}, bare: "ok"},
+			check: escStep("send"), bare: "ok"},
 		{name: "tfo-sendmsg", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendmsg"}, want: "EACCES",
-			by: map[string]string{"connect": "ok"}, bare: "ok"},
+			check: escStep("send"), bare: "ok"},
 		{name: "tfo-sendmmsg", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendmmsg"}, want: "EACCES",
-			by: map[string]string{"connect": "ok"}, bare: "ok"},
+			check: escStep("send"), bare: "ok"},
 		{name: "tfo-sockopt", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sockopt"}, want: "EACCES",
 			by: map[string]string{"connect": "ok"}, check: escStep("connect"), bare: "ok"},
 		// listen(2) on an unbound socket binds an ephemeral port without
 		// bind(2), past Landlock's bind rules (which also have no listen
-		// right: landlock-lsm/linux issue 15).
-		{name: "listen-autobind", argv: []string{"{bin}/listen"}, want: "EACCES", bare: "ok"},
+		// right: landlock-lsm/linux issue 15). Where no port may be
+		// bound, the sandbox refuses listen(2) outright. Where bind_tcp
+		// allows a port, listen(2) must work on it, and a filter can't
+		// tell a bound socket from an unbound one: the program can then
+		// listen on an ephemeral port too. That residual hole is
+		// reported in the session's log line (checked here), not closed.
+		{name: "listen-autobind", argv: []string{"{bin}/listen"}, want: "EACCES", check: escStep("listen"),
+			by: map[string]string{"bind": "ok"}, logs: map[string]string{"bind": "listen(2) on an unbound TCP socket"}, bare: "ok"},
 		{name: "bind-tcp", argv: []string{"{bin}/bind", "{bindport}"}, want: "EACCES",
 			by: map[string]string{"bind": "ok"}, bare: "ok"},
 		{name: "bind-mptcp", argv: []string{"{bin}/bind", "{bindport}", "262"}, want: "EPROTONOSUPPORT",
@@ -1007,6 +1018,9 @@ func TestEscape(t *testing.T) {
 							r, err := escVerify(a.name, want, out, code)
 							if err == nil && a.check != nil && r.raw != "" {
 								err = a.check(m.name, pol, r.fields)
+							}
+							if w := a.logs[pol]; err == nil && w != "" && !strings.Contains(s.stderr.String(), w) {
+								err = fmt.Errorf("the log does not report %q", w)
 							}
 							if err != nil {
 								t.Errorf("%s: %v\nsockjail's log:\n%s", s.desc, err, s.stderr.String())
