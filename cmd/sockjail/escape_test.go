@@ -1530,6 +1530,15 @@ func TestEscapeUnixSocket(t *testing.T) {
 			if err != nil {
 				t.Errorf("%s: %v\nsockjail's log:\n%s", s.desc, err, s.stderr.String())
 			}
+
+			// The policy that turns the abstract scope off gets unix
+			// sockets, and with them pathname connects that this
+			// kernel's Landlock can't restrict: a limitation the
+			// session's log line must report.
+			s, out, code = e.run(t, m, "abstract", nil, argv)
+			if _, err := escVerify("unix-path", "ok", out, code); err != nil || !strings.Contains(s.stderr.String(), "pathname unix sockets") {
+				t.Errorf("%s: want ok and a log line about pathname unix sockets, got %v\nsockjail's log:\n%s", s.desc, err, s.stderr.String())
+			}
 		})
 	}
 }
