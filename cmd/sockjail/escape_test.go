@@ -189,6 +189,23 @@ func escapeAttempts() []escAttempt {
 		// (EXDEV where the target directory is writable: no "refer").
 		{name: "link", argv: []string{"{bin}/link", "{secretdir}/shared.txt", "{writedir}/link"}, want: "EACCES",
 			by: map[string]string{"write": "EXDEV"}, bare: "ok"},
+		// Other names for the secret: a symlink in a writable directory
+		// (Landlock checks what it resolves to), an O_PATH handle on its
+		// directory (not checked itself, but the openat through it is),
+		// and moving a file out of a 0777 directory no policy names
+		// into a writable one.
+		{name: "symlink-read", argv: []string{"{bin}/paths", "symlink", "{secret}", "{writedir}/sym-{mode}-{policy}"}, want: "EACCES",
+			check: func(mode, pol string, f map[string]string) error {
+				// Where the directory is writable the link is made,
+				// and reading through it is refused.
+				if pol == "write" {
+					return escStep("open")(mode, pol, f)
+				}
+				return escStep("symlink")(mode, pol, f)
+			}, bare: "ok"},
+		{name: "opath-read", argv: []string{"{bin}/paths", "opath", "{secretdir}", "secret.txt"}, want: "EACCES",
+			check: escStep("openat"), by: map[string]string{"read": "ok"}, bare: "ok"},
+		{name: "rename-out", argv: []string{"{bin}/paths", "rename", "{otherdir}/movable-{mode}", "{writedir}/moved-{mode}"}, want: "EACCES", bare: "ok"},
 		{name: "exec", argv: []string{"{bin}/exec", "{execdir}/helper", "exec"}, want: "EACCES",
 			by: map[string]string{"exec": "ok"}, bare: "ok"},
 		// A setuid-root program, run as the program itself: no_new_privs
@@ -410,7 +427,7 @@ var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
 	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp",
 	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring", "sys",
-	"meta",
+	"meta", "paths",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -449,7 +466,7 @@ func escSetup(t *testing.T) *escapeEnv {
 		unix.Unmount(filepath.Join(e.root, "mnt"), unix.MNT_DETACH)
 		os.RemoveAll(e.root)
 	})
-	dirs := map[string]os.FileMode{"bin": 0o755, "secret": 0o755, "writable": 0o777, "noexec": 0o755, "mnt": 0o755, "policies": 0o755, "sock": 0o755}
+	dirs := map[string]os.FileMode{"bin": 0o755, "secret": 0o755, "writable": 0o777, "other": 0o777, "noexec": 0o755, "mnt": 0o755, "policies": 0o755, "sock": 0o755}
 	for d, mode := range dirs {
 		p := filepath.Join(e.root, d)
 		if err := os.Mkdir(p, mode); err != nil {
@@ -474,6 +491,10 @@ func escSetup(t *testing.T) *escapeEnv {
 	secret := filepath.Join(e.root, "secret", "secret.txt")
 	escWriteFile(t, secret, "the secret\n", 0o644)
 	escWriteFile(t, filepath.Join(filepath.Dir(secret), "shared.txt"), "linkable by nobody\n", 0o666)
+	// Files to move out of a directory every uid may write, one per mode.
+	for _, m := range append([]string{"bare"}, "root", "unprivileged", "unprivileged-no-userns") {
+		escWriteFile(t, filepath.Join(e.root, "other", "movable-"+m), "movable\n", 0o666)
+	}
 	// The exec target: the helper, in a directory that no policy but
 	// "exec" names, readable and executable by everyone.
 	escCopyFile(t, filepath.Join(e.bin, "helper"), filepath.Join(e.root, "noexec", "helper"), 0o755)
@@ -534,6 +555,7 @@ func escSetup(t *testing.T) *escapeEnv {
 		"secret":      secret,
 		"secretdir":   filepath.Dir(secret),
 		"writedir":    filepath.Join(e.root, "writable"),
+		"otherdir":    filepath.Join(e.root, "other"),
 		"execdir":     filepath.Join(e.root, "noexec"),
 		"setuid":      setuid,
 		"mnt":         filepath.Join(e.root, "mnt"),
@@ -1014,7 +1036,7 @@ func TestEscape(t *testing.T) {
 					for i, a := range attempts {
 						t.Run(fmt.Sprintf("%02d-%s", i, a.name), func(t *testing.T) {
 							want := a.outcome(m.name, pol)
-							s, out, code := e.run(t, m, pol, nil, e.expand(a.argv, map[string]string{"mode": m.name}))
+							s, out, code := e.run(t, m, pol, nil, e.expand(a.argv, map[string]string{"mode": m.name, "policy": pol}))
 							r, err := escVerify(a.name, want, out, code)
 							if err == nil && a.check != nil && r.raw != "" {
 								err = a.check(m.name, pol, r.fields)
@@ -1047,7 +1069,7 @@ func TestEscapeControls(t *testing.T) {
 			if a.bareArgv != nil {
 				argv = a.bareArgv
 			}
-			argv = e.expand(argv, map[string]string{"supervisor": strconv.Itoa(os.Getpid()), "mode": "bare"})
+			argv = e.expand(argv, map[string]string{"supervisor": strconv.Itoa(os.Getpid()), "mode": "bare", "policy": "none"})
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Env = escCleanEnv()
 			extra, err := os.Open(e.vars["secret"])
