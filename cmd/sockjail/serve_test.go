@@ -1103,7 +1103,15 @@ func TestServeLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c := dialFrom(t, "", s.addr)
+				// Not dialFrom: its t.Fatal would end this worker
+				// and leave the feeder blocked forever.
+				nc, err := net.DialTimeout("tcp", s.addr, 10*time.Second)
+				if err != nil {
+					errs <- fmt.Errorf("short connection %d: %v", i, err)
+					continue
+				}
+				c := nc.(*net.TCPConn)
+				c.SetDeadline(time.Now().Add(60 * time.Second))
 				msg := fmt.Sprintf("short %d", i)
 				c.Write([]byte(msg))
 				c.CloseWrite()
