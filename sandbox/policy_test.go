@@ -144,3 +144,31 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("Start = %v, want a StartError at chdir with ENOENT", err)
 	}
 }
+
+// TestNoFileBelowParentFDs starts a program while sockjail itself holds more
+// descriptors than the policy's nofile allows, as serve does with many
+// connections open: the child inherits them until execve, so the limit must
+// not be applied before the Landlock ruleset is built (EMFILE otherwise), and
+// the program must still get it.
+func TestNoFileBelowParentFDs(t *testing.T) {
+	testenv.RequireRoot(t)
+	const limit = 64
+	var held []*os.File
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+	}()
+	for i := 0; i < 3*limit; i++ {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, f)
+	}
+	p := testPolicy(t, func(p *policy.Policy) { p.Limits.NoFile = policy.Limit{Value: limit} })
+	r := run(t, p, Options{}, "", "sh", "-c", "ulimit -n")
+	if r.exit.ExitCode() != 0 || r.stdout != "64\n" {
+		t.Errorf("program with nofile = %d under a parent holding %d fds: %v, stdout %q, stderr %q", limit, len(held), r.exit, r.stdout, r.stderr)
+	}
+}

@@ -201,6 +201,33 @@ static void sj_landlock(struct sj_spawn *s, int errfd)
 	sj_sys1(SYS_close, rs);
 }
 
+/* sj_rlimit_late reports whether limit l is RLIMIT_NOFILE and lowers (or
+ * keeps) the hard maximum, so that it can be applied after privileges are
+ * gone and after the Landlock ruleset has been built. */
+static int sj_rlimit_late(const struct sj_rlimit *l)
+{
+	struct rlimit cur;
+	if (l->resource != RLIMIT_NOFILE)
+		return 0;
+	if (sj_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &cur) < 0)
+		return 0;
+	return l->max <= cur.rlim_max;
+}
+
+/* sj_rlimits applies the policy's rlimits: the early ones (late = 0), or the
+ * ones sj_rlimit_late keeps for after Landlock (late = 1). */
+static void sj_rlimits(struct sj_spawn *s, int errfd, int late)
+{
+	long r;
+	for (int i = 0; i < s->nrlim; i++) {
+		if (sj_rlimit_late(&s->rlim[i]) != late)
+			continue;
+		struct rlimit rl = {s->rlim[i].cur, s->rlim[i].max};
+		if ((r = sj_sys4(SYS_prlimit64, 0, s->rlim[i].resource, &rl, NULL)) < 0)
+			sj_fail(errfd, SJ_STEP_SETRLIMIT, r);
+	}
+}
+
 /* sj_program turns the current (single-threaded) child into the confined
  * program. It never returns. The order matters: rlimits and the bounding set
  * need privilege, so they come before the uid change; no_new_privs before
@@ -247,11 +274,13 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 	if (s->workdir && (r = sj_sys1(SYS_chdir, s->workdir)) < 0)
 		sj_fail(errfd, SJ_STEP_CHDIR, r);
 
-	for (int i = 0; i < s->nrlim; i++) {
-		struct rlimit rl = {s->rlim[i].cur, s->rlim[i].max};
-		if ((r = sj_sys4(SYS_prlimit64, 0, s->rlim[i].resource, &rl, NULL)) < 0)
-			sj_fail(errfd, SJ_STEP_SETRLIMIT, r);
-	}
+	/* RLIMIT_NOFILE waits until Landlock is built (sj_late_rlimits): the
+	 * child still holds every fd sockjail has open (only marked
+	 * close-on-exec), so under a serve with more open connections than the
+	 * limit, building the ruleset would find no free fd number (EMFILE).
+	 * A limit that raises the hard maximum needs privilege and is applied
+	 * here, while it is still held. */
+	sj_rlimits(s, errfd, 0);
 	if (s->drop_bset) {
 		for (int c = 0; c <= s->last_cap; c++)
 			if ((r = sj_sys5(SYS_prctl, PR_CAPBSET_DROP, c, 0, 0, 0)) < 0)
@@ -278,6 +307,7 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 		sj_fail(errfd, SJ_STEP_NO_NEW_PRIVS, r);
 	if (s->ll_enabled)
 		sj_landlock(s, errfd);
+	sj_rlimits(s, errfd, 1);
 	/* Unblock before the filter, which need not allow rt_sigprocmask. A
 	 * signal arriving now takes its default action, as it would a moment
 	 * after execve. */
