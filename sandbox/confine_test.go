@@ -26,6 +26,7 @@ type fixture struct {
 	secret    string // mode 0644: readable by anyone as far as DAC goes
 	writable  string // mode 0666
 	otherExec string // an executable outside [filesystem].exec
+	owned     string // a file owned by nobody (the program's uid), mode 0600
 	unixSock  string // a listening unix socket, mode 0777
 	allowed   int    // a listening port the policy allows to connect to
 	denied    int    // a listening port it does not
@@ -47,6 +48,9 @@ func newFixture(t *testing.T) *fixture {
 	b, err := os.ReadFile(probe)
 	must(t, err)
 	must(t, os.WriteFile(f.otherExec, b, 0o755))
+	f.owned = dir + "/owned"
+	must(t, os.WriteFile(f.owned, nil, 0o600))
+	must(t, os.Chown(f.owned, NobodyID, NobodyID))
 	f.unixSock = dir + "/sock"
 	ul, err := net.Listen("unix", f.unixSock)
 	must(t, err)
@@ -151,6 +155,7 @@ func TestConfinement(t *testing.T) {
 		{"unshare-user", "EPERM", "unshare(CLONE_NEWUSER)"},
 		{"kill:1", "EPERM", "signal the PID namespace's init (Landlock signal scope)"},
 		{"ptrace:1", "EPERM", "ptrace the PID namespace's init"},
+		{"chmod:" + f.owned, "EACCES", "chmod of a file outside the policy that nobody owns"},
 		{"ids", "65534 65534 0", "nobody/nogroup, no supplementary groups"},
 		{"limits", "1024/1024 256/256 600/600 4294967296/4294967296 1073741824/1073741824 0/0", "rlimits from [limits]"},
 	}

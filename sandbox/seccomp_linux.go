@@ -52,10 +52,21 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 		return slices.ContainsFunc(allowed, func(c policy.Syscall) bool { return c.Name == name })
 	}
 	in := filterInput{action: sc.Action, errno: sc.ErrnoValue()}
+	// Landlock has no access right for metadata: chmod, chown, utimes
+	// and xattrs reach any file the program's uid owns, wherever it is.
+	// Started unprivileged, that uid is sockjail's own and owns the
+	// user's files; nobody may own files too. Only a dynamic uid, fresh
+	// per session, owns nothing but the session's own files. So refuse
+	// them unless the user is dynamic.
+	shared := !s.dynamic
 	for _, c := range allowed {
+		if shared && slices.Contains(metadataSyscalls, c.Name) {
+			in.eacces = append(in.eacces, c.Nr)
+			continue
+		}
 		in.allow = append(in.allow, c.Nr)
 	}
-	rules := len(in.allow)
+	rules := len(in.allow) + len(in.eacces)
 	// glibc falls back to clone(2) only on ENOSYS.
 	if !has("clone3") && sc.Action != policy.ActionLog {
 		in.clone3ENOSYS = true
@@ -125,11 +136,23 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	return nil
 }
 
+// metadataSyscalls change a file's metadata, which Landlock does not
+// restrict. They are refused with EACCES when the program shares sockjail's
+// uid.
+var metadataSyscalls = []string{
+	"chmod", "fchmod", "fchmodat", "fchmodat2",
+	"chown", "fchown", "lchown", "fchownat",
+	"utime", "utimes", "futimesat", "utimensat",
+	"setxattr", "lsetxattr", "fsetxattr", "setxattrat",
+	"removexattr", "lremovexattr", "fremovexattr", "removexattrat",
+}
+
 // filterInput is everything libseccomp's part of the filter depends on.
 type filterInput struct {
 	action       policy.SyscallAction
 	errno        unix.Errno
 	allow        []int // syscall numbers
+	eacces       []int // syscall numbers refused with EACCES
 	clone3ENOSYS bool
 }
 
@@ -141,6 +164,9 @@ func (in filterInput) key() string {
 	fmt.Fprintf(h, "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
 	for _, nr := range in.allow {
 		fmt.Fprintf(h, "%d\n", nr)
+	}
+	for _, nr := range in.eacces {
+		fmt.Fprintf(h, "eacces %d\n", nr)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -179,7 +205,15 @@ func (in filterInput) compile() ([]byte, error) {
 			return nil, fmt.Errorf("sockjail: seccomp rule for syscall %d: %w", nr, err)
 		}
 	}
-	if in.clone3ENOSYS {
+	for _, nr := range in.eacces {
+		if in.action == policy.ActionErrno && in.errno == unix.EACCES {
+			break // the default action already says EACCES
+		}
+		if err := f.AddRule(seccomp.ScmpSyscall(nr), seccomp.ActErrno.SetReturnCode(int16(unix.EACCES))); err != nil {
+			return nil, fmt.Errorf("sockjail: seccomp rule for syscall %d: %w", nr, err)
+		}
+	}
+	if in.clone3ENOSYS && !(in.action == policy.ActionErrno && in.errno == unix.ENOSYS) {
 		if err := f.AddRule(seccomp.ScmpSyscall(nrClone3), seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
 			return nil, fmt.Errorf("sockjail: seccomp rule for clone3: %w", err)
 		}

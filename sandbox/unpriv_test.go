@@ -153,6 +153,7 @@ func TestUnprivileged(t *testing.T) {
 		"ids",
 		"kill:1",
 		"ptrace:1",
+		"chmod:" + f.owned,
 	}
 	wantCommon := map[string]string{
 		"open-r:" + f.secret:                 "EACCES",
@@ -166,6 +167,9 @@ func TestUnprivileged(t *testing.T) {
 		// same uid; without one, pid 1 is the host's init.
 		"kill:1":   "EPERM",
 		"ptrace:1": "EPERM",
+		// The program's uid owns this file outside the policy; Landlock
+		// doesn't restrict metadata, seccomp does.
+		"chmod:" + f.owned: "EACCES",
 	}
 	tests := []struct {
 		name     string

@@ -21,6 +21,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/vfs.h>
@@ -188,6 +189,8 @@ int main(int argc, char **argv)
 			report(a, rc);
 			if (rc == 0)
 				ptrace(PTRACE_DETACH, atoi(arg), 0, 0);
+		} else if (!strncmp(a, "chmod:", 6)) {
+			report(a, chmod(arg, 0777));
 		} else if (!strncmp(a, "kill:", 5)) {
 			report(a, kill(atoi(arg), 0));
 		} else {
