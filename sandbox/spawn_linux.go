@@ -235,8 +235,10 @@ type Process struct {
 }
 
 // Start starts the program with cfg. It is safe to call concurrently from
-// many goroutines, and costs one fork (two in PID-namespace mode) plus the
-// program's own exec; no Go runtime is started.
+// many goroutines, and costs one clone (two in PID-namespace mode) that
+// shares sockjail's memory, so the cost does not grow with sockjail's heap,
+// plus the program's own exec; no Go runtime is started. It returns once the
+// program has been exec'd.
 //
 // A failure before execve is returned as a *StartError naming the step, or a
 // *ProgramError when execve itself reported ENOENT or EACCES.
