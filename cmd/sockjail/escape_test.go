@@ -427,7 +427,7 @@ var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
 	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp",
 	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring", "sys",
-	"meta", "paths",
+	"meta", "paths", "ipc",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -1746,4 +1746,39 @@ func TestEscapeMetadata(t *testing.T) {
 			t.Errorf("unconfined: %v", err)
 		}
 	})
+}
+
+// TestEscapeIPC: System V shared memory lives in the IPC namespace, not in
+// the filesystem that Landlock and the private /tmp cover. Session A
+// creates a segment and waits; session B, live at the same time, must not
+// see it (ENOENT); and once A's session has ended the segment must be gone,
+// since nothing of a session may outlive it.
+func TestEscapeIPC(t *testing.T) {
+	e := escSetup(t)
+	testenv.LookTool(t, "setpriv")
+	for i, m := range escapeModes {
+		t.Run(m.name, func(t *testing.T) {
+			key := 0x5e5c0000 | (os.Getpid()&0xfff)<<4 | i
+			t.Cleanup(func() {
+				if id, err := unix.SysvShmGet(key, 0, 0); err == nil {
+					unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+				}
+			})
+			hex := fmt.Sprintf("0x%x", key)
+			a, r := e.startLine(t, m, "default", []string{filepath.Join(e.bin, "ipc"), "hold", hex})
+			if r.fields["result"] != "ok" {
+				t.Fatalf("%s: %q", a.desc, r.raw)
+			}
+			b, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "ipc"), "get", hex})
+			if _, err := escVerify("shm-get", "ENOENT", out, code); err != nil {
+				t.Errorf("%s: another session's segment: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+			}
+			if _, code := a.finish(); code != 0 {
+				t.Errorf("%s: exit %d", a.desc, code)
+			}
+			if _, err := unix.SysvShmGet(key, 0, 0); err != unix.ENOENT {
+				t.Errorf("%s: the segment outlived the session (shmget from outside: %v)", a.desc, err)
+			}
+		})
+	}
 }
