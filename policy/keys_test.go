@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 		"filesystem.read_only":        `["/usr", "/etc", "-/lib", "-/lib64", "-/bin", "-/sbin"]`,
 		"filesystem.read_write":       `[]`,
 		"filesystem.exec":             `["/usr/bin", "/usr/sbin", "/usr/lib", "-/usr/libexec", "-/usr/local/bin", "-/bin", "-/lib", "-/lib64"]`,
-		"filesystem.devices":          `["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]`,
+		"filesystem.devices":          `["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]`,
 		"network.bind_tcp":            `[]`,
 		"network.connect_tcp":         `[]`,
 		"network.scope_signals":       `true`,
