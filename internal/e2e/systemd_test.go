@@ -501,11 +501,9 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
-// readmeDocs may hold the README's systemd walk-through, between
-// readmeBegin and readmeEnd; testReadme runs its sh blocks from the first
-// file that has it. docs/readme-systemd.md is where it is written; the
-// README carries a copy.
-var readmeDocs = []string{"README.md", "docs/readme-systemd.md"}
+// readmeDocs holds the README's systemd walk-through, between readmeBegin
+// and readmeEnd; testReadme runs its sh blocks.
+var readmeDocs = []string{"README.md"}
 
 const (
 	readmeBegin = "<!-- e2e-systemd:begin"
