@@ -183,7 +183,11 @@ func (s *Sandbox) planNamespaces(g *gaps) {
 	uid, gid := os.Geteuid(), os.Getegid()
 	s.ns.outerUID, s.ns.outerGID = uid, gid
 	wantTmp := s.policy.Filesystem.PrivateTmp
-	var flags uintptr = unix.CLONE_NEWPID
+	// A new IPC namespace too: System V IPC and POSIX message queues live
+	// there, not in the filesystem that Landlock and the private /tmp
+	// cover, and would otherwise be shared between sessions and outlive
+	// them.
+	var flags uintptr = unix.CLONE_NEWPID | unix.CLONE_NEWIPC
 	if wantTmp {
 		flags |= unix.CLONE_NEWNS
 	}
@@ -207,6 +211,7 @@ func (s *Sandbox) planNamespaces(g *gaps) {
 		s.report.Tmp = TmpOff
 	}
 	s.report.PIDNS = s.ns.init
+	s.report.IPCNS = s.ns.init
 	s.report.UserNS = s.ns.userns
 	if !s.ns.init && !s.dynamic {
 		// Not a refusal: the process group still ends with the program,

@@ -102,7 +102,10 @@ type Report struct {
 	Tmp          TmpMode `json:"tmp"`
 	TmpDir       string  `json:"tmpdir,omitempty"`
 	PIDNS        bool    `json:"pidns"`
-	UserNS       bool    `json:"userns"`
+	// IPCNS reports a private IPC namespace. Without one, System V IPC
+	// and POSIX message queue syscalls fail with EACCES instead.
+	IPCNS  bool `json:"ipcns"`
+	UserNS bool `json:"userns"`
 	// Skipped lists protections the policy asked for that are not applied
 	// (only with enforce = "best-effort").
 	Skipped []string `json:"skipped,omitempty"`

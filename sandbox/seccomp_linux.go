@@ -59,8 +59,12 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	// per session, owns nothing but the session's own files. So refuse
 	// them unless the user is dynamic.
 	shared := !s.dynamic
+	// Without an IPC namespace, System V IPC objects and POSIX message
+	// queues would be shared with other sessions and outlive this one.
+	noIPCNS := !s.report.IPCNS
 	for _, c := range allowed {
-		if shared && slices.Contains(metadataSyscalls, c.Name) {
+		if shared && slices.Contains(metadataSyscalls, c.Name) ||
+			noIPCNS && slices.Contains(ipcSyscalls, c.Name) {
 			in.eacces = append(in.eacces, c.Nr)
 			continue
 		}
@@ -134,6 +138,15 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	s.report.SeccompRules = rules
 	s.report.SeccompBPF = len(bpf) / 8
 	return nil
+}
+
+// ipcSyscalls reach System V IPC objects and POSIX message queues, which
+// belong to the IPC namespace.
+var ipcSyscalls = []string{
+	"shmget", "shmat", "shmdt", "shmctl",
+	"semget", "semop", "semtimedop", "semctl",
+	"msgget", "msgsnd", "msgrcv", "msgctl",
+	"mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
 }
 
 // metadataSyscalls change a file's metadata, which Landlock does not

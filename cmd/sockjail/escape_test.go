@@ -47,6 +47,7 @@ import (
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/testenv"
 	"github.com/sockjail/sockjail/policy"
+	"github.com/sockjail/sockjail/sandbox"
 )
 
 // escNobodyUID is the uid that sockjail uses for the program when started as
@@ -1752,7 +1753,9 @@ func TestEscapeMetadata(t *testing.T) {
 // the filesystem that Landlock and the private /tmp cover. Session A
 // creates a segment and waits; session B, live at the same time, must not
 // see it (ENOENT); and once A's session has ended the segment must be gone,
-// since nothing of a session may outlive it.
+// since nothing of a session may outlive it. Without any namespace
+// (unprivileged, no user namespaces) the sandbox cannot give a session its
+// own IPC namespace, so seccomp refuses System V IPC there with EACCES.
 func TestEscapeIPC(t *testing.T) {
 	e := escSetup(t)
 	testenv.LookTool(t, "setpriv")
@@ -1765,6 +1768,15 @@ func TestEscapeIPC(t *testing.T) {
 				}
 			})
 			hex := fmt.Sprintf("0x%x", key)
+			if slices.Contains(m.env, sandbox.EnvNoUserNS+"=1") {
+				for _, op := range []string{"hold", "get"} {
+					b, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "ipc"), op, hex})
+					if _, err := escVerify("shm-"+op, "EACCES", out, code); err != nil {
+						t.Errorf("%s: without an IPC namespace: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+					}
+				}
+				return
+			}
 			a, r := e.startLine(t, m, "default", []string{filepath.Join(e.bin, "ipc"), "hold", hex})
 			if r.fields["result"] != "ok" {
 				t.Fatalf("%s: %q", a.desc, r.raw)

@@ -473,6 +473,7 @@ func reportAttrs(proc *sandbox.Process) []slog.Attr {
 		slog.Int("seccomp_rules", r.SeccompRules),
 		slog.String("tmp", string(r.Tmp)),
 		slog.Bool("pidns", r.PIDNS),
+		slog.Bool("ipcns", r.IPCNS),
 	}
 	if len(r.Skipped) > 0 {
 		attrs = append(attrs, slog.String("skipped", strings.Join(r.Skipped, ",")))
