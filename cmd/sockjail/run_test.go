@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -189,37 +188,7 @@ func TestRunUnreadInputNoResets(t *testing.T) {
 	const conns, workers = 200, 8
 	forEachLauncher(t, func(t *testing.T, l runLauncher) {
 		s := launch(t, l, pol, f.prog("big.sh"))
-		var mu sync.Mutex
-		resets, short := 0, 0
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range next {
-					c := dialFrom(t, "", s.addr)
-					c.Write([]byte("0123456789"))
-					got, err := readToEOF(c)
-					c.Close()
-					mu.Lock()
-					if isReset(err) {
-						resets++
-					} else if err != nil {
-						t.Errorf("read: %v", err)
-					}
-					if len(got) != 1<<20 {
-						short++
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		for i := range conns {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
+		resets, short := unreadInputClients(t, s.addr, conns, workers)
 		t.Logf("%d connections: %d resets, %d short", conns, resets, short)
 		if resets != 0 || short != 0 {
 			t.Fatalf("%d of %d connections reset, %d lost data", resets, conns, short)

@@ -367,6 +367,51 @@ func readToEOF(c net.Conn) ([]byte, error) {
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
+// unreadInputClients makes conns connections to addr, workers at a time;
+// each sends 10 bytes that the served big.sh never reads and reads its 1 MiB
+// reply to EOF. It returns how many were reset and how many got less than
+// 1 MiB. A connection that cannot be made is an error, not a t.Fatal, which
+// in a worker would end it and leave the feeder blocked.
+func unreadInputClients(t *testing.T, addr string, conns, workers int) (resets, short int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err != nil {
+					t.Errorf("connecting to %s: %v", addr, err)
+					continue
+				}
+				nc.SetDeadline(time.Now().Add(60 * time.Second))
+				nc.Write([]byte("0123456789"))
+				got, err := readToEOF(nc)
+				nc.Close()
+				mu.Lock()
+				if isReset(err) {
+					resets++
+				} else if err != nil {
+					t.Errorf("read: %v", err)
+				}
+				if len(got) != 1<<20 {
+					short++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range conns {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return resets, short
+}
+
 // TestServeHello: the hello world, and the environment a program gets.
 func TestServeHello(t *testing.T) {
 	f := newServeFixture(t)
@@ -429,37 +474,7 @@ func TestServeNoResets(t *testing.T) {
 	pol := f.policy(t, "noresets", map[string]string{"serve": "max_per_source = 16\nmax_connections = 16"})
 	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("big.sh"))
 	const conns, workers = 200, 8
-	var mu sync.Mutex
-	resets, short := 0, 0
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range next {
-				c := dialFrom(t, "", s.addr)
-				c.Write([]byte("0123456789"))
-				got, err := readToEOF(c)
-				c.Close()
-				mu.Lock()
-				if isReset(err) {
-					resets++
-				} else if err != nil {
-					t.Errorf("read: %v", err)
-				}
-				if len(got) != 1<<20 {
-					short++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := 0; i < conns; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	resets, short := unreadInputClients(t, s.addr, conns, workers)
 	t.Logf("%d connections: %d resets, %d short", conns, resets, short)
 	if resets != 0 || short != 0 {
 		t.Fatalf("%d of %d connections reset, %d lost data", resets, conns, short)
