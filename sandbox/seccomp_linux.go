@@ -94,6 +94,9 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 			// without the connect(2) hook Landlock checks.
 			guards.fastOpen = true
 			rules++
+			// Address families Landlock has no rules for.
+			guards.families = true
+			rules++
 			if s.ll.cfg.HandledAccessNet&ll.AccessNetBindTCP != 0 {
 				if len(s.policy.Network.BindTCP) == 0 {
 					// listen(2) on an unbound socket binds an
@@ -334,6 +337,11 @@ type prefixGuards struct {
 	// an ephemeral port without Landlock's bind check; used only when the
 	// policy allows no bind at all.
 	listen bool
+	// families: socket(2) of any family but AF_UNIX, AF_INET and AF_INET6
+	// fails with EAFNOSUPPORT, as systemd's RestrictAddressFamilies= does:
+	// Landlock has no rules for the others (AF_VSOCK reaches the
+	// hypervisor's host, AF_NETLINK the kernel's network configuration).
+	families bool
 	// namespaces: clone(2) with a CLONE_NEW* flag fails with EPERM, and
 	// clone3 (whose flags sit in memory a filter cannot read) with ENOSYS,
 	// so that libc falls back to clone(2).
@@ -349,7 +357,7 @@ type bpfInsn struct {
 // program assembles the guards; they fall through to libseccomp's program,
 // which starts right after them. It returns nil when there is no guard.
 func (g prefixGuards) program() []byte {
-	sock := g.mptcp || g.udp || g.unix
+	sock := g.mptcp || g.udp || g.unix || g.families
 	if !sock && !g.namespaces && !g.fastOpen && !g.listen {
 		return nil
 	}
@@ -388,9 +396,15 @@ func (g prefixGuards) program() []byte {
 			bpfInsn{code: bpfLdAbsW, k: offArg0Lo})
 		if g.unix {
 			emit(bpfInsn{code: bpfJeqK, k: unix.AF_UNIX, jt: "eacces"})
+		} else if g.families {
+			emit(bpfInsn{code: bpfJeqK, k: unix.AF_UNIX, jt: "end"})
+		}
+		otherFamily := "end"
+		if g.families {
+			otherFamily = "eafnosupport"
 		}
 		emit(bpfInsn{code: bpfJeqK, k: unix.AF_INET, jt: "inet"},
-			bpfInsn{code: bpfJeqK, k: unix.AF_INET6, jf: "end"})
+			bpfInsn{code: bpfJeqK, k: unix.AF_INET6, jf: otherFamily})
 		mark("inet")
 		if g.mptcp {
 			emit(bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
@@ -420,6 +434,7 @@ func (g prefixGuards) program() []byte {
 	ret("eacces", unix.EACCES)
 	ret("eperm", unix.EPERM)
 	ret("enosys", unix.ENOSYS)
+	ret("eafnosupport", unix.EAFNOSUPPORT)
 	mark("end")
 
 	out := make([]byte, 0, 8*len(prog))

@@ -428,7 +428,7 @@ var escapePrograms = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
 	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp",
 	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring", "sys",
-	"meta", "paths", "ipc",
+	"meta", "paths", "ipc", "family",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -1747,6 +1747,34 @@ func TestEscapeMetadata(t *testing.T) {
 			t.Errorf("unconfined: %v", err)
 		}
 	})
+}
+
+// TestEscapeAddressFamilies: sockets of families Landlock has no rules for
+// (AF_VSOCK to the hypervisor's host, AF_NETLINK to the kernel's network
+// configuration) are refused with EAFNOSUPPORT in every mode. Unconfined,
+// the netlink socket works, so the refusal is the sandbox's.
+func TestEscapeAddressFamilies(t *testing.T) {
+	e := escSetup(t)
+	testenv.LookTool(t, "setpriv")
+	t.Run("bare", func(t *testing.T) {
+		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], filepath.Join(e.bin, "family"), "netlink")...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := escVerify("family-netlink", "ok", string(out), 0); err != nil {
+			t.Errorf("unconfined: %v", err)
+		}
+	})
+	for _, m := range escapeModes {
+		t.Run(m.name, func(t *testing.T) {
+			for _, fam := range []string{"vsock", "netlink"} {
+				s, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "family"), fam})
+				if _, err := escVerify("family-"+fam, "EAFNOSUPPORT", out, code); err != nil {
+					t.Errorf("%s: %s socket: %v\nsockjail's log:\n%s", s.desc, fam, err, s.stderr.String())
+				}
+			}
+		})
+	}
 }
 
 // TestEscapeIPC: System V shared memory lives in the IPC namespace, not in
