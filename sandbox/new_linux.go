@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -132,6 +133,9 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 		return nil, nil, err
 	}
 	s.planNamespaces(g)
+	if err := s.checkNotHiddenByTmp(); err != nil {
+		return nil, nil, err
+	}
 	if err := s.planLimits(); err != nil {
 		return nil, nil, err
 	}
@@ -143,6 +147,24 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 		return nil, nil, err
 	}
 	return s, g, nil
+}
+
+// checkNotHiddenByTmp refuses a program (or #! interpreter) that lives under
+// /tmp or /var/tmp when the session mounts its private tmpfs over them: the
+// program would not exist inside, and execve's ENOENT would be a riddle.
+func (s *Sandbox) checkNotHiddenByTmp() error {
+	if s.report.Tmp != TmpNamespace && s.report.Tmp != TmpUserNS {
+		return nil
+	}
+	for _, p := range s.exec {
+		for _, dir := range []string{"/tmp", "/var/tmp"} {
+			if strings.HasPrefix(p, dir+"/") {
+				return &ProgramError{Kind: NotFound, Name: p, Err: fmt.Errorf(
+					"it is under %s, which the session's private /tmp hides (hint: install it elsewhere, or set [filesystem] private_tmp = false)", dir)}
+			}
+		}
+	}
+	return nil
 }
 
 // gaps collects protections the policy wants and this machine lacks.

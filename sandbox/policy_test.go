@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,5 +172,34 @@ func TestNoFileBelowParentFDs(t *testing.T) {
 	r := run(t, p, Options{}, "", "sh", "-c", "ulimit -n")
 	if r.exit.ExitCode() != 0 || r.stdout != "64\n" {
 		t.Errorf("program with nofile = %d under a parent holding %d fds: %v, stdout %q, stderr %q", limit, len(held), r.exit, r.stdout, r.stderr)
+	}
+}
+
+// TestProgramHiddenByPrivateTmp: a program under /tmp would not exist inside
+// a session whose private tmpfs covers /tmp, so New refuses it with a
+// message that says why, instead of a bare "not found" from execve.
+func TestProgramHiddenByPrivateTmp(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir, err := os.MkdirTemp("/tmp", "sockjail-hidden-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // the program runs as nobody
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "hello")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(testPolicy(t, nil), []string{prog}, Options{})
+	var pe *ProgramError
+	if !errors.As(err, &pe) || pe.Kind != NotFound || !strings.Contains(err.Error(), "private /tmp hides") {
+		t.Errorf("New(%q) = %v, want a not-found ProgramError about the private /tmp", prog, err)
+	}
+	// Without a private /tmp the same program runs.
+	p := testPolicy(t, func(p *policy.Policy) { p.Filesystem.PrivateTmp = false })
+	if r := run(t, p, Options{}, "", prog); r.stdout != "hello\n" {
+		t.Errorf("with private_tmp = false: %v, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
 	}
 }
