@@ -759,27 +759,10 @@ type escSession struct {
 	cmd    *exec.Cmd
 	client *net.TCPConn
 	r      *bufio.Reader
-	stderr *escBuffer
+	stderr *lockedBuffer
 	done   chan struct{}
 	code   int
 	desc   string
-}
-
-type escBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *escBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *escBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // escSessionTimeout bounds every session; the programs take milliseconds.
@@ -852,7 +835,7 @@ func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, 
 	}
 	defer extra.Close()
 	cmd.ExtraFiles = []*os.File{extra}
-	s := &escSession{t: t, cmd: cmd, client: cc.(*net.TCPConn), stderr: &escBuffer{}, done: make(chan struct{}), code: -1,
+	s := &escSession{t: t, cmd: cmd, client: cc.(*net.TCPConn), stderr: &lockedBuffer{}, done: make(chan struct{}), code: -1,
 		desc: fmt.Sprintf("mode %s, policy %s: %s", m.name, pol, strings.Join(argv, " "))}
 	s.r = bufio.NewReader(s.client)
 	cmd.Stderr = s.stderr

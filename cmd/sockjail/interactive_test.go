@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -32,7 +31,7 @@ import (
 type interactive struct {
 	addr   string
 	ssa    *exec.Cmd
-	stderr *iaLog // systemd-socket-activate's and sockjail's logs
+	stderr *lockedBuffer // systemd-socket-activate's and sockjail's logs
 }
 
 // interactiveBin builds the menu program once per test into a directory
@@ -101,7 +100,7 @@ func serveInteractive(t *testing.T, bin, terminal, idle string, argv ...string) 
 	ln.Close()
 
 	args := append([]string{"-l", addr, "--accept", "--inetd", sj, "run", "--policy", polPath, "--"}, argv...)
-	s := &interactive{addr: addr, stderr: &iaLog{}}
+	s := &interactive{addr: addr, stderr: &lockedBuffer{}}
 	s.ssa = exec.Command(ssaPath, args...)
 	s.ssa.Env = os.Environ()
 	s.ssa.Stderr = s.stderr
@@ -123,24 +122,6 @@ func serveInteractive(t *testing.T, bin, terminal, idle string, argv ...string) 
 		time.Sleep(10 * time.Millisecond)
 	}
 	return s
-}
-
-// iaLog collects a process's stderr while the test reads it.
-type iaLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *iaLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *iaLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // telnet starts the inetutils telnet client on a cols x rows pty with
@@ -422,7 +403,7 @@ func TestInteractiveSlowClient1MiB(t *testing.T) {
 	if err := syscall.SetNonblock(int(sf.Fd()), false); err != nil {
 		t.Fatal(err)
 	}
-	stderr := &iaLog{}
+	stderr := &lockedBuffer{}
 	cmd := exec.Command(testenv.Sockjail(t), "run", "--policy", polPath, "--", filepath.Join(bin, "menu"), "bytes", strconv.Itoa(size))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = sf, sf, stderr
 	if err := cmd.Start(); err != nil {
@@ -522,7 +503,7 @@ func TestInteractiveServeConcurrent(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	stderr := &iaLog{}
+	stderr := &lockedBuffer{}
 	srv := exec.Command(testenv.Sockjail(t), "serve", "--listen", addr, "--policy", polPath, "--", filepath.Join(bin, "menu"))
 	srv.Stderr = stderr
 	if err := srv.Start(); err != nil {
@@ -608,7 +589,7 @@ func TestInteractiveSocat(t *testing.T) {
 			}
 			addr := ln.Addr().(*net.TCPAddr)
 			ln.Close()
-			stderr := &iaLog{}
+			stderr := &lockedBuffer{}
 			exe := fmt.Sprintf("EXEC:%s run --policy %s -- %s%s", testenv.Sockjail(t), polPath, filepath.Join(bin, "menu"), opts)
 			cmd := exec.Command(socat, fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr", addr.Port), exe)
 			cmd.Stderr = stderr
