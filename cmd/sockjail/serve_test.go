@@ -369,10 +369,12 @@ func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
 // unreadInputClients makes conns connections to addr, workers at a time;
 // each sends 10 bytes that the served big.sh never reads and reads its 1 MiB
-// reply to EOF. It returns how many were reset and how many got less than
-// 1 MiB. A connection that cannot be made is an error, not a t.Fatal, which
-// in a worker would end it and leave the feeder blocked.
-func unreadInputClients(t *testing.T, addr string, conns, workers int) (resets, short int) {
+// reply to EOF. It returns how many were reset, how many got less than
+// 1 MiB, and the client ports of those that got the whole reply but no EOF
+// within the read deadline. A connection that cannot be made is an error,
+// not a t.Fatal, which in a worker would end it and leave the feeder
+// blocked.
+func unreadInputClients(t *testing.T, addr string, conns, workers int) (resets, short int, noEOF []int) {
 	t.Helper()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -392,9 +394,12 @@ func unreadInputClients(t *testing.T, addr string, conns, workers int) (resets, 
 				got, err := readToEOF(nc)
 				nc.Close()
 				mu.Lock()
-				if isReset(err) {
+				switch {
+				case isReset(err):
 					resets++
-				} else if err != nil {
+				case os.IsTimeout(err) && len(got) == 1<<20:
+					noEOF = append(noEOF, nc.LocalAddr().(*net.TCPAddr).Port)
+				case err != nil:
 					t.Errorf("read: %v", err)
 				}
 				if len(got) != 1<<20 {
@@ -409,7 +414,7 @@ func unreadInputClients(t *testing.T, addr string, conns, workers int) (resets, 
 	}
 	close(next)
 	wg.Wait()
-	return resets, short
+	return resets, short, noEOF
 }
 
 // TestServeHello: the hello world, and the environment a program gets.
@@ -474,7 +479,10 @@ func TestServeNoResets(t *testing.T) {
 	pol := f.policy(t, "noresets", map[string]string{"serve": "max_per_source = 16\nmax_connections = 16"})
 	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("big.sh"))
 	const conns, workers = 200, 8
-	resets, short := unreadInputClients(t, s.addr, conns, workers)
+	resets, short, noEOF := unreadInputClients(t, s.addr, conns, workers)
+	if len(noEOF) > 0 {
+		t.Errorf("%d connections got the whole reply but no EOF (client ports %v)", len(noEOF), noEOF)
+	}
 	t.Logf("%d connections: %d resets, %d short", conns, resets, short)
 	if resets != 0 || short != 0 {
 		t.Fatalf("%d of %d connections reset, %d lost data", resets, conns, short)
