@@ -91,17 +91,6 @@ func listen(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// freePort returns a TCP port that nothing listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // probeResults runs the probe helper with attempts and returns each
 // attempt's outcome ("ok", an errno name, or "" if it printed nothing).
 func probeResults(t *testing.T, p *policy.Policy, opt Options, probe string, attempts ...string) (map[string]string, Exit) {
@@ -120,7 +109,7 @@ func probeResults(t *testing.T, p *policy.Policy, opt Options, probe string, att
 func TestConfinement(t *testing.T) {
 	testenv.RequireRoot(t)
 	f := newFixture(t)
-	free := freePort(t)
+	free := testenv.FreeTCPPort(t)
 	p := testPolicy(t, func(p *policy.Policy) {
 		p.Network.ConnectTCP = []policy.PortRange{{Lo: uint16(f.allowed), Hi: uint16(f.allowed)}}
 	})
@@ -286,7 +275,7 @@ func TestProgramAlwaysRunnable(t *testing.T) {
 func TestBindAllowed(t *testing.T) {
 	testenv.RequireRoot(t)
 	probe := cHelper(t, "probe")
-	allowed, other := freePort(t), freePort(t)
+	allowed, other := testenv.FreeTCPPort(t), testenv.FreeTCPPort(t)
 	p := testPolicy(t, func(p *policy.Policy) {
 		p.Network.BindTCP = []policy.PortRange{{Lo: uint16(allowed), Hi: uint16(allowed)}}
 	})

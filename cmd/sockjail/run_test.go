@@ -114,7 +114,7 @@ func launch(t *testing.T, l runLauncher, pol string, prog ...string) *launched {
 func launchCommand(t *testing.T, l runLauncher, run []string) *launched {
 	t.Helper()
 	tool := testenv.LookTool(t, l.tool)
-	addr := "127.0.0.1:" + freeTCPPort(t)
+	addr := testenv.FreeLoopbackAddr(t)
 	argv := l.argv(tool, addr, run)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr, err := cmd.StderrPipe()

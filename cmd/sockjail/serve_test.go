@@ -769,7 +769,7 @@ func TestServeAccessRules(t *testing.T) {
 func TestServeSystemdActivation(t *testing.T) {
 	f := newServeFixture(t)
 	ssa := testenv.LookTool(t, "systemd-socket-activate")
-	addr := "127.0.0.1:" + freeTCPPort(t)
+	addr := testenv.FreeLoopbackAddr(t)
 	cmd := exec.Command(ssa, "-l", addr, testenv.Sockjail(t), "serve", "--log-format", "json", "--", f.prog("hello.sh"))
 	stderr, _ := cmd.StderrPipe()
 	logs := newLogLines(stderr)
@@ -859,17 +859,6 @@ func TestServeNotify(t *testing.T) {
 	}
 }
 
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
 func dialRetry(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -897,7 +886,7 @@ func TestServeHAProxy(t *testing.T) {
 		t.Run(v.mode, func(t *testing.T) {
 			pol := f.policy(t, "proxy-"+v.mode, map[string]string{"serve": fmt.Sprintf("proxy_protocol = %q", v.mode)})
 			s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("env.sh"))
-			front := "127.0.0.1:" + freeTCPPort(t)
+			front := testenv.FreeLoopbackAddr(t)
 			cfg := fmt.Sprintf(`global
     log stderr format raw local0 warning
 defaults

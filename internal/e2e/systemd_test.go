@@ -147,7 +147,7 @@ func TestSystemd(t *testing.T) {
 	}
 	var sockets []string
 	for _, s := range services {
-		s.addr = freeLoopbackAddr(t)
+		s.addr = testenv.FreeLoopbackAddr(t)
 		accept := "--accept=no"
 		if s.accept {
 			accept = "--accept=yes"
@@ -341,7 +341,7 @@ func unreadRun(t *testing.T, addr string) (resets, wrong int) {
 // the unread-input check above can fail), and they give the baseline for
 // sockjail's cost per connection.
 func testTextbook(t *testing.T, c *container) {
-	addr := freeLoopbackAddr(t)
+	addr := testenv.FreeLoopbackAddr(t)
 	units := map[string]string{
 		"textbook.socket":   "[Socket]\nListenStream=" + addr + "\nAccept=yes\n\n[Install]\nWantedBy=sockets.target\n",
 		"textbook@.service": "[Service]\nExecStart=/usr/local/bin/hello\nStandardInput=socket\nStandardError=null\nDynamicUser=true\n",
@@ -479,17 +479,6 @@ func talk(addr string, send []byte) ([]byte, time.Duration, error) {
 	return buf.Bytes(), time.Since(start), err
 }
 
-// freeLoopbackAddr returns 127.0.0.1:PORT with a port that was free a
-// moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
 	data, err := os.ReadFile(src)
@@ -538,7 +527,7 @@ func testReadme(t *testing.T, c *container, modRoot string) {
 	if len(blocks) < 4 {
 		t.Fatalf("%s holds %d sh blocks, want the 4 steps of the walk-through", doc, len(blocks))
 	}
-	addr := freeLoopbackAddr(t)
+	addr := testenv.FreeLoopbackAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	script := "set -euo pipefail\nsudo() { \"$@\"; }\ncd " + stageDir + "\n" +
 		strings.ReplaceAll(strings.Join(blocks, "\n"), readmePort, port)
@@ -599,7 +588,7 @@ const (
 // control socket with systemd's default trigger limit gets the same flood
 // and must fail, which shows that the flood is strong enough to matter.
 func testPortScan(t *testing.T, c *container, s *service) {
-	ctl := &service{name: "scanctl", accept: true, program: s.program, addr: freeLoopbackAddr(t)}
+	ctl := &service{name: "scanctl", accept: true, program: s.program, addr: testenv.FreeLoopbackAddr(t)}
 	c.mustExec(t, "sockjail", "unit", "--name", ctl.name, "--listen", ctl.addr, "--policy", "/etc/sockjail/hello.toml",
 		"--dir", "/etc/systemd/system", "--", ctl.program[0])
 	c.mustExec(t, "mkdir", "-p", "/etc/systemd/system/scanctl.socket.d")
@@ -727,7 +716,7 @@ func testGracefulStop(t *testing.T, c *container) {
 		{"slowctl-serve", "control-group", false},
 	}
 	for _, tc := range cases {
-		addr := freeLoopbackAddr(t)
+		addr := testenv.FreeLoopbackAddr(t)
 		c.mustExec(t, "sockjail", "unit", "--name", tc.name, "--listen", addr, "--accept=no",
 			"--policy", "/etc/sockjail/hello.toml", "--dir", "/etc/systemd/system", "--", "/usr/local/bin/slow")
 		if tc.killMode != "" {

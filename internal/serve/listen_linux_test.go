@@ -178,8 +178,8 @@ func TestSystemdListeners(t *testing.T) {
 	}
 	for _, accept := range []bool{false, true} {
 		t.Run(fmt.Sprintf("accept=%v", accept), func(t *testing.T) {
-			port := freePort(t)
-			addr := "127.0.0.1:" + port
+			addr := testenv.FreeLoopbackAddr(t)
+			_, port, _ := net.SplitHostPort(addr)
 			args := []string{"-l", addr, "--fdname=web", "-E", helperEnv + "=1"}
 			if accept {
 				args = append(args, "--accept")
@@ -238,17 +238,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }
 
 func dialRetry(t *testing.T, addr string) net.Conn {

@@ -4,9 +4,11 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -95,4 +97,24 @@ func LookTool(t testing.TB, name string) string {
 		SkipOrFail(t, name+" is not installed")
 	}
 	return p
+}
+
+// FreeLoopbackAddr returns "127.0.0.1:PORT" with a TCP port that nothing
+// listened on a moment ago, for a server a test starts itself.
+func FreeLoopbackAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// FreeTCPPort is FreeLoopbackAddr's port.
+func FreeTCPPort(t testing.TB) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(FreeLoopbackAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
