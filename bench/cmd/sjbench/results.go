@@ -153,48 +153,41 @@ func newResults(b *bench) *Results {
 	return r
 }
 
-func (r *Results) target(t *target) *TargetResult {
-	for _, x := range r.Targets {
-		if x.Name == t.Name {
+// named is a per-target result, found by the target's name.
+type named interface{ name() string }
+
+func (x *TargetResult) name() string     { return x.Name }
+func (x *CloseResult) name() string      { return x.Name }
+func (x *ThroughputResult) name() string { return x.Name }
+func (x *RSSResult) name() string        { return x.Name }
+
+// entry returns the result in list named like t, appending the one made by
+// fresh when there is none yet.
+func entry[R named](list *[]R, t *target, fresh func() R) R {
+	for _, x := range *list {
+		if x.name() == t.Name {
 			return x
 		}
 	}
-	x := &TargetResult{Name: t.Name, What: t.What}
-	r.Targets = append(r.Targets, x)
+	x := fresh()
+	*list = append(*list, x)
 	return x
+}
+
+func (r *Results) target(t *target) *TargetResult {
+	return entry(&r.Targets, t, func() *TargetResult { return &TargetResult{Name: t.Name, What: t.What} })
 }
 
 func (r *Results) close(t *target) *CloseResult {
-	for _, x := range r.Close {
-		if x.Name == t.Name {
-			return x
-		}
-	}
-	x := &CloseResult{Name: t.Name}
-	r.Close = append(r.Close, x)
-	return x
+	return entry(&r.Close, t, func() *CloseResult { return &CloseResult{Name: t.Name} })
 }
 
 func (r *Results) throughput(t *target) *ThroughputResult {
-	for _, x := range r.Throughput {
-		if x.Name == t.Name {
-			return x
-		}
-	}
-	x := &ThroughputResult{Name: t.Name}
-	r.Throughput = append(r.Throughput, x)
-	return x
+	return entry(&r.Throughput, t, func() *ThroughputResult { return &ThroughputResult{Name: t.Name} })
 }
 
 func (r *Results) rss(t *target) *RSSResult {
-	for _, x := range r.PeakRSS {
-		if x.Name == t.Name {
-			return x
-		}
-	}
-	x := &RSSResult{Name: t.Name}
-	r.PeakRSS = append(r.PeakRSS, x)
-	return x
+	return entry(&r.PeakRSS, t, func() *RSSResult { return &RSSResult{Name: t.Name} })
 }
 
 // addLatency adds one round's runs at concurrency 1 and high.
