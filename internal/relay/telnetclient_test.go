@@ -57,26 +57,7 @@ func TestRealTelnetMenu(t *testing.T) {
 	menu := termtest.BuildMenu(t, t.TempDir())
 	term, s := telnetSession(t, Config{PTY: true, Telnet: telnet.On}, 100, 30, menu)
 	const wait = 5 * time.Second
-	if _, err := term.Expect("Choice: ", wait); err != nil {
-		t.Fatal(err)
-	}
-	term.Send("n\r")
-	if _, err := term.Expect("Name: ", wait); err != nil {
-		t.Fatal(err)
-	}
-	// Type slowly, as a person would: each key goes out on its own.
-	for _, c := range "alice" {
-		term.Send(string(c))
-		time.Sleep(20 * time.Millisecond)
-	}
-	term.Send("\r")
-	echoed, err := term.Expect("Hello, alice!", wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if echoed != "alice\r\nHello, alice!" {
-		t.Errorf("between the prompt and the answer the client showed %q, want the name echoed once", echoed)
-	}
+	termtest.MenuLogin(t, term, wait)
 	term.Send("t\r")
 	out, err := term.Expect("tty=", wait)
 	if err != nil {

@@ -115,6 +115,36 @@ func (t *Term) Close() {
 	t.ptm.Close()
 }
 
+// MenuLogin logs into the menu program on term as "alice", typing as a
+// person would (each key on its own), and fails t unless the prompts come
+// without any input and the typed name echoes exactly once before the
+// greeting. It returns how long the first prompt took.
+func MenuLogin(t testing.TB, term *Term, wait time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if _, err := term.Expect("Choice: ", wait); err != nil {
+		t.Fatal(err)
+	}
+	first := time.Since(start)
+	term.Send("n\r")
+	if _, err := term.Expect("Name: ", wait); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range "alice" {
+		term.Send(string(c))
+		time.Sleep(20 * time.Millisecond)
+	}
+	term.Send("\r")
+	echoed, err := term.Expect("Hello, alice!", wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if echoed != "alice\r\nHello, alice!" {
+		t.Errorf("between the prompt and the answer the client showed %q, want the name echoed once", echoed)
+	}
+	return first
+}
+
 // BuildMenu compiles testdata/programs/menu/menu.c with the system's C
 // compiler into dir and returns the binary's path.
 func BuildMenu(t testing.TB, dir string) string {
