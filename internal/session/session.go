@@ -80,14 +80,13 @@ type Session struct {
 	relayEnded bool
 	relayErr   error
 
-	mu       sync.Mutex
-	proc     *sandbox.Process
-	killed   bool   // Kill was called
-	killWhy  string // why the tree was killed, for the log line
-	closing  bool
-	abort    context.CancelFunc // ends a running close
-	aborted  bool
-	finished bool
+	mu      sync.Mutex
+	proc    *sandbox.Process
+	killed  bool   // Kill was called
+	killWhy string // why the tree was killed, for the log line
+	closing bool
+	abort   context.CancelFunc // ends a running close
+	aborted bool
 }
 
 // New prepares serving c. The Session owns c from now on.
@@ -117,9 +116,6 @@ func (s *Session) ReadProxyHeader() error {
 	}
 	return nil
 }
-
-// Conn returns the session's connection.
-func (s *Session) Conn() *conn.Conn { return s.conn }
 
 // Info describes the session.
 func (s *Session) Info() Info {
@@ -195,7 +191,7 @@ func (s *Session) Run(ctx context.Context) Result {
 	// of the connection itself; everything else keeps the zero-copy path.
 	rl, err := s.newRelay(ctx, &attrs)
 	if err != nil {
-		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, nil)
+		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, false)
 	}
 	if rl != nil {
 		defer rl.Close()
@@ -203,7 +199,7 @@ func (s *Session) Run(ctx context.Context) Result {
 
 	stdio, cleanup, err := s.stdio(rl)
 	if err != nil {
-		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, nil)
+		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, false)
 	}
 	env := s.environment()
 	if rl != nil {
@@ -218,7 +214,7 @@ func (s *Session) Run(ctx context.Context) Result {
 		cleanup.wait()
 		code := StartErrorCode(err)
 		attrs = append(attrs, slog.String("error", err.Error()))
-		return s.finish(attrs, Result{ExitCode: code, Err: err}, nil)
+		return s.finish(attrs, Result{ExitCode: code, Err: err}, false)
 	}
 	s.mu.Lock()
 	s.proc = proc
@@ -259,7 +255,7 @@ func (s *Session) Run(ctx context.Context) Result {
 	}
 	attrs = append(attrs, slog.Int("pid", proc.Pid()))
 	attrs = append(attrs, exitAttrs(exit)...)
-	return s.finish(attrs, res, nil)
+	return s.finish(attrs, res, false)
 }
 
 // wait waits for the program while enforcing max_duration and idle_timeout.
@@ -360,7 +356,8 @@ func idlePollInterval(idle time.Duration) time.Duration {
 }
 
 // finish runs the flush-then-close and writes the session's log line.
-func (s *Session) finish(attrs []slog.Attr, res Result, refused error) Result {
+// refused marks a connection whose program was never started.
+func (s *Session) finish(attrs []slog.Attr, res Result, refused bool) Result {
 	c := s.cfg.Policy.Connection
 	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
@@ -379,9 +376,6 @@ func (s *Session) finish(attrs []slog.Attr, res Result, refused error) Result {
 		LingerMax:    time.Duration(c.LingerMax),
 	})
 	cancel()
-	s.mu.Lock()
-	s.finished = true
-	s.mu.Unlock()
 
 	res.CloseReason = cr.Reason
 	if why != "" {
@@ -403,10 +397,10 @@ func (s *Session) finish(attrs []slog.Attr, res Result, refused error) Result {
 	attrs = append(attrs, slog.Int("exit", res.ExitCode))
 	level := slog.LevelInfo
 	msg := "connection"
-	if refused != nil || res.Err != nil {
+	if refused || res.Err != nil {
 		level = slog.LevelWarn
 	}
-	if refused != nil {
+	if refused {
 		msg = "connection refused"
 	}
 	s.cfg.Log.LogAttrs(context.Background(), level, msg, attrs...)
@@ -420,10 +414,8 @@ func (s *Session) refuse(attrs []slog.Attr, reason string, err error, code int) 
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
-	return s.finish(attrs, Result{ExitCode: code, Err: err}, errRefused)
+	return s.finish(attrs, Result{ExitCode: code, Err: err}, true)
 }
-
-var errRefused = errors.New("refused")
 
 // Refuse closes c politely without starting the program: it writes message
 // (if any) to the client, drains its input, sends FIN and writes one log line
