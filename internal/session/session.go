@@ -442,11 +442,7 @@ func Refuse(c *conn.Conn, cfg *Config, reason string, message string, err error)
 
 func (s *Session) baseAttrs() []slog.Attr {
 	attrs := make([]slog.Attr, 0, 24)
-	if peer := s.conn.Peer(); peer.IsValid() {
-		attrs = append(attrs, slog.String("peer", peer.String()))
-	} else {
-		attrs = append(attrs, slog.String("peer", s.conn.Kind().String()))
-	}
+	attrs = append(attrs, slog.String("peer", peerString(s.conn.Peer(), s.conn)))
 	if local := s.conn.Local(); local.IsValid() {
 		attrs = append(attrs, slog.String("local", local.String()))
 	}
