@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -107,32 +108,58 @@ func bidirectional(st *unix.Stat_t) bool {
 	return m == unix.S_IFSOCK || m == unix.S_IFCHR && !isDevNull(st)
 }
 
-// adoptListenFDs moves a connection passed by the socket activation
-// protocol to fd 0 and 1, and unsets the protocol's variables.
-func adoptListenFDs() error {
-	pidStr, nStr := os.Getenv(EnvListenPID), os.Getenv(EnvListenFDs)
+// maxPassedFDs bounds LISTEN_FDS: more than the largest fd limit is a
+// garbled variable, not descriptors.
+const maxPassedFDs = 1 << 20
+
+// PassedFDs reads the socket activation protocol (sd_listen_fds(3)): the
+// descriptors passed from [ListenFDsStart] on, and their names from
+// LISTEN_FDNAMES ("" where none is given). Variables meant for another
+// process (LISTEN_PID is not ours) pass nothing, as the protocol says. In
+// every case it unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES: they
+// describe sockjail's descriptors and must not reach the program.
+//
+// It does not check the descriptors or change their flags; the caller
+// decides what each must be.
+func PassedFDs() (fds []int, names []string, err error) {
+	pidStr, nStr, namesStr := os.Getenv(EnvListenPID), os.Getenv(EnvListenFDs), os.Getenv(EnvListenFDNames)
+	os.Unsetenv(EnvListenPID)
+	os.Unsetenv(EnvListenFDs)
+	os.Unsetenv(EnvListenFDNames)
 	if pidStr == "" && nStr == "" {
-		return nil
+		return nil, nil, nil
 	}
-	// Whatever happens, the variables must not reach the program: they
-	// describe our descriptors, not its.
-	defer func() {
-		os.Unsetenv(EnvListenPID)
-		os.Unsetenv(EnvListenFDs)
-		os.Unsetenv(EnvListenFDNames)
-	}()
 	if pid, err := strconv.Atoi(pidStr); err != nil || pid != os.Getpid() {
-		return nil // meant for another process (sd_listen_fds(3) says: ignore)
+		return nil, nil, nil
 	}
 	n, err := strconv.Atoi(nStr)
-	if err != nil || n < 0 {
-		return fmt.Errorf("%w: %s=%q is not a count of descriptors", ErrNoConnection, EnvListenFDs, nStr)
+	if err != nil || n < 0 || n > maxPassedFDs {
+		return nil, nil, fmt.Errorf("%s=%q is not a count of descriptors", EnvListenFDs, nStr)
 	}
-	if n == 0 {
+	given := strings.Split(namesStr, ":")
+	for i := range n {
+		fds = append(fds, ListenFDsStart+i)
+		name := ""
+		if i < len(given) {
+			name = given[i]
+		}
+		names = append(names, name)
+	}
+	return fds, names, nil
+}
+
+// adoptListenFDs moves a connection passed by the socket activation
+// protocol to fd 0 and 1.
+func adoptListenFDs() error {
+	fds, _, err := PassedFDs()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoConnection, err)
+	}
+	if len(fds) == 0 {
 		return nil
 	}
-	if n != 1 {
-		return fmt.Errorf("%w: %s=%d, but sockjail run serves exactly one connection; use a socket unit with Accept=yes, or sockjail serve for listening sockets", ErrNoConnection, EnvListenFDs, n)
+	if len(fds) != 1 {
+		return fmt.Errorf("%w: %s=%d, but sockjail run serves exactly one connection; use a socket unit with Accept=yes, or sockjail serve for listening sockets", ErrNoConnection, EnvListenFDs, len(fds))
 	}
 	fd := ListenFDsStart
 	var st unix.Stat_t

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/sockjail/sockjail/internal/conn"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,9 +62,21 @@ var ErrNoListenFDs = errors.New("no listening sockets passed (LISTEN_FDS/LISTEN_
 // (Accept=yes) or a datagram or AF_UNIX socket is an error naming it, since
 // serving it would not do what the unit's author meant.
 func SystemdListeners() ([]*Listener, error) {
-	files := activation.Files(true)
-	if len(files) == 0 {
+	fds, names, err := conn.PassedFDs()
+	if err != nil {
+		return nil, fmt.Errorf("sockjail: %w", err)
+	}
+	if len(fds) == 0 {
 		return nil, ErrNoListenFDs
+	}
+	files := make([]*os.File, len(fds))
+	for i, fd := range fds {
+		// Not inherited by the programs: serve passes each its connection only.
+		unix.CloseOnExec(fd)
+		if names[i] == "" {
+			names[i] = "LISTEN_FD_" + strconv.Itoa(fd)
+		}
+		files[i] = os.NewFile(uintptr(fd), names[i])
 	}
 	var out []*Listener
 	fail := func(err error) ([]*Listener, error) {
