@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -119,7 +118,7 @@ var keys = []keyDef{
 			env := map[string]string{}
 			for k, val := range m {
 				path := "program.env." + k
-				if !envNameRE.MatchString(k) {
+				if !validEnvName(k) {
 					c.keyErrorf(path, "invalid variable name %q: use letters, digits and _, not starting with a digit", k)
 					continue
 				}
@@ -153,7 +152,7 @@ var keys = []keyDef{
 		doc: "Names of variables copied from sockjail's own environment, when set there.",
 		parse: func(p *Policy, v any, c *decoder) {
 			p.Program.PassEnv = c.strList("program.pass_env", v, func(s string) error {
-				if !envNameRE.MatchString(s) {
+				if !validEnvName(s) {
 					return fmt.Errorf("invalid variable name %q: use letters, digits and _, not starting with a digit", s)
 				}
 				return nil
@@ -341,7 +340,7 @@ var keys = []keyDef{
 		doc: "TERM for the program when the client doesn't send a terminal type.",
 		parse: func(p *Policy, v any, c *decoder) {
 			s := c.str("terminal.term", v)
-			if !termRE.MatchString(s) && !c.failed("terminal.term") {
+			if !validTerm(s) && !c.failed("terminal.term") {
 				c.errorf("terminal.term", "invalid terminal type %q: use letters, digits and -+._, at most 64", s)
 				return
 			}
@@ -353,10 +352,32 @@ var keys = []keyDef{
 	intKey("terminal.line_rate", "Pace output like a modem line of this many bit/s (10 bits per byte); 0 means unpaced.", 0, 1e9, func(p *Policy) *int { return &p.Terminal.LineRate }),
 }
 
-var (
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	termRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+._-]{0,63}$`)
-)
+// validEnvName reports whether s is a portable variable name: letters,
+// digits and _, not starting with a digit.
+func validEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isLetter(c) || c == '_' || i > 0 && isDigit(c)) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validTerm reports whether s is a plausible terminal type: 1 to 64 of
+// letters, digits and "+._-", starting with a letter or digit.
+func validTerm(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isLetter(c) || isDigit(c) || i > 0 && strings.IndexByte("+._-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 func durationKey(path, doc string, field func(*Policy) *Duration) keyDef {
 	return keyDef{

@@ -101,7 +101,7 @@ func parse(name string, data []byte, base *Policy) (*Policy, error) {
 	if err := toml.Unmarshal(data, &m); err != nil {
 		return nil, ErrorList{decodeError(name, err)}
 	}
-	d := &decoder{file: name, ix: newPosIndex(data), failedPaths: map[string]bool{}}
+	d := &decoder{file: name, data: data, failedPaths: map[string]bool{}}
 	p := base.Clone()
 	p.Source = name
 	p.Terminal.PTYExplicit = false
@@ -155,12 +155,24 @@ func decodeError(name string, err error) *Error {
 }
 
 // decoder turns the decoded TOML into a Policy, collecting errors with
-// positions from ix.
+// positions from the file's index.
 type decoder struct {
 	file        string
-	ix          *posIndex
+	data        []byte
+	ix          *posIndex // built on the first error: a valid file needs none
 	errs        ErrorList
 	failedPaths map[string]bool
+}
+
+// index returns the position index of the file, parsing it the first time.
+// Only errors need positions, and building the index is a second parse of
+// the file, as long as the decoding itself; a good policy skips it on
+// every connection.
+func (d *decoder) index() *posIndex {
+	if d.ix == nil {
+		d.ix = newPosIndex(d.data)
+	}
+	return d.ix
 }
 
 func (d *decoder) add(pos position, path, format string, args ...any) {
@@ -170,12 +182,12 @@ func (d *decoder) add(pos position, path, format string, args ...any) {
 
 // errorf reports a problem with the value at path.
 func (d *decoder) errorf(path, format string, args ...any) {
-	d.add(d.ix.Value(path), path, format, args...)
+	d.add(d.index().Value(path), path, format, args...)
 }
 
 // keyErrorf reports a problem with the key at path (an unknown key).
 func (d *decoder) keyErrorf(path, format string, args ...any) {
-	d.add(d.ix.Key(path), path, format, args...)
+	d.add(d.index().Key(path), path, format, args...)
 }
 
 // check reports err, if any, at path, and reports whether there was none.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -157,9 +158,10 @@ func (s Syscalls) ErrnoValue() unix.Errno {
 
 // errnoNames maps the Linux errno names (EPERM, …) and the common aliases
 // to their values.
-var errnoNames = func() map[string]unix.Errno {
+// Built on first use: a policy that keeps the default errno needs no table.
+var errnoNames = sync.OnceValue(func() map[string]unix.Errno {
 	m := map[string]unix.Errno{}
-	for e := unix.Errno(1); e < 4096; e++ {
+	for e := unix.Errno(1); e < 512; e++ { // from 512 on, errnos are kernel-internal (linux/errno.h)
 		if name := unix.ErrnoName(e); name != "" {
 			m[name] = e
 		}
@@ -168,10 +170,10 @@ var errnoNames = func() map[string]unix.Errno {
 	m["EDEADLOCK"] = unix.EDEADLOCK
 	m["ENOTSUP"] = unix.ENOTSUP
 	return m
-}()
+})
 
 // LookupErrno returns the errno called name ("EPERM").
 func LookupErrno(name string) (unix.Errno, bool) {
-	e, ok := errnoNames[name]
+	e, ok := errnoNames()[name]
 	return e, ok
 }

@@ -46,10 +46,10 @@ func (d *decoder) later(paths ...string) string {
 	best := paths[0]
 	var bestPos position
 	for _, path := range paths {
-		if !d.ix.Has(path) {
+		if !d.index().Has(path) {
 			continue
 		}
-		pos := d.ix.Value(path)
+		pos := d.index().Value(path)
 		if pos.Line > bestPos.Line || (pos.Line == bestPos.Line && pos.Column > bestPos.Column) {
 			best, bestPos = path, pos
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +88,28 @@ var sizeUnits = map[string]uint64{
 	"T": 1 << 40, "TiB": 1 << 40,
 }
 
-var sizeRE = regexp.MustCompile(`^([0-9]+) ?([A-Za-z]*)$`)
+// splitSize splits "64MiB" or "64 MiB" into its digits and its unit (the
+// unit may be empty), and reports whether s has that shape: digits, at
+// most one space, then letters only.
+func splitSize(s string) (digits, unit string, ok bool) {
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	if i == 0 {
+		return "", "", false
+	}
+	digits, unit = s[:i], strings.TrimPrefix(s[i:], " ")
+	for j := 0; j < len(unit); j++ {
+		if !isLetter(unit[j]) {
+			return "", "", false
+		}
+	}
+	return digits, unit, true
+}
+
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // parseSize accepts a non-negative integer (bytes) or a string such as
 // "64MiB".
@@ -101,15 +121,15 @@ func parseSize(v any) (uint64, error) {
 		}
 		return uint64(v), nil
 	case string:
-		m := sizeRE.FindStringSubmatch(v)
-		if m == nil {
+		digits, unit, ok := splitSize(v)
+		if !ok {
 			return 0, fmt.Errorf("invalid size %q: write a whole number with a unit (B, KiB, MiB, GiB, TiB), such as \"64MiB\"", v)
 		}
-		mult, ok := sizeUnits[m[2]]
+		mult, ok := sizeUnits[unit]
 		if !ok {
-			return 0, fmt.Errorf("invalid size %q: unknown unit %q (use B, KiB, MiB, GiB or TiB; sizes are binary)", v, m[2])
+			return 0, fmt.Errorf("invalid size %q: unknown unit %q (use B, KiB, MiB, GiB or TiB; sizes are binary)", v, unit)
 		}
-		n, err := strconv.ParseUint(m[1], 10, 64)
+		n, err := strconv.ParseUint(digits, 10, 64)
 		if err != nil || n > math.MaxUint64/mult {
 			return 0, fmt.Errorf("invalid size %q: too large", v)
 		}
