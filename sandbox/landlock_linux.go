@@ -72,20 +72,32 @@ type llPort struct {
 
 func (l *landlockPlan) enabled() bool { return l.abi > 0 }
 
-// goRules returns the plan as go-landlock rules.
-func (l *landlockPlan) goRules() []landlock.Rule {
-	var rules []landlock.Rule
-	for _, p := range l.paths {
-		rules = append(rules, landlock.PathAccess(landlock.AccessFSSet(p.access), p.name))
+// check builds the planned ruleset once, from the descriptors the
+// children will use, and throws it away: a rule the kernel refuses then
+// fails in New, with the path it concerns, and not in every child. It
+// costs one syscall per rule, no path lookups.
+func (l *landlockPlan) check() error {
+	attr := ll.RulesetAttr{
+		HandledAccessFS:  uint64(l.cfg.HandledAccessFS),
+		HandledAccessNet: uint64(l.cfg.HandledAccessNet),
+		Scoped:           uint64(l.cfg.Scoped),
 	}
-	for _, p := range l.ports {
-		if p.access == ll.AccessNetBindTCP {
-			rules = append(rules, landlock.BindTCP(p.port))
-		} else {
-			rules = append(rules, landlock.ConnectTCP(p.port))
+	fd, err := ll.LandlockCreateRuleset(&attr, 0)
+	if err != nil {
+		return fmt.Errorf("landlock_create_ruleset: %w", err)
+	}
+	defer unix.Close(fd)
+	for _, p := range l.paths {
+		if err := ll.LandlockAddPathBeneathRule(fd, &ll.PathBeneathAttr{AllowedAccess: p.access, ParentFd: p.fd}, 0); err != nil {
+			return fmt.Errorf("the rule for %q: %w", p.name, err)
 		}
 	}
-	return rules
+	for _, p := range l.ports {
+		if err := ll.LandlockAddNetPortRule(fd, &ll.NetPortAttr{AllowedAccess: p.access, Port: uint64(p.port)}, 0); err != nil {
+			return fmt.Errorf("the rule for TCP port %d: %w", p.port, err)
+		}
+	}
+	return nil
 }
 
 // mask intersects a with the file access rights the ABI knows.
@@ -135,12 +147,10 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 	l.cfg = landlockPresets[abi]
 	l.cfg.Scoped &= scopes
 	if abi >= landlockABIAudit {
-		l.cfg = l.cfg.EnableLoggingForSubprocesses()
+		// Denials by the program get audited (its execve starts a new
+		// "exec"); sockjail's own setup in the child does not.
+		l.flags = ll.FlagRestrictSelfLogNewExecOn
 	}
-	// The config never exceeds the kernel's ABI, so BestEffort changes
-	// nothing on an honest kernel; it only guards against a kernel that
-	// reports more than it enforces.
-	l.cfg = l.cfg.BestEffort()
 
 	fsys := s.policy.Filesystem
 	add := func(key string, paths []policy.Path, fileAccess, dirAccess uint64) error {
@@ -197,17 +207,6 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 		s.report.LandlockNet = l.cfg.HandledAccessNet&(ll.AccessNetBindTCP|ll.AccessNetConnectTCP) != 0
 	}
 
-	// Let go-landlock build the same ruleset once: it validates the
-	// rules against the kernel (a bad rule fails here, in New, and not in
-	// every child) and gives the restrict flags.
-	fd, flags, err := l.cfg.NewRulesetFD(l.goRules()...)
-	if err != nil {
-		return fmt.Errorf("sockjail: building the Landlock ruleset: %w", err)
-	}
-	if fd >= 0 {
-		unix.Close(fd)
-	}
-	l.flags = flags
 	for i := range l.paths {
 		fd, err := unix.Open(l.paths[i].name, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -215,6 +214,10 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 			return fmt.Errorf("sockjail: opening %q for its Landlock rule: %w", l.paths[i].name, err)
 		}
 		l.paths[i].fd = fd
+	}
+	if err := l.check(); err != nil {
+		s.closeRuleset()
+		return fmt.Errorf("sockjail: building the Landlock ruleset: %w", err)
 	}
 	s.report.LandlockABI = abi
 	if l.cfg.Scoped&ll.ScopeSignal != 0 {
