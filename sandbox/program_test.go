@@ -1,6 +1,9 @@
 package sandbox
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +65,84 @@ func TestInterpreters(t *testing.T) {
 	for _, want := range []string{"/usr/bin/env", bash, ld} {
 		if want != "" && !slices.Contains(got, want) {
 			t.Errorf("interpreters(%s) = %q, missing %q", script, got, want)
+		}
+	}
+}
+
+// TestELFInterpreterAgreesWithDebugELF reads the interpreter of real
+// binaries and libraries with elfInterpreter and with the standard
+// library's full ELF parser, which must agree.
+func TestELFInterpreterAgreesWithDebugELF(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"/usr/bin/*", "/usr/sbin/*", "/usr/lib/x86_64-linux-gnu/*.so*", "/usr/lib/systemd/*"} {
+		m, _ := filepath.Glob(pattern)
+		files = append(files, m...)
+	}
+	checked, withInterp := 0, 0
+	for _, path := range files {
+		f, err := elf.Open(path)
+		if err != nil {
+			if got := elfInterpreter(path); got != "" && !strings.Contains(err.Error(), "section") {
+				t.Errorf("%s: debug/elf says %v, elfInterpreter found %q", path, err, got)
+			}
+			continue
+		}
+		want := ""
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				b := make([]byte, p.Filesz)
+				p.ReadAt(b, 0)
+				want = strings.TrimRight(string(b), "\x00")
+				break
+			}
+		}
+		f.Close()
+		if got := elfInterpreter(path); got != want {
+			t.Errorf("elfInterpreter(%s) = %q, debug/elf says %q", path, got, want)
+		}
+		checked++
+		if want != "" {
+			withInterp++
+		}
+	}
+	if checked < 20 || withInterp < 10 {
+		t.Fatalf("only %d ELF files (%d with an interpreter) found to compare", checked, withInterp)
+	}
+}
+
+// TestELFInterpreterBadFiles feeds elfInterpreter files that are not
+// whole ELF files; none has an interpreter.
+func TestELFInterpreterBadFiles(t *testing.T) {
+	bash, err := resolveProgram("bash", DefaultPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := os.ReadFile(bash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hugePhnum := bytes.Clone(real[:64])
+	binary.LittleEndian.PutUint16(hugePhnum[0x38:], 0xffff)
+	badClass := bytes.Clone(real[:4096])
+	badClass[4] = 9
+	bigEndian := bytes.Clone(real[:4096])
+	bigEndian[5] = 2
+	for name, data := range map[string][]byte{
+		"empty":            {},
+		"magic only":       []byte("\x7fELF"),
+		"header only":      real[:64],
+		"cut in the phdrs": real[:80],
+		"huge phnum":       hugePhnum,
+		"unknown class":    badClass,
+		"big endian":       bigEndian,
+		"script":           []byte("#!/bin/sh\n"),
+	} {
+		path := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(path, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if got := elfInterpreter(path); got != "" {
+			t.Errorf("%s: elfInterpreter = %q, want none", name, got)
 		}
 	}
 }
