@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sockjail/sockjail/internal/users"
 )
 
 // TestValidationErrors checks each error's exact position and message. A
@@ -15,8 +17,8 @@ func TestValidationErrors(t *testing.T) {
 	if err := os.WriteFile(passwd, []byte("root:x:0:0::/root:/bin/sh\nweird:x:500100:500100::/:/bin/false\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer func(old string) { passwdFile = old }(passwdFile)
-	passwdFile = passwd
+	defer func(old string) { users.PasswdFile = old }(users.PasswdFile)
+	users.PasswdFile = passwd
 
 	tests := []struct {
 		name string

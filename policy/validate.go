@@ -1,12 +1,12 @@
 package policy
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strconv"
 	"strings"
+
+	"github.com/sockjail/sockjail/internal/users"
 )
 
 // Checks that involve more than one key, or the machine. Each error is
@@ -16,10 +16,6 @@ import (
 // systemdDynamicUIDs is systemd's DynamicUser= range, which sockjail's own
 // dynamic uids must avoid.
 var systemdDynamicUIDs = IDRange{61184, 65519}
-
-// passwdFile is read to check that no regular user has a uid in
-// dynamic_uids. Tests point it elsewhere.
-var passwdFile = "/etc/passwd"
 
 func (d *decoder) validate(p *Policy) {
 	// telnet implies a pty unless the file says pty = false.
@@ -84,23 +80,15 @@ func (d *decoder) validateProgram(p *Policy) {
 
 // checkPasswdRange reports a user in /etc/passwd whose uid is in r.
 func (d *decoder) checkPasswdRange(r IDRange) {
-	f, err := os.Open(passwdFile)
+	err := users.EachLocalUser(func(u users.User) bool {
+		if r.Contains(u.UID) {
+			d.errorf(d.later("program.dynamic_uids", "program.user"), "uid range %s includes user %q (uid %d) from %s", r, u.Name, u.UID, users.PasswdFile)
+			return false
+		}
+		return true
+	})
 	if err != nil {
-		d.errorf("program.dynamic_uids", "can't check the uid range against %s: %v", passwdFile, err)
-		return
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) < 3 {
-			continue
-		}
-		uid, err := strconv.ParseUint(fields[2], 10, 32)
-		if err == nil && r.Contains(uint32(uid)) {
-			d.errorf(d.later("program.dynamic_uids", "program.user"), "uid range %s includes user %q (uid %d) from %s", r, fields[0], uid, passwdFile)
-			return
-		}
+		d.errorf("program.dynamic_uids", "can't check the uid range against %s: %v", users.PasswdFile, err)
 	}
 }
 
@@ -112,12 +100,14 @@ func lookupUser(s string) (uint32, error) {
 		}
 		return uint32(n), nil
 	}
-	u, err := user.Lookup(s)
-	if err != nil {
+	u, err := users.Lookup(s)
+	if errors.Is(err, users.ErrUnknown) {
 		return 0, fmt.Errorf("unknown user %q: write a user name from this machine, a numeric uid, or \"dynamic\"", s)
 	}
-	n, _ := strconv.ParseUint(u.Uid, 10, 32)
-	return uint32(n), nil
+	if err != nil {
+		return 0, err
+	}
+	return u.UID, nil
 }
 
 // lookupGroup resolves a group name or numeric gid.
@@ -128,12 +118,14 @@ func lookupGroup(s string) (uint32, error) {
 		}
 		return uint32(n), nil
 	}
-	g, err := user.LookupGroup(s)
-	if err != nil {
+	gid, err := users.LookupGroup(s)
+	if errors.Is(err, users.ErrUnknown) {
 		return 0, fmt.Errorf("unknown group %q: write a group name from this machine or a numeric gid", s)
 	}
-	n, _ := strconv.ParseUint(g.Gid, 10, 32)
-	return uint32(n), nil
+	if err != nil {
+		return 0, err
+	}
+	return gid, nil
 }
 
 // validatePaths reports paths that are both read-only and writable.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockjail/sockjail/internal/users"
 	"github.com/sockjail/sockjail/policy"
 )
 
@@ -70,9 +70,8 @@ func (s *Sandbox) planCreds(g *gaps) error {
 	case prog.User == "":
 		if root {
 			c.uid, c.gid = NobodyID, NobodyID
-			if u, err := user.Lookup("nobody"); err == nil {
-				c.uid, _ = strconv.Atoi(u.Uid)
-				c.gid, _ = strconv.Atoi(u.Gid)
+			if u, err := users.Lookup("nobody"); err == nil {
+				c.uid, c.gid = int(u.UID), int(u.GID)
 			}
 			c.setIDs, c.setGroups = true, true
 		}
@@ -81,8 +80,7 @@ func (s *Sandbox) planCreds(g *gaps) error {
 		if err != nil {
 			return fmt.Errorf("sockjail: program.user %q: %w", prog.User, err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+		uid, gid := int(u.UID), int(u.GID)
 		if !root {
 			if uid != c.uid {
 				g.add("program.user %q needs sockjail to start as root (it runs as uid %d)", prog.User, c.uid)
@@ -91,13 +89,11 @@ func (s *Sandbox) planCreds(g *gaps) error {
 		}
 		c.uid, c.gid = uid, gid
 		c.setIDs, c.setGroups = true, true
-		if ids, err := u.GroupIds(); err == nil {
-			for _, id := range ids {
-				if n, err := strconv.ParseUint(id, 10, 32); err == nil && int(n) != gid {
-					c.groups = append(c.groups, uint32(n))
-				}
-			}
+		groups, err := users.SupplementaryGroups(u)
+		if err != nil {
+			return fmt.Errorf("sockjail: program.user %q: its groups: %w", prog.User, err)
 		}
+		c.groups = groups
 	}
 	if prog.Group != "" {
 		gid, err := lookupGroup(prog.Group)
@@ -115,26 +111,24 @@ func (s *Sandbox) planCreds(g *gaps) error {
 	return nil
 }
 
-func lookupUser(name string) (*user.User, error) {
-	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
-		if u, err := user.LookupId(name); err == nil {
+// lookupUser resolves a user name or numeric uid. A numeric uid without
+// an entry is fine: its gid is the uid.
+func lookupUser(name string) (users.User, error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		if u, err := users.LookupID(uint32(n)); err == nil {
 			return u, nil
 		}
-		// A numeric uid without a passwd entry is fine: gid = uid.
-		return &user.User{Uid: name, Gid: name}, nil
+		return users.User{Name: name, UID: uint32(n), GID: uint32(n)}, nil
 	}
-	return user.Lookup(name)
+	return users.Lookup(name)
 }
 
 func lookupGroup(name string) (int, error) {
 	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
 		return int(n), nil
 	}
-	g, err := user.LookupGroup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(g.Gid)
+	gid, err := users.LookupGroup(name)
+	return int(gid), err
 }
 
 func readLastCap() (int, error) {
