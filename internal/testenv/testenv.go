@@ -4,6 +4,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"github.com/sockjail/sockjail/internal/buildflags"
 	"net"
 	"os"
 	"os/exec"
@@ -58,7 +59,7 @@ func Sockjail(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/sockjail")
+		cmd := exec.Command("go", append(append([]string{"build"}, buildflags.Release...), "-o", buildPath, "./cmd/sockjail")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/sockjail: %v\n%s", err, out)

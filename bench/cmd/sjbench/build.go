@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/sockjail/sockjail/internal/buildflags"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func (b *bench) buildForkwait() error {
 // default. A failure is recorded, not fatal: the other targets still run.
 func (b *bench) buildSockjail() {
 	out := filepath.Join(b.bin, "sockjail")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/sockjail")
+	cmd := exec.Command("go", append(append([]string{"build"}, buildflags.Release...), "-o", out, "./cmd/sockjail")...)
 	cmd.Dir = b.root
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.sockjailErr = fmt.Errorf("go build ./cmd/sockjail: %v: %s", err, strings.TrimSpace(firstLines(string(msg), 5)))
