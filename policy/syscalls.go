@@ -5,7 +5,6 @@ package policy
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -34,12 +33,29 @@ type groupDef struct {
 
 // LookupSyscall returns the x86-64 number of the syscall called name.
 func LookupSyscall(name string) (nr int, ok bool) {
-	nr, ok = syscallTable[name]
-	return nr, ok
+	i, ok := syscallIndex(name)
+	if !ok {
+		return 0, false
+	}
+	return syscallTable[i].Nr, true
+}
+
+// syscallIndex returns the position of name in syscallTable.
+func syscallIndex(name string) (int, bool) {
+	return slices.BinarySearchFunc(syscallTable[:], name, func(s Syscall, name string) int { return strings.Compare(s.Name, name) })
 }
 
 // SyscallNames returns every syscall name of the x86-64 table, sorted.
-func SyscallNames() []string { return sortedKeys(syscallTable) }
+func SyscallNames() []string {
+	out := make([]string, len(syscallTable))
+	for i, s := range syscallTable {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// syscallSet marks syscalls by their position in syscallTable.
+type syscallSet [len(syscallTable)]bool
 
 // SyscallGroups returns the names of all syscall groups ("@basic-io", …),
 // sorted.
@@ -57,11 +73,17 @@ func GroupDescription(group string) (string, error) {
 // GroupMembers returns the syscalls of group, with the groups it includes
 // expanded, sorted and without duplicates.
 func GroupMembers(group string) ([]string, error) {
-	set := map[string]bool{}
-	if err := expand(group, set); err != nil {
+	var set syscallSet
+	if err := expand(group, &set); err != nil {
 		return nil, err
 	}
-	return sortedKeys(set), nil
+	var out []string
+	for i, in := range set {
+		if in {
+			out = append(out, syscallTable[i].Name)
+		}
+	}
+	return out, nil
 }
 
 // GroupIncludes returns the groups group includes directly, sorted.
@@ -85,12 +107,13 @@ func unknownGroupError(group string) error {
 
 // expand adds the syscalls that name (a syscall or an @group) stands for
 // to set.
-func expand(name string, set map[string]bool) error {
+func expand(name string, set *syscallSet) error {
 	if !strings.HasPrefix(name, "@") {
-		if _, ok := syscallTable[name]; !ok {
+		i, ok := syscallIndex(name)
+		if !ok {
 			return fmt.Errorf("unknown syscall %q on x86-64", name)
 		}
-		set[name] = true
+		set[i] = true
 		return nil
 	}
 	g, ok := syscallGroups[name]
@@ -113,7 +136,7 @@ func checkSyscallName(name string) error {
 		}
 		return nil
 	}
-	if _, ok := syscallTable[name]; !ok {
+	if _, ok := syscallIndex(name); !ok {
 		return fmt.Errorf("unknown syscall %q: not in the x86-64 syscall table (groups start with @)", name)
 	}
 	return nil
@@ -124,28 +147,30 @@ func checkSyscallName(name string) error {
 // It fails only for a name that is not a syscall or group, which a parsed
 // policy never holds.
 func (s Syscalls) Resolve() ([]Syscall, error) {
-	allow, deny := map[string]bool{}, map[string]bool{}
+	// Sets by table position: the table is sorted by name, so walking
+	// the set gives the result sorted, with no maps and no sort.
+	var allow, deny syscallSet
 	for _, n := range s.Allow {
-		if err := expand(n, allow); err != nil {
+		if err := expand(n, &allow); err != nil {
 			return nil, err
 		}
 	}
 	for _, n := range s.Deny {
-		if err := expand(n, deny); err != nil {
+		if err := expand(n, &deny); err != nil {
 			return nil, err
 		}
 	}
-	for n := range deny {
-		delete(allow, n)
-	}
 	for _, n := range MandatorySyscalls {
-		allow[n] = true
+		i, _ := syscallIndex(n)
+		deny[i] = false
+		allow[i] = true
 	}
-	out := make([]Syscall, 0, len(allow))
-	for n := range allow {
-		out = append(out, Syscall{Name: n, Nr: syscallTable[n]})
+	var out []Syscall
+	for i := range allow {
+		if allow[i] && !deny[i] {
+			out = append(out, syscallTable[i])
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 

@@ -180,3 +180,19 @@ func TestErrno(t *testing.T) {
 		t.Errorf("default errno is not EPERM")
 	}
 }
+
+// TestSyscallTableSorted checks what lookups by binary search and
+// Resolve's walk in table order rely on: names strictly sorted, every
+// mandatory syscall present.
+func TestSyscallTableSorted(t *testing.T) {
+	for i := 1; i < len(syscallTable); i++ {
+		if syscallTable[i-1].Name >= syscallTable[i].Name {
+			t.Fatalf("syscallTable is not strictly sorted at %q, %q", syscallTable[i-1].Name, syscallTable[i].Name)
+		}
+	}
+	for _, name := range MandatorySyscalls {
+		if _, ok := syscallIndex(name); !ok {
+			t.Errorf("mandatory syscall %q is not in the table", name)
+		}
+	}
+}
