@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -48,8 +50,9 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	if err != nil {
 		return fmt.Errorf("sockjail: syscalls: %w", err)
 	}
-	has := func(name string) bool {
-		return slices.ContainsFunc(allowed, func(c policy.Syscall) bool { return c.Name == name })
+	has := func(name string) bool { // allowed is sorted by name
+		_, found := slices.BinarySearchFunc(allowed, name, func(c policy.Syscall, name string) int { return strings.Compare(c.Name, name) })
+		return found
 	}
 	in := filterInput{action: sc.Action, errno: sc.ErrnoValue()}
 	// Landlock has no access right for metadata: chmod, chown, utimes
@@ -62,9 +65,19 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	// Without an IPC namespace, System V IPC objects and POSIX message
 	// queues would be shared with other sessions and outlive this one.
 	noIPCNS := !s.report.IPCNS
+	refuse := map[string]bool{}
+	if shared {
+		for _, name := range metadataSyscalls {
+			refuse[name] = true
+		}
+	}
+	if noIPCNS {
+		for _, name := range ipcSyscalls {
+			refuse[name] = true
+		}
+	}
 	for _, c := range allowed {
-		if shared && slices.Contains(metadataSyscalls, c.Name) ||
-			noIPCNS && slices.Contains(ipcSyscalls, c.Name) {
+		if refuse[c.Name] {
 			in.eacces = append(in.eacces, c.Nr)
 			continue
 		}
@@ -175,16 +188,19 @@ type filterInput struct {
 // key identifies in's compiled program: a hash of the inputs and of the
 // libseccomp version that compiles them.
 func (in filterInput) key() string {
-	h := sha256.New()
 	maj, mnr, mic := seccomp.GetLibraryVersion()
-	fmt.Fprintf(h, "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
+	b := fmt.Appendf(nil, "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
 	for _, nr := range in.allow {
-		fmt.Fprintf(h, "%d\n", nr)
+		b = strconv.AppendInt(b, int64(nr), 10)
+		b = append(b, '\n')
 	}
 	for _, nr := range in.eacces {
-		fmt.Fprintf(h, "eacces %d\n", nr)
+		b = append(b, "eacces "...)
+		b = strconv.AppendInt(b, int64(nr), 10)
+		b = append(b, '\n')
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // compile builds in with libseccomp: default action from the policy,
