@@ -73,11 +73,17 @@ func runCommand(args []string) int {
 	// program. A second SIGTERM that arrives while the connection is being
 	// closed ends the close at once; the first one does not, because socat
 	// sends one as soon as it has half-closed its side.
+	//
+	// signal.Notify is called in the forwarding goroutine, not here: its
+	// first call starts the runtime's signal thread and waits for it
+	// (0.2 ms here), which would delay the program's start. Until it
+	// returns a signal has its default effect, as it had during
+	// sockjail's start anyway.
 	s := session.New(c, cfg)
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 		terms := 0
 		for sig := range sigs {
 			sig := sig.(syscall.Signal)

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/testenv"
 )
@@ -69,6 +71,8 @@ var runPrograms = map[string]string{
 	// The seed's hello world as a bash script, without sleep.
 	"hello.bash": "#!/bin/bash\nprintf 'Hello World\\n'\n",
 	"noexec.sh":  "#!/bin/sh\necho never\n",
+	// Answers each forwarded signal on the connection; TERM ends it.
+	"traps.sh": "#!/bin/sh\ntrap 'echo got HUP' HUP\ntrap 'echo got INT' INT\ntrap 'echo got TERM; exit 0' TERM\necho ready\nwhile :; do sleep 0.05; done\n",
 }
 
 // runTestTables runs each program as its own transient user: RLIMIT_NPROC
@@ -409,6 +413,68 @@ func TestRunEnv(t *testing.T) {
 			t.Fatalf("environment = %q, want %q", got, want)
 		}
 	})
+}
+
+// TestRunForwardsSignals: SIGHUP, SIGINT and SIGTERM sent to sockjail reach
+// the program, which answers each on the connection, and the session ends
+// normally when the program exits on SIGTERM.
+func TestRunForwardsSignals(t *testing.T) {
+	f := newRunFixture(t)
+	pol := f.policy(t, "default", runTestTables)
+	forEachLauncher(t, func(t *testing.T, l runLauncher) {
+		s := launch(t, l, pol, f.prog("traps.sh"))
+		c := dialFrom(t, "", s.addr)
+		defer c.Close()
+		if got := readLine(t, c); got != "ready" {
+			t.Fatalf("first line %q, want ready", got)
+		}
+		pid := sockjailBelow(t, s.cmd.Process.Pid)
+		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM} {
+			if err := syscall.Kill(pid, sig); err != nil {
+				t.Fatal(err)
+			}
+			want := "got " + strings.TrimPrefix(unix.SignalName(sig), "SIG")
+			if got := readLine(t, c); got != want {
+				t.Fatalf("after %v: %q, want %q", sig, got, want)
+			}
+		}
+		if rest, err := readToEOF(c); err != nil || len(rest) != 0 {
+			t.Fatalf("after the program's exit: %q, %v; want EOF", rest, err)
+		}
+		line := s.logs.wait(t, 10*time.Second, msgIs("connection"))
+		if line["exit"] != float64(0) {
+			t.Errorf("log line %v, want exit 0", line)
+		}
+	})
+}
+
+// sockjailBelow returns the pid of the sockjail process started by the
+// launcher pid: the sockjail among its descendants whose parent is not a
+// sockjail (the session's init is a sockjail too, until it execs nothing).
+func sockjailBelow(t *testing.T, launcher int) int {
+	t.Helper()
+	comm := func(pid int) string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		return strings.TrimSpace(string(b))
+	}
+	ppid := func(pid int) int {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		s := string(b)
+		fs := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		n, _ := strconv.Atoi(fs[1])
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, pid := range descendants(launcher) {
+			if comm(pid) == "sockjail" && comm(ppid(pid)) != "sockjail" {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no sockjail process below pid %d", launcher)
+	return 0
 }
 
 // waitNoDescendantsOf waits until pid has no descendants left.
