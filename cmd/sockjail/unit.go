@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -264,8 +263,6 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-var systemdVersionRE = regexp.MustCompile(`^systemd (\d+)`)
-
 // installedSystemdVersion returns the version `systemctl --version` reports,
 // or 0 when systemctl is missing or says something else.
 func installedSystemdVersion() int {
@@ -273,10 +270,20 @@ func installedSystemdVersion() int {
 	if err != nil {
 		return 0
 	}
-	m := systemdVersionRE.FindSubmatch(out)
-	if m == nil {
+	return parseSystemdVersion(string(out))
+}
+
+// parseSystemdVersion reads the version from `systemctl --version`'s
+// first line, "systemd 252 (252.36-1~deb12u1)", or gives 0.
+func parseSystemdVersion(out string) int {
+	rest, ok := strings.CutPrefix(out, "systemd ")
+	if !ok {
 		return 0
 	}
-	n, _ := strconv.Atoi(string(m[1]))
+	end := 0
+	for end < len(rest) && '0' <= rest[end] && rest[end] <= '9' {
+		end++
+	}
+	n, _ := strconv.Atoi(rest[:end])
 	return n
 }
