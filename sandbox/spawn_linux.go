@@ -232,6 +232,11 @@ type Process struct {
 	exit     Exit
 	waitErr  error
 	closed   bool
+
+	// statusOnce reads the init's report of the program's status once;
+	// progExit is nil when the init ended without one.
+	statusOnce sync.Once
+	progExit   *Exit
 }
 
 // Start starts the program with cfg. It is safe to call concurrently from
@@ -429,14 +434,41 @@ func (p *Process) Wait() (Exit, error) {
 	return p.exit, p.waitErr
 }
 
-func (p *Process) wait() (Exit, error) {
-	var prog *Exit
-	if p.init {
+// WaitProgram waits for the program itself to end and returns how it
+// ended, without waiting for the rest of the session. In PID-namespace
+// mode the init reports the program's status and exits at once, and the
+// kernel then kills whatever the program left running: nothing can
+// outlive the session, but it may still be going down when WaitProgram
+// returns, and Wait waits for that. A caller can so act on the program's
+// end (close the connection) while the namespace is torn down. In the
+// fallback, and when the init ended without a report, it is Wait.
+func (p *Process) WaitProgram() (Exit, error) {
+	if !p.init {
+		return p.Wait()
+	}
+	if e := p.programStatus(); e != nil {
+		return *e, nil
+	}
+	return p.Wait()
+}
+
+// programStatus reads the init's report of the program's wait status
+// once, and returns it, or nil when the init ended without writing it.
+func (p *Process) programStatus() *Exit {
+	p.statusOnce.Do(func() {
 		var b [4]byte
 		if n, _ := io.ReadFull(p.status, b[:]); n == len(b) {
 			e := exitFromWaitStatus(syscall.WaitStatus(*(*int32)(unsafe.Pointer(&b[0]))))
-			prog = &e
+			p.progExit = &e
 		}
+	})
+	return p.progExit
+}
+
+func (p *Process) wait() (Exit, error) {
+	var prog *Exit
+	if p.init {
+		prog = p.programStatus()
 	}
 	// Wait for the first child to become a zombie without reaping it, so
 	// its pid (and in the fallback its process group) stays reserved.

@@ -164,3 +164,37 @@ func TestKillTree(t *testing.T) {
 		t.Errorf("ReadAll = %q, %v", b, err)
 	}
 }
+
+// TestWaitProgram: WaitProgram returns the program's own status while a
+// child it left behind still runs; Wait then returns the same status once
+// the whole session, that child included, is gone.
+func TestWaitProgram(t *testing.T) {
+	testenv.RequireRoot(t)
+	s := mustNew(t, testPolicy(t, nil), []string{"sh", "-c", `sleep 1000 & echo started; exit 7`}, Options{})
+	outR, outW := pipe(t)
+	proc, err := s.Start(StartConfig{Stdin: -1, Stdout: int(outW.Fd()), Stderr: int(outW.Fd()), Env: []string{"PATH=/usr/bin:/bin"}})
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	if !proc.Report().PIDNS {
+		t.Fatal("no PID namespace: WaitProgram is Wait there")
+	}
+	exit, err := proc.WaitProgram()
+	if err != nil || exit != (Exit{Code: 7}) {
+		t.Fatalf("WaitProgram = %v, %v; want exit 7", exit, err)
+	}
+	// The sleep holds the pipe until the session is gone: the output
+	// ends only after Wait.
+	full, err := proc.Wait()
+	if err != nil || full != exit {
+		t.Fatalf("Wait = %v, %v; want %v", full, err, exit)
+	}
+	if b, err := io.ReadAll(outR); err != nil || string(b) != "started\n" {
+		t.Errorf("output %q, %v", b, err)
+	}
+	if again, _ := proc.WaitProgram(); again != exit {
+		t.Errorf("WaitProgram after Wait = %v, want %v", again, exit)
+	}
+}

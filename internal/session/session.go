@@ -234,13 +234,26 @@ func (s *Session) Run(ctx context.Context) Result {
 	exit, werr := s.wait(ctx, proc, relayDone)
 	// The program is gone; nothing it started may outlive the session.
 	proc.KillTree()
+	var closed *conn.CloseResult
 	if rl != nil {
-		// Let the relay write what the program left in the pty or pipe,
-		// bounded like a flush.
+		// The pty or pipes end only when every process holding them is
+		// gone. Let the relay write what the program left there, bounded
+		// like a flush.
+		proc.Wait()
 		if err := s.finishRelay(relayDone, stopRelay); err != nil {
 			attrs = append(attrs, slog.String("relay", err.Error()))
 		}
 		rl.Close()
+	} else {
+		// Everything the program wrote is in the socket. Close the
+		// connection now, while the kernel takes the rest of the session
+		// down (a background child still holding the socket can add
+		// nothing after the FIN); the log line waits for both.
+		cr := s.closeConn()
+		closed = &cr
+	}
+	if _, err := proc.Wait(); err != nil && werr == nil {
+		werr = err
 	}
 	if err := proc.Close(); err != nil {
 		attrs = append(attrs, slog.String("cleanup_error", err.Error()))
@@ -255,7 +268,11 @@ func (s *Session) Run(ctx context.Context) Result {
 	}
 	attrs = append(attrs, slog.Int("pid", proc.Pid()))
 	attrs = append(attrs, exitAttrs(exit)...)
-	return s.finish(attrs, res, false)
+	if closed == nil {
+		cr := s.closeConn()
+		closed = &cr
+	}
+	return s.logEnd(attrs, res, false, *closed)
 }
 
 // wait waits for the program while enforcing max_duration and idle_timeout.
@@ -268,7 +285,7 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process, relayDone <-c
 	}
 	done := make(chan waited, 1)
 	go func() {
-		e, err := proc.Wait()
+		e, err := proc.WaitProgram()
 		done <- waited{e, err}
 	}()
 
@@ -358,25 +375,35 @@ func idlePollInterval(idle time.Duration) time.Duration {
 // finish runs the flush-then-close and writes the session's log line.
 // refused marks a connection whose program was never started.
 func (s *Session) finish(attrs []slog.Attr, res Result, refused bool) Result {
+	return s.logEnd(attrs, res, refused, s.closeConn())
+}
+
+// closeConn runs the flush-then-close. A second SIGTERM (AbortClose) ends
+// it at once.
+func (s *Session) closeConn() conn.CloseResult {
 	c := s.cfg.Policy.Connection
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	s.mu.Lock()
 	s.closing = true
 	s.abort = cancel
 	if s.aborted {
 		cancel()
 	}
-	why := s.killWhy
 	s.mu.Unlock()
-
-	cr := s.conn.Close(ctx, conn.CloseOptions{
+	return s.conn.Close(ctx, conn.CloseOptions{
 		FlushTimeout: time.Duration(c.FlushTimeout),
 		CloseDelay:   time.Duration(c.CloseDelay),
 		LingerIdle:   time.Duration(c.LingerIdle),
 		LingerMax:    time.Duration(c.LingerMax),
 	})
-	cancel()
+}
 
+// logEnd writes the session's one log line, with how the close went.
+func (s *Session) logEnd(attrs []slog.Attr, res Result, refused bool, cr conn.CloseResult) Result {
+	s.mu.Lock()
+	why := s.killWhy
+	s.mu.Unlock()
 	res.CloseReason = cr.Reason
 	if why != "" {
 		attrs = append(attrs, slog.String("killed", why))
