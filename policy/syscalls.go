@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -181,24 +180,25 @@ func (s Syscalls) ErrnoValue() unix.Errno {
 	return e
 }
 
-// errnoNames maps the Linux errno names (EPERM, …) and the common aliases
-// to their values.
-// Built on first use: a policy that keeps the default errno needs no table.
-var errnoNames = sync.OnceValue(func() map[string]unix.Errno {
-	m := map[string]unix.Errno{}
+// LookupErrno returns the errno called name ("EPERM"). It searches the
+// table by number rather than building a map: a policy names one errno,
+// and `run` looks it up once per process.
+func LookupErrno(name string) (unix.Errno, bool) {
+	// Aliases of errnos that x/sys/unix names otherwise.
+	switch name {
+	case "":
+		return 0, false
+	case "EWOULDBLOCK":
+		return unix.EWOULDBLOCK, true
+	case "EDEADLOCK":
+		return unix.EDEADLOCK, true
+	case "ENOTSUP":
+		return unix.ENOTSUP, true
+	}
 	for e := unix.Errno(1); e < 512; e++ { // from 512 on, errnos are kernel-internal (linux/errno.h)
-		if name := unix.ErrnoName(e); name != "" {
-			m[name] = e
+		if unix.ErrnoName(e) == name {
+			return e, true
 		}
 	}
-	m["EWOULDBLOCK"] = unix.EWOULDBLOCK
-	m["EDEADLOCK"] = unix.EDEADLOCK
-	m["ENOTSUP"] = unix.ENOTSUP
-	return m
-})
-
-// LookupErrno returns the errno called name ("EPERM").
-func LookupErrno(name string) (unix.Errno, bool) {
-	e, ok := errnoNames()[name]
-	return e, ok
+	return 0, false
 }
