@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -153,21 +152,24 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 	}
 
 	fsys := s.policy.Filesystem
+	// Each path is opened once, O_PATH, and the children build their
+	// rulesets from these descriptors.
 	add := func(key string, paths []policy.Path, fileAccess, dirAccess uint64) error {
 		for _, p := range paths {
-			fi, err := os.Stat(p.Name)
+			fd, isDir, err := openForRule(p.Name)
 			if err != nil {
 				if p.Optional && errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
+				s.closeRuleset()
 				return fmt.Errorf("sockjail: filesystem.%s %q: %w (hint: write it as \"-%s\" to ignore a missing path)", key, p.Name, err, p.Name)
 			}
 			a := dirAccess
-			if !fi.IsDir() {
+			if !isDir {
 				// Directory rights on a file give EINVAL.
 				a = fileAccess & accessFileMax
 			}
-			l.paths = append(l.paths, llPath{name: p.Name, access: l.mask(a), fd: -1})
+			l.paths = append(l.paths, llPath{name: p.Name, access: l.mask(a), fd: fd})
 		}
 		return nil
 	}
@@ -186,7 +188,12 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 	// The program and its interpreters can always be run, under every
 	// policy (the seed's /opt script works without naming /opt).
 	for _, p := range s.exec {
-		l.paths = append(l.paths, llPath{name: p, access: l.mask(accessExec & accessFileMax), fd: -1})
+		fd, _, err := openForRule(p)
+		if err != nil {
+			s.closeRuleset()
+			return fmt.Errorf("sockjail: opening %q for its Landlock rule: %w", p, err)
+		}
+		l.paths = append(l.paths, llPath{name: p, access: l.mask(accessExec & accessFileMax), fd: fd})
 	}
 	if s.report.Tmp != TmpOff {
 		l.tmpAccess = l.mask(accessRWDir)
@@ -207,14 +214,6 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 		s.report.LandlockNet = l.cfg.HandledAccessNet&(ll.AccessNetBindTCP|ll.AccessNetConnectTCP) != 0
 	}
 
-	for i := range l.paths {
-		fd, err := unix.Open(l.paths[i].name, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			s.closeRuleset()
-			return fmt.Errorf("sockjail: opening %q for its Landlock rule: %w", l.paths[i].name, err)
-		}
-		l.paths[i].fd = fd
-	}
 	if err := l.check(); err != nil {
 		s.closeRuleset()
 		return fmt.Errorf("sockjail: building the Landlock ruleset: %w", err)
@@ -227,6 +226,21 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 		s.report.Scopes = append(s.report.Scopes, "abstract_unix")
 	}
 	return nil
+}
+
+// openForRule opens path with O_PATH for a Landlock rule and reports
+// whether it is a directory. Errors are *fs.PathError, as os.Stat's.
+func openForRule(path string) (fd int, isDir bool, err error) {
+	fd, err = unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, false, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, false, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	return fd, st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
 }
 
 func allPorts(rs []policy.PortRange) bool {

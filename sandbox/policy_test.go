@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,5 +202,32 @@ func TestProgramHiddenByPrivateTmp(t *testing.T) {
 	p := testPolicy(t, func(p *policy.Policy) { p.Filesystem.PrivateTmp = false })
 	if r := run(t, p, Options{}, "", prog); r.stdout != "hello\n" {
 		t.Errorf("with private_tmp = false: %v, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+	}
+}
+
+// TestMissingPaths: a missing path in a filesystem list refuses the
+// sandbox with the path and a hint, unless it is written optional ("-"),
+// when its rule is left out.
+func TestMissingPaths(t *testing.T) {
+	const missing = "/nonexistent-sockjail-path"
+	p := testPolicy(t, func(p *policy.Policy) {
+		p.Filesystem.ReadOnly = append(p.Filesystem.ReadOnly, policy.Path{Name: missing})
+	})
+	_, err := New(p, []string{"true"}, Options{})
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), `filesystem.read_only "`+missing+`"`) || !strings.Contains(err.Error(), `"-`+missing+`"`) {
+		t.Errorf("New with a missing read_only path: %v", err)
+	}
+	p = testPolicy(t, func(p *policy.Policy) {
+		p.Filesystem.ReadWrite = append(p.Filesystem.ReadWrite, policy.Path{Name: missing, Optional: true})
+	})
+	s, err := New(p, []string{"true"}, Options{})
+	if err != nil {
+		t.Fatalf("New with an optional missing path: %v", err)
+	}
+	defer s.Close()
+	for _, lp := range s.ll.paths {
+		if lp.name == missing {
+			t.Errorf("the optional missing path has a rule")
+		}
 	}
 }
