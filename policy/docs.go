@@ -83,7 +83,7 @@ prints one group's syscalls with its included groups expanded.
 `)
 	grouped := map[string]bool{}
 	for _, g := range SyscallGroups() {
-		def := syscallGroups[g]
+		def, _ := lookupSyscallGroup(g)
 		var inc, own []string
 		for _, m := range def.members {
 			if strings.HasPrefix(m, "@") {

@@ -26,6 +26,7 @@ type Syscall struct {
 
 // groupDef is a syscall group: a description and its direct members.
 type groupDef struct {
+	name    string // "@basic-io"
 	help    string
 	members []string // syscall names and @groups
 }
@@ -58,11 +59,26 @@ type syscallSet [len(syscallTable)]bool
 
 // SyscallGroups returns the names of all syscall groups ("@basic-io", …),
 // sorted.
-func SyscallGroups() []string { return sortedKeys(syscallGroups) }
+func SyscallGroups() []string {
+	out := make([]string, len(syscallGroups))
+	for i, g := range syscallGroups {
+		out[i] = g.name
+	}
+	return out
+}
+
+// lookupSyscallGroup returns the group called name ("@basic-io").
+func lookupSyscallGroup(name string) (*groupDef, bool) {
+	i, ok := slices.BinarySearchFunc(syscallGroups[:], name, func(g groupDef, name string) int { return strings.Compare(g.name, name) })
+	if !ok {
+		return nil, false
+	}
+	return &syscallGroups[i], true
+}
 
 // GroupDescription returns a group's one-line description.
 func GroupDescription(group string) (string, error) {
-	g, ok := syscallGroups[group]
+	g, ok := lookupSyscallGroup(group)
 	if !ok {
 		return "", unknownGroupError(group)
 	}
@@ -87,7 +103,7 @@ func GroupMembers(group string) ([]string, error) {
 
 // GroupIncludes returns the groups group includes directly, sorted.
 func GroupIncludes(group string) ([]string, error) {
-	g, ok := syscallGroups[group]
+	g, ok := lookupSyscallGroup(group)
 	if !ok {
 		return nil, unknownGroupError(group)
 	}
@@ -115,7 +131,7 @@ func expand(name string, set *syscallSet) error {
 		set[i] = true
 		return nil
 	}
-	g, ok := syscallGroups[name]
+	g, ok := lookupSyscallGroup(name)
 	if !ok {
 		return unknownGroupError(name)
 	}
@@ -130,7 +146,7 @@ func expand(name string, set *syscallSet) error {
 // checkSyscallName reports whether name is a known syscall or group.
 func checkSyscallName(name string) error {
 	if strings.HasPrefix(name, "@") {
-		if _, ok := syscallGroups[name]; !ok {
+		if _, ok := lookupSyscallGroup(name); !ok {
 			return unknownGroupError(name)
 		}
 		return nil
@@ -164,7 +180,13 @@ func (s Syscalls) Resolve() ([]Syscall, error) {
 		deny[i] = false
 		allow[i] = true
 	}
-	var out []Syscall
+	n := 0
+	for i := range allow {
+		if allow[i] && !deny[i] {
+			n++
+		}
+	}
+	out := make([]Syscall, 0, n)
 	for i := range allow {
 		if allow[i] && !deny[i] {
 			out = append(out, syscallTable[i])

@@ -196,3 +196,17 @@ func TestSyscallTableSorted(t *testing.T) {
 		}
 	}
 }
+
+// TestSyscallGroupsSorted: lookupSyscallGroup searches by binary search.
+func TestSyscallGroupsSorted(t *testing.T) {
+	for i := 1; i < len(syscallGroups); i++ {
+		if syscallGroups[i-1].name >= syscallGroups[i].name {
+			t.Fatalf("syscallGroups is not strictly sorted at %q, %q", syscallGroups[i-1].name, syscallGroups[i].name)
+		}
+	}
+	for _, g := range syscallGroups {
+		if found, ok := lookupSyscallGroup(g.name); !ok || found.name != g.name {
+			t.Errorf("lookupSyscallGroup(%q) = %v, %v", g.name, found, ok)
+		}
+	}
+}

@@ -189,7 +189,8 @@ type filterInput struct {
 // libseccomp version that compiles them.
 func (in filterInput) key() string {
 	maj, mnr, mic := seccomp.GetLibraryVersion()
-	b := fmt.Appendf(nil, "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
+	b := make([]byte, 0, 128+8*(len(in.allow)+len(in.eacces)))
+	b = fmt.Appendf(b, "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
 	for _, nr := range in.allow {
 		b = strconv.AppendInt(b, int64(nr), 10)
 		b = append(b, '\n')

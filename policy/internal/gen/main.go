@@ -113,8 +113,9 @@ func main() {
 	}
 	sort.Strings(gnames)
 	fmt.Fprintf(&b, "// syscallGroups holds each group's description and direct members\n")
-	fmt.Fprintf(&b, "// (syscall names and @groups), limited to x86-64.\n")
-	fmt.Fprintf(&b, "var syscallGroups = map[string]groupDef{\n")
+	fmt.Fprintf(&b, "// (syscall names and @groups), limited to x86-64, sorted by name; like\n")
+	fmt.Fprintf(&b, "// syscallTable, it is laid out by the linker.\n")
+	fmt.Fprintf(&b, "var syscallGroups = [...]groupDef{\n")
 	for _, n := range gnames {
 		g := groups[n]
 		var members []string
@@ -129,7 +130,7 @@ func main() {
 			}
 		}
 		sort.Strings(members)
-		fmt.Fprintf(&b, "%q: {help: %q, members: []string{", n, g.help)
+		fmt.Fprintf(&b, "{name: %q, help: %q, members: []string{", n, g.help)
 		for i, m := range members {
 			if i > 0 {
 				b.WriteString(", ")
