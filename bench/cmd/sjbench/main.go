@@ -74,8 +74,10 @@ func mainErr() int {
 		jsonOut     = flag.String("json", "", "write the JSON here instead of OUT/<date>-<commit>.json")
 		variants    policyVariants
 		envVariants policyVariants
+		binVariants policyVariants
 	)
 	flag.Var(&envVariants, "run-env", "NAME=K=V[,K=V]: also measure `env K=V... sockjail run` as target run-env:NAME (repeatable; e.g. GOGC=off); compare with run-env:none, which is added with it")
+	flag.Var(&binVariants, "run-bin", "NAME=PATH: also measure `PATH run` (another sockjail build, say the one before a change) as target run-bin:NAME, interleaved with sockjail-run in the same rounds (repeatable)")
 	flag.Var(&variants, "run-policy", "NAME=FILE: also measure `sockjail run --policy FILE` as target run:NAME (repeatable; to find what a policy setting costs)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: sjbench [flags]\n       sjbench compare OLD.json NEW.json\n\nflags:\n")
@@ -124,6 +126,18 @@ func mainErr() int {
 	}
 	for _, v := range envVariants {
 		t := runEnvVariant(v.name, strings.Split(v.file, ","))
+		if err := b.missing(t); err != nil {
+			b.skip(t, err.Error())
+		}
+		b.targets = append(b.targets, t)
+	}
+	for _, v := range binVariants {
+		abs, err := filepath.Abs(v.file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sjbench:", err)
+			return 64
+		}
+		t := runBinVariant(v.name, abs)
 		if err := b.missing(t); err != nil {
 			b.skip(t, err.Error())
 		}

@@ -94,6 +94,18 @@ func runVariant(name, file string) *target {
 	}
 }
 
+// runBinVariant is `PATH run` with the default policy, for -run-bin: the
+// same workload through another sockjail binary.
+func runBinVariant(name, path string) *target {
+	return &target{
+		Name: "run-bin:" + name, What: path + " run",
+		wrap: func(_ *bench, prog []string) []string {
+			return append([]string{path, "run", "--"}, prog...)
+		},
+		needs: []string{"systemd-socket-activate", path},
+	}
+}
+
 // runEnvVariant is `env VARS... sockjail run`, for -run-env. VARS may be
 // empty: the baseline with the same env(1) start.
 func runEnvVariant(name string, vars []string) *target {
