@@ -26,9 +26,11 @@ type Syscall struct {
 
 // groupDef is a syscall group: a description and its direct members.
 type groupDef struct {
-	name    string // "@basic-io"
-	help    string
-	members []string // syscall names and @groups
+	name     string // "@basic-io"
+	help     string
+	members  []string // syscall names and @groups
+	calls    []uint16 // the syscall members' positions in syscallTable
+	includes []uint8  // the @group members' positions in syscallGroups
 }
 
 // LookupSyscall returns the x86-64 number of the syscall called name.
@@ -135,12 +137,18 @@ func expand(name string, set *syscallSet) error {
 	if !ok {
 		return unknownGroupError(name)
 	}
-	for _, m := range g.members {
-		if err := expand(m, set); err != nil {
-			return err
-		}
-	}
+	g.expand(set)
 	return nil
+}
+
+// expand adds the group's syscalls to set, included groups' too.
+func (g *groupDef) expand(set *syscallSet) {
+	for _, i := range g.calls {
+		set[i] = true
+	}
+	for _, i := range g.includes {
+		syscallGroups[i].expand(set)
+	}
 }
 
 // checkSyscallName reports whether name is a known syscall or group.

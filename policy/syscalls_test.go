@@ -3,6 +3,7 @@ package policy
 import (
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -207,6 +208,31 @@ func TestSyscallGroupsSorted(t *testing.T) {
 	for _, g := range syscallGroups {
 		if found, ok := lookupSyscallGroup(g.name); !ok || found.name != g.name {
 			t.Errorf("lookupSyscallGroup(%q) = %v, %v", g.name, found, ok)
+		}
+	}
+}
+
+// TestGroupPositions checks the generated positions against the names
+// they repeat: Resolve uses the positions, the docs the names.
+func TestGroupPositions(t *testing.T) {
+	for _, g := range syscallGroups {
+		var calls, includes []string
+		for _, i := range g.calls {
+			calls = append(calls, syscallTable[i].Name)
+		}
+		for _, i := range g.includes {
+			includes = append(includes, syscallGroups[i].name)
+		}
+		var wantCalls, wantIncludes []string
+		for _, m := range g.members {
+			if strings.HasPrefix(m, "@") {
+				wantIncludes = append(wantIncludes, m)
+			} else {
+				wantCalls = append(wantCalls, m)
+			}
+		}
+		if !slices.Equal(calls, wantCalls) || !slices.Equal(includes, wantIncludes) {
+			t.Errorf("%s: positions name %v and %v, members are %v and %v", g.name, calls, includes, wantCalls, wantIncludes)
 		}
 	}
 }

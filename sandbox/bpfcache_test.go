@@ -2,9 +2,15 @@ package sandbox
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
 
 	"github.com/sockjail/sockjail/internal/testenv"
 	"github.com/sockjail/sockjail/policy"
@@ -59,5 +65,19 @@ func TestBPFCache(t *testing.T) {
 	// …and was replaced by the compiled program.
 	if b := readTrusted(path); !bytes.Equal(b, want) {
 		t.Errorf("the untrusted cache file was not replaced")
+	}
+}
+
+// TestBPFCacheKeyFormat pins the key's input bytes, which key builds
+// without fmt: the same key for the same filter across versions keeps
+// the disk cache valid.
+func TestBPFCacheKeyFormat(t *testing.T) {
+	in := filterInput{action: policy.ActionErrno, errno: unix.EPERM, allow: []int{0, 1, 60, 231}, eacces: []int{90}, clone3ENOSYS: true}
+	maj, mnr, mic := seccomp.GetLibraryVersion()
+	want := fmt.Sprintf("sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
+	want += "0\n1\n60\n231\neacces 90\n"
+	sum := sha256.Sum256([]byte(want))
+	if got := in.key(); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("key() = %s, want the hash of %q", got, want)
 	}
 }

@@ -190,7 +190,22 @@ type filterInput struct {
 func (in filterInput) key() string {
 	maj, mnr, mic := seccomp.GetLibraryVersion()
 	b := make([]byte, 0, 128+8*(len(in.allow)+len(in.eacces)))
-	b = fmt.Appendf(b, "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\nerrno %d\nclone3 %v\n", maj, mnr, mic, in.action, in.errno, in.clone3ENOSYS)
+	// The same bytes as "sockjail-bpf 1\nlibseccomp %d.%d.%d\naction %s\n
+	// errno %d\nclone3 %v\n", without fmt, whose first use in a fresh
+	// process costs more than the rest of the key.
+	b = append(b, "sockjail-bpf 1\nlibseccomp "...)
+	b = strconv.AppendUint(b, uint64(maj), 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(mnr), 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(mic), 10)
+	b = append(b, "\naction "...)
+	b = append(b, in.action...)
+	b = append(b, "\nerrno "...)
+	b = strconv.AppendInt(b, int64(in.errno), 10)
+	b = append(b, "\nclone3 "...)
+	b = strconv.AppendBool(b, in.clone3ENOSYS)
+	b = append(b, '\n')
 	for _, nr := range in.allow {
 		b = strconv.AppendInt(b, int64(nr), 10)
 		b = append(b, '\n')

@@ -114,8 +114,17 @@ func main() {
 	sort.Strings(gnames)
 	fmt.Fprintf(&b, "// syscallGroups holds each group's description and direct members\n")
 	fmt.Fprintf(&b, "// (syscall names and @groups), limited to x86-64, sorted by name; like\n")
-	fmt.Fprintf(&b, "// syscallTable, it is laid out by the linker.\n")
+	fmt.Fprintf(&b, "// syscallTable, it is laid out by the linker. calls and includes repeat\n")
+	fmt.Fprintf(&b, "// the members as positions in syscallTable and syscallGroups, so that\n")
+	fmt.Fprintf(&b, "// resolving a policy's groups compares no strings.\n")
 	fmt.Fprintf(&b, "var syscallGroups = [...]groupDef{\n")
+	position := func(list []string, name string) int {
+		i := sort.SearchStrings(list, name)
+		if i == len(list) || list[i] != name {
+			log.Fatalf("%s is not in the list", name)
+		}
+		return i
+	}
 	for _, n := range gnames {
 		g := groups[n]
 		var members []string
@@ -136,6 +145,22 @@ func main() {
 				b.WriteString(", ")
 			}
 			fmt.Fprintf(&b, "%q", m)
+		}
+		fmt.Fprintf(&b, "}, calls: []uint16{")
+		sep := ""
+		for _, m := range members {
+			if !strings.HasPrefix(m, "@") {
+				fmt.Fprintf(&b, "%s%d", sep, position(names, m))
+				sep = ", "
+			}
+		}
+		fmt.Fprintf(&b, "}, includes: []uint8{")
+		sep = ""
+		for _, m := range members {
+			if strings.HasPrefix(m, "@") {
+				fmt.Fprintf(&b, "%s%d", sep, position(gnames, m))
+				sep = ", "
+			}
 		}
 		fmt.Fprintf(&b, "}},\n")
 	}
