@@ -119,14 +119,7 @@ func TestSignalForwarded(t *testing.T) {
 // gets EOF.
 func TestDaemonGone(t *testing.T) {
 	testenv.RequireRoot(t)
-	s := mustNew(t, testPolicy(t, nil), []string{"sh", "-c", `(setsid sh -c 'sleep 1000' &) ; echo started`}, Options{})
-	outR, outW := pipe(t)
-	proc, err := s.Start(StartConfig{Stdin: -1, Stdout: int(outW.Fd()), Stderr: int(outW.Fd()), Env: []string{"PATH=/usr/bin:/bin"}})
-	outW.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proc.Close()
+	proc, outR := startToPipe(t, []string{"sh", "-c", `(setsid sh -c 'sleep 1000' &) ; echo started`})
 	exit, err := proc.Wait()
 	if err != nil || exit.Code != 0 {
 		t.Fatalf("Wait = %v, %v", exit, err)
@@ -145,14 +138,7 @@ func TestDaemonGone(t *testing.T) {
 
 func TestKillTree(t *testing.T) {
 	testenv.RequireRoot(t)
-	s := mustNew(t, testPolicy(t, nil), []string{"sh", "-c", `sleep 1000 & sleep 1000`}, Options{})
-	outR, outW := pipe(t)
-	proc, err := s.Start(StartConfig{Stdin: -1, Stdout: int(outW.Fd()), Stderr: int(outW.Fd()), Env: []string{"PATH=/usr/bin:/bin"}})
-	outW.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proc.Close()
+	proc, outR := startToPipe(t, []string{"sh", "-c", `sleep 1000 & sleep 1000`})
 	if err := proc.KillTree(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +156,7 @@ func TestKillTree(t *testing.T) {
 // the whole session, that child included, is gone.
 func TestWaitProgram(t *testing.T) {
 	testenv.RequireRoot(t)
-	s := mustNew(t, testPolicy(t, nil), []string{"sh", "-c", `sleep 1000 & echo started; exit 7`}, Options{})
-	outR, outW := pipe(t)
-	proc, err := s.Start(StartConfig{Stdin: -1, Stdout: int(outW.Fd()), Stderr: int(outW.Fd()), Env: []string{"PATH=/usr/bin:/bin"}})
-	outW.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proc.Close()
+	proc, outR := startToPipe(t, []string{"sh", "-c", `sleep 1000 & echo started; exit 7`})
 	if !proc.Report().PIDNS {
 		t.Fatal("no PID namespace: WaitProgram is Wait there")
 	}
@@ -197,4 +176,20 @@ func TestWaitProgram(t *testing.T) {
 	if again, _ := proc.WaitProgram(); again != exit {
 		t.Errorf("WaitProgram after Wait = %v, want %v", again, exit)
 	}
+}
+
+// startToPipe starts argv under the test policy with stdout and stderr on
+// a pipe, and returns the process (closed at the test's end) and the
+// pipe's read end.
+func startToPipe(t *testing.T, argv []string) (*Process, *os.File) {
+	t.Helper()
+	s := mustNew(t, testPolicy(t, nil), argv, Options{})
+	outR, outW := pipe(t)
+	proc, err := s.Start(StartConfig{Stdin: -1, Stdout: int(outW.Fd()), Stderr: int(outW.Fd()), Env: []string{"PATH=/usr/bin:/bin"}})
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.Close() })
+	return proc, outR
 }

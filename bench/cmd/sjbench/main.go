@@ -124,36 +124,29 @@ func mainErr() int {
 	if len(envVariants) > 0 {
 		envVariants = append(policyVariants{{"none", ""}}, envVariants...)
 	}
+	// The variants are measured beside the selected targets, or listed
+	// as not measured with the reason.
+	addVariant := func(t *target) {
+		if err := b.missing(t); err != nil {
+			b.skip(t, err.Error())
+		}
+		b.targets = append(b.targets, t)
+	}
 	for _, v := range envVariants {
-		t := runEnvVariant(v.name, strings.Split(v.file, ","))
-		if err := b.missing(t); err != nil {
-			b.skip(t, err.Error())
-		}
-		b.targets = append(b.targets, t)
+		addVariant(runEnvVariant(v.name, strings.Split(v.file, ",")))
 	}
-	for _, v := range binVariants {
-		abs, err := filepath.Abs(v.file)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "sjbench:", err)
-			return 64
+	for _, vs := range []struct {
+		list policyVariants
+		make func(name, path string) *target
+	}{{binVariants, runBinVariant}, {variants, runVariant}} {
+		for _, v := range vs.list {
+			abs, err := filepath.Abs(v.file)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "sjbench:", err)
+				return 64
+			}
+			addVariant(vs.make(v.name, abs))
 		}
-		t := runBinVariant(v.name, abs)
-		if err := b.missing(t); err != nil {
-			b.skip(t, err.Error())
-		}
-		b.targets = append(b.targets, t)
-	}
-	for _, v := range variants {
-		abs, err := filepath.Abs(v.file)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "sjbench:", err)
-			return 64
-		}
-		t := runVariant(v.name, abs)
-		if err := b.missing(t); err != nil {
-			b.skip(t, err.Error())
-		}
-		b.targets = append(b.targets, t)
 	}
 	if why := b.skipped["bare"]; why != "" {
 		fmt.Fprintln(os.Stderr, "sjbench: the baseline cannot run:", why)
