@@ -146,3 +146,46 @@ func TestELFInterpreterBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// FuzzELFInterpreter feeds elfInterpreter arbitrary files: it must not
+// panic, must return a loader path without NUL of at most a page, and
+// must agree with debug/elf wherever debug/elf reads the file and finds
+// an interpreter.
+func FuzzELFInterpreter(f *testing.F) {
+	if bash, err := resolveProgram("bash", DefaultPath); err == nil {
+		if b, err := os.ReadFile(bash); err == nil {
+			f.Add(b[:min(len(b), 4096)])
+		}
+	}
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	f.Add([]byte("#!/bin/sh\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "f")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got := elfInterpreter(path)
+		if strings.IndexByte(got, 0) >= 0 || len(got) > 4096 {
+			t.Fatalf("elfInterpreter = %q", got)
+		}
+		ef, err := elf.NewFile(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, p := range ef.Progs {
+			if p.Type != elf.PT_INTERP || p.Filesz > 4096 {
+				continue
+			}
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err != nil {
+				return
+			}
+			want, _, _ := strings.Cut(string(b), "\x00")
+			if got != want {
+				t.Fatalf("elfInterpreter = %q, debug/elf's PT_INTERP says %q", got, want)
+			}
+			return
+		}
+	})
+}
