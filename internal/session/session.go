@@ -234,7 +234,6 @@ func (s *Session) Run(ctx context.Context) Result {
 	exit, werr := s.wait(ctx, proc, relayDone)
 	// The program is gone; nothing it started may outlive the session.
 	proc.KillTree()
-	var closed *conn.CloseResult
 	if rl != nil {
 		// The pty or pipes end only when every process holding them is
 		// gone. Let the relay write what the program left there, bounded
@@ -244,14 +243,12 @@ func (s *Session) Run(ctx context.Context) Result {
 			attrs = append(attrs, slog.String("relay", err.Error()))
 		}
 		rl.Close()
-	} else {
-		// Everything the program wrote is in the socket. Close the
-		// connection now, while the kernel takes the rest of the session
-		// down (a background child still holding the socket can add
-		// nothing after the FIN); the log line waits for both.
-		cr := s.closeConn()
-		closed = &cr
 	}
+	// Everything the program wrote is in the socket. Close the connection
+	// now, while the kernel takes the rest of the session down (a
+	// background child still holding the socket can add nothing after the
+	// FIN); the log line waits for both.
+	cr := s.closeConn()
 	if _, err := proc.Wait(); err != nil && werr == nil {
 		werr = err
 	}
@@ -268,11 +265,7 @@ func (s *Session) Run(ctx context.Context) Result {
 	}
 	attrs = append(attrs, slog.Int("pid", proc.Pid()))
 	attrs = append(attrs, exitAttrs(exit)...)
-	if closed == nil {
-		cr := s.closeConn()
-		closed = &cr
-	}
-	return s.logEnd(attrs, res, false, *closed)
+	return s.logEnd(attrs, res, false, cr)
 }
 
 // wait waits for the program while enforcing max_duration and idle_timeout.
