@@ -67,7 +67,7 @@ e2e-systemd: deps-test
 
 # The side-by-side benchmark of issue 7 (bench/README.md): bare program,
 # sockjail run and serve, bubblewrap, firejail; a table on stdout and JSON in
-# bench/results/. BENCH_N connections per target (default 300, ~3 minutes).
+# bench/results/. BENCH_N connections per target (default 300, one to three minutes).
 # bubblewrap and firejail are installed when root; a target that can't run
 # is reported as not measured.
 BENCH_N ?= 300
