@@ -1204,19 +1204,10 @@ func escFindProcess(t *testing.T, token string) int {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var pids []int
-		ents, _ := os.ReadDir("/proc")
-		for _, ent := range ents {
-			pid, err := strconv.Atoi(ent.Name())
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-			if err != nil {
-				continue
-			}
-			args := strings.Split(string(b), "\x00")
+		for _, pid := range allPIDs() {
+			args := procCmdline(pid)
 			// The program itself, not sockjail nor sh with it in argv.
-			if len(args) > 3 && filepath.Base(args[0]) == "tmp" && slices.Contains(args, token) {
+			if len(args) >= 3 && filepath.Base(args[0]) == "tmp" && slices.Contains(args, token) {
 				pids = append(pids, pid)
 			}
 		}
@@ -1233,13 +1224,8 @@ func escFindProcess(t *testing.T, token string) int {
 // escProcessesOf returns the pids of processes whose real uid is uid.
 func escProcessesOf(uid int) []int {
 	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "status"))
+	for _, pid := range allPIDs() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
 			continue
 		}
@@ -1590,14 +1576,8 @@ func TestEscapeOutlive(t *testing.T) {
 // holds token.
 func escProcessesWith(token string) []int {
 	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), token) && escAlive(pid) {
+	for _, pid := range allPIDs() {
+		if slices.Contains(procCmdline(pid), token) && escAlive(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -1607,13 +1587,8 @@ func escProcessesWith(token string) []int {
 // escAlive reports whether pid exists and is not a zombie (a zombie runs
 // nothing; its parent has yet to reap it).
 func escAlive(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesized command name.
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
+	state, _, ok := procStat(pid)
+	return ok && state != 'Z'
 }
 
 // TestEscapeUDP: a UDP datagram to a listener on 127.0.0.1, outside the

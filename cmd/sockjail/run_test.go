@@ -369,7 +369,7 @@ func TestRunNeverReadingClient(t *testing.T) {
 			if el < 2*time.Second || el > 10*time.Second {
 				t.Fatalf("session took %v, want about 2.2s", el)
 			}
-			waitNoDescendantsOf(t, s.cmd.Process.Pid, 5*time.Second)
+			waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
 		})
 	}
 }
@@ -393,7 +393,7 @@ func TestRunBackgroundChild(t *testing.T) {
 			t.Fatalf("EOF after %v: the background child held the connection", el)
 		}
 		s.logs.wait(t, 10*time.Second, msgIs("connection"))
-		waitNoDescendantsOf(t, s.cmd.Process.Pid, 5*time.Second)
+		waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
 	})
 }
 
@@ -450,24 +450,13 @@ func TestRunForwardsSignals(t *testing.T) {
 
 // sockjailBelow returns the pid of the sockjail process started by the
 // launcher pid: the sockjail among its descendants whose parent is not a
-// sockjail (the session's init is a sockjail too, until it execs nothing).
+// sockjail (the session's init, cloned from sockjail, bears its name too).
 func sockjailBelow(t *testing.T, launcher int) int {
 	t.Helper()
-	comm := func(pid int) string {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		return strings.TrimSpace(string(b))
-	}
-	ppid := func(pid int) int {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		s := string(b)
-		fs := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		n, _ := strconv.Atoi(fs[1])
-		return n
-	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, pid := range descendants(launcher) {
-			if comm(pid) == "sockjail" && comm(ppid(pid)) != "sockjail" {
+			if _, ppid, ok := procStat(pid); ok && procComm(pid) == "sockjail" && procComm(ppid) != "sockjail" {
 				return pid
 			}
 		}
@@ -475,23 +464,6 @@ func sockjailBelow(t *testing.T, launcher int) int {
 	}
 	t.Fatalf("no sockjail process below pid %d", launcher)
 	return 0
-}
-
-// waitNoDescendantsOf waits until pid has no descendants left.
-func waitNoDescendantsOf(t *testing.T, pid int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for len(descendants(pid)) > 0 {
-		if time.Now().After(deadline) {
-			var cmds []string
-			for _, p := range descendants(pid) {
-				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-				cmds = append(cmds, fmt.Sprintf("%d %q", p, bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
-			}
-			t.Fatalf("processes left below the launcher (pid %d): %v", pid, cmds)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestRunBadInput: mistakes get a clear message and their documented exit

@@ -525,60 +525,6 @@ func TestServeNeverReadingClient(t *testing.T) {
 	waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
 }
 
-// descendants returns the pids of every process below pid.
-func descendants(pid int) []int {
-	ents, _ := os.ReadDir("/proc")
-	parent := map[int]int{}
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command may hold spaces and parentheses: fields follow the
-		// last ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		fs := strings.Fields(s[i+1:])
-		if len(fs) < 2 {
-			continue
-		}
-		pp, _ := strconv.Atoi(fs[1])
-		parent[p] = pp
-	}
-	var out []int
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	return out
-}
-
-func waitNoDescendants(t *testing.T, pid int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		d := descendants(pid)
-		if len(d) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left below serve (pid %d): %v", pid, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func fdCount(t *testing.T, pid int) int {
 	t.Helper()
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
