@@ -34,7 +34,7 @@ var tables = []tableDef{
 	{"filesystem", "What the program may see, through Landlock. Every path not listed is denied entirely. A leading \"-\" on a path ignores it when it is missing, as in systemd's ReadOnlyPaths=; without it, a missing path refuses the connection. The program named on the command line and its script interpreter are always readable and executable."},
 	{"network", "Landlock TCP rules and IPC scopes. The connection itself needs no rule."},
 	{"syscalls", "The seccomp filter. Groups use systemd's names (see docs/syscalls.md and `sockjail policy syscalls`)."},
-	{"limits", "rlimits, applied to the program only. Sizes take B, KiB, MiB, GiB or TiB; times take s, m or h. \"unlimited\" lifts a limit."},
+	{"limits", "The session's bounds. nofile to core are rlimits, applied to each of the program's processes. memory, tasks and cpu_quota bound the whole session together, through a cgroup of its own (or the unit's, under systemd Accept=yes): a value this file writes is required, and a strict policy refuses the connection where it can't be enforced; the default's values apply wherever sockjail can create the session's cgroup, and the log line says when they were skipped (see the README's table of who enforces what). Sizes take B, KiB, MiB, GiB or TiB; times take s, m or h. \"unlimited\" lifts a limit."},
 	{"serve", "Settings of `sockjail serve` (and proxy_protocol for `run`)."},
 	{"terminal", "Interactive sessions. Off by default, so that plain programs get the connection directly."},
 }
@@ -208,6 +208,22 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return quote(p.Filesystem.TmpSize.String()) },
 	},
+	{
+		path: "filesystem.tmp_inodes", typ: "integer",
+		doc: "The most files, directories and symlinks the private /tmp may hold (tmpfs nr_inodes; /var/tmp has its own, equal cap); one more fails with ENOSPC. tmp_size doesn't bound them: an empty file costs the kernel about 1 KiB (1.0 KiB with short names, 1.6 KiB with 255-byte names, measured on Linux 6.18), so the default of 10000 keeps a full /tmp within about 16 MiB of kernel memory.",
+		parse: func(p *Policy, v any, c *decoder) {
+			n, ok := v.(int64)
+			switch {
+			case !ok:
+				c.errorf("filesystem.tmp_inodes", "expected an integer, got %s", typeName(v))
+			case n < minTmpInodes || n > maxTmpInodes:
+				c.errorf("filesystem.tmp_inodes", "tmp_inodes must be from %d to %d, got %d", minTmpInodes, maxTmpInodes, n)
+			default:
+				p.Filesystem.TmpInodes = uint64(n)
+			}
+		},
+		format: func(p *Policy) string { return strconv.FormatUint(p.Filesystem.TmpInodes, 10) },
+	},
 	pathsKey("filesystem.read_only", "Paths the program may read (files, and directories with everything below them).", func(p *Policy) *[]Path { return &p.Filesystem.ReadOnly }),
 	pathsKey("filesystem.read_write", "Paths the program may read, write, create and delete in.", func(p *Policy) *[]Path { return &p.Filesystem.ReadWrite }),
 	pathsKey("filesystem.exec", "Paths the program may execute files from, and read (the dynamic loader maps libraries from them). Nothing is executable unless listed here, except the program itself and its #! interpreter.", func(p *Policy) *[]Path { return &p.Filesystem.Exec }),
@@ -251,6 +267,9 @@ var keys = []keyDef{
 	limitKey("limits.address_space", "size", "RLIMIT_AS: virtual memory.", unitBytes, func(p *Policy) *Limit { return &p.Limits.AddressSpace }),
 	limitKey("limits.file_size", "size", "RLIMIT_FSIZE: the largest file the program may write.", unitBytes, func(p *Policy) *Limit { return &p.Limits.FileSize }),
 	limitKey("limits.core", "size", "RLIMIT_CORE: core dump size; 0 means no core dumps.", unitBytes, func(p *Policy) *Limit { return &p.Limits.Core }),
+	limitKey("limits.memory", "size", "The session's total memory: its processes, the kernel memory they use (inodes, dentries, page tables, socket buffers) and its private /tmp, with no swap. Past it the kernel's OOM killer ends the whole session. At least 4MiB. systemd: MemoryMax= and MemorySwapMax=0.", unitBytes, func(p *Policy) *Limit { return &p.Limits.Memory }),
+	limitKey("limits.tasks", "count", "The session's processes and threads together; one more fork or thread fails with EAGAIN. At least 1. systemd: TasksMax=.", unitCount, func(p *Policy) *Limit { return &p.Limits.Tasks }),
+	limitKey("limits.cpu_quota", `string "N%"`, "The CPU time the session may use, as a share of one CPU per 100 ms period: \"50%\" is half a CPU, \"250%\" two and a half. From 1% to 100000%. systemd: CPUQuota=.", unitPercent, func(p *Policy) *Limit { return &p.Limits.CPUQuota }),
 
 	// [serve]
 	intKey("serve.max_connections", "Sessions at once; more connections are refused politely.", 1, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxConnections }),
@@ -352,6 +371,13 @@ var keys = []keyDef{
 	intKey("terminal.line_rate", "Pace output like a modem line of this many bit/s (10 bits per byte); 0 means unpaced.", 0, 1e9, func(p *Policy) *int { return &p.Terminal.LineRate }),
 }
 
+// Bounds of the session keys.
+const (
+	minMemory    = 4 << 20
+	minTmpInodes = 16
+	maxTmpInodes = 1 << 31
+)
+
 // validEnvName reports whether s is a portable variable name: letters,
 // digits and _, not starting with a digit.
 func validEnvName(s string) bool {
@@ -443,10 +469,26 @@ func limitKey(path, typ, doc string, u limitUnit, field func(*Policy) *Limit) ke
 					if !l.Unlimited && l.Value == 0 {
 						err = fmt.Errorf("cpu = 0 would kill the program at once: write a time, or \"unlimited\"")
 					}
+				case "limits.memory":
+					if !l.Unlimited && l.Value < minMemory {
+						err = fmt.Errorf("memory must be at least 4MiB: less can't load a program; write a size such as \"512MiB\", or \"unlimited\"")
+					}
+				case "limits.tasks":
+					if !l.Unlimited && l.Value == 0 {
+						err = fmt.Errorf("tasks = 0 leaves no room for the program itself: write at least 1, or \"unlimited\"")
+					}
 				}
 			}
 			if c.check(path, err) {
 				*field(p) = l
+				switch path {
+				case "limits.memory":
+					p.Limits.Written.Memory = true
+				case "limits.tasks":
+					p.Limits.Written.Tasks = true
+				case "limits.cpu_quota":
+					p.Limits.Written.CPUQuota = true
+				}
 			}
 		},
 		format: func(p *Policy) string { return formatLimit(*field(p), u) },

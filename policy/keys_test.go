@@ -28,6 +28,7 @@ func TestDefaults(t *testing.T) {
 		"connection.keepalive":        `"1m"`,
 		"filesystem.private_tmp":      `true`,
 		"filesystem.tmp_size":         `"64MiB"`,
+		"filesystem.tmp_inodes":       `10000`,
 		"filesystem.read_only":        `["/usr", "/etc", "-/lib", "-/lib64", "-/bin", "-/sbin"]`,
 		"filesystem.read_write":       `[]`,
 		"filesystem.exec":             `["/usr/bin", "/usr/sbin", "/usr/lib", "-/usr/libexec", "-/usr/local/bin", "-/bin", "-/lib", "-/lib64"]`,
@@ -46,6 +47,9 @@ func TestDefaults(t *testing.T) {
 		"limits.address_space":        `"4GiB"`,
 		"limits.file_size":            `"1GiB"`,
 		"limits.core":                 `0`,
+		"limits.memory":               `"512MiB"`,
+		"limits.tasks":                `256`,
+		"limits.cpu_quota":            `"100%"`,
 		"serve.max_connections":       `64`,
 		"serve.max_per_source":        `8`,
 		"serve.rate_per_source":       `0.0`,
@@ -141,6 +145,8 @@ func TestParseKeys(t *testing.T) {
 		{"filesystem.tmp_size", `"512K"`, `"512KiB"`},
 		{"filesystem.tmp_size", `1048576`, `"1MiB"`},
 		{"filesystem.tmp_size", `"5000 B"`, `"5000B"`},
+		{"filesystem.tmp_inodes", `400000`, ``},
+		{"filesystem.tmp_inodes", `16`, ``},
 		{"filesystem.read_only", `["/srv/data", "-/opt/maybe"]`, ``},
 		{"filesystem.read_only", `[]`, ``},
 		{"filesystem.read_write", `["/var/lib/app"]`, ``},
@@ -168,6 +174,14 @@ func TestParseKeys(t *testing.T) {
 		{"limits.address_space", `"unlimited"`, ``},
 		{"limits.file_size", `1000`, `"1000B"`},
 		{"limits.core", `"1GiB"`, ``},
+		{"limits.memory", `"1GiB"`, ``},
+		{"limits.memory", `"4MiB"`, ``},
+		{"limits.memory", `"unlimited"`, ``},
+		{"limits.tasks", `1`, ``},
+		{"limits.tasks", `"unlimited"`, ``},
+		{"limits.cpu_quota", `"250%"`, ``},
+		{"limits.cpu_quota", `"1%"`, ``},
+		{"limits.cpu_quota", `"unlimited"`, ``},
 		{"serve.max_connections", `1000`, ``},
 		{"serve.max_per_source", `0`, ``},
 		{"serve.rate_per_source", `2.5`, ``},
@@ -219,6 +233,33 @@ func TestParseKeys(t *testing.T) {
 	for _, k := range keys {
 		if !covered[k.path] {
 			t.Errorf("key %s is not covered by TestParseKeys", k.path)
+		}
+	}
+}
+
+// TestSessionBoundsWritten checks that only the bounds a file writes are
+// recorded as written: the default's and an unrelated file's are not.
+func TestSessionBoundsWritten(t *testing.T) {
+	tests := []struct {
+		in   string
+		want SessionBounds
+	}{
+		{"", SessionBounds{}},
+		{"[limits]\nnofile = 64\n", SessionBounds{}},
+		{"[limits]\nmemory = \"512MiB\"\n", SessionBounds{Memory: true}},
+		{"[limits]\ntasks = 256\ncpu_quota = \"50%\"\n", SessionBounds{Tasks: true, CPUQuota: true}},
+		{"[limits]\nmemory = \"unlimited\"\ntasks = \"unlimited\"\ncpu_quota = \"unlimited\"\n", SessionBounds{true, true, true}},
+	}
+	if w := Default().Limits.Written; w.Any() {
+		t.Errorf("Default() has written bounds %+v", w)
+	}
+	for _, tt := range tests {
+		p, err := Parse("t.toml", []byte(tt.in))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.in, err)
+		}
+		if p.Limits.Written != tt.want {
+			t.Errorf("%q: written %+v, want %+v", tt.in, p.Limits.Written, tt.want)
 		}
 	}
 }

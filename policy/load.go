@@ -41,6 +41,9 @@ var defaultPolicy = sync.OnceValue(func() *Policy {
 		// build defect, not bad input.
 		panic("sockjail: the embedded default policy is invalid: " + err.Error())
 	}
+	// The default's bounds apply where they can; only a policy file
+	// that writes one requires it.
+	p.Limits.Written = SessionBounds{}
 	return p
 })
 
@@ -105,6 +108,7 @@ func parse(name string, data []byte, base *Policy) (*Policy, error) {
 	p := base.Clone()
 	p.Source = name
 	p.Terminal.PTYExplicit = false
+	p.Limits.Written = SessionBounds{}
 	d.decode(p, m)
 	// Cross-key checks run even after errors, so that one run of `check`
 	// shows every problem; a key with a bad value kept its default.

@@ -110,11 +110,15 @@ type Path struct {
 // Filesystem lists the paths the program may use. Every other path is
 // denied.
 type Filesystem struct {
-	PrivateTmp bool   `toml:"private_tmp"`
-	TmpSize    Size   `toml:"tmp_size"`
-	ReadOnly   []Path `toml:"read_only"`
-	ReadWrite  []Path `toml:"read_write"`
-	Exec       []Path `toml:"exec"`
+	PrivateTmp bool `toml:"private_tmp"`
+	TmpSize    Size `toml:"tmp_size"`
+	// TmpInodes caps the files, directories and symlinks of each private
+	// tmpfs (tmpfs nr_inodes), which tmp_size does not: every inode costs
+	// the kernel about 1 KiB whatever its size.
+	TmpInodes uint64 `toml:"tmp_inodes"`
+	ReadOnly  []Path `toml:"read_only"`
+	ReadWrite []Path `toml:"read_write"`
+	Exec      []Path `toml:"exec"`
 	// Devices are device files the program may read and write, ioctl
 	// included (for example /dev/null, /dev/urandom).
 	Devices []Path `toml:"devices"`
@@ -151,8 +155,10 @@ type Syscalls struct {
 	Errno  string        `toml:"errno"` // an errno name such as "EPERM"
 }
 
-// Limits are rlimits applied to the program only. A zero Size or Duration
-// means 0, not unlimited; Unlimited values are written "unlimited".
+// Limits are the session's bounds: rlimits applied to the program's
+// processes one by one, and the session's totals (Memory, Tasks,
+// CPUQuota), which a cgroup enforces. A zero Size or Duration means 0, not
+// unlimited; Unlimited values are written "unlimited".
 type Limits struct {
 	NoFile       Limit `toml:"nofile"`
 	NProc        Limit `toml:"nproc"`
@@ -160,7 +166,30 @@ type Limits struct {
 	AddressSpace Limit `toml:"address_space"` // bytes
 	FileSize     Limit `toml:"file_size"`     // bytes
 	Core         Limit `toml:"core"`          // bytes
+	// Memory is the session's total memory in bytes: its processes'
+	// pages, the kernel memory they cause (dentries, inodes, page tables,
+	// socket buffers) and the pages of its private /tmp. Swap is not
+	// allowed.
+	Memory Limit `toml:"memory"`
+	// Tasks counts the session's processes and threads together.
+	Tasks Limit `toml:"tasks"`
+	// CPUQuota is a share of one CPU in percent: 250 is two and a half
+	// CPUs' worth of time per period.
+	CPUQuota Limit `toml:"cpu_quota"`
+	// Written says which of Memory, Tasks and CPUQuota the policy file
+	// wrote itself. A written bound is a requirement (a strict policy
+	// refuses the connection when it can't be enforced); a default one
+	// is applied wherever it can be. It is not part of the file.
+	Written SessionBounds `toml:"-"`
 }
+
+// SessionBounds names the cgroup bounds of [Limits].
+type SessionBounds struct {
+	Memory, Tasks, CPUQuota bool
+}
+
+// Any reports whether any of the bounds is set.
+func (b SessionBounds) Any() bool { return b.Memory || b.Tasks || b.CPUQuota }
 
 // Serve holds the settings of `sockjail serve`.
 type Serve struct {

@@ -161,7 +161,11 @@ const (
 	unitCount   limitUnit = iota // nofile, nproc
 	unitSeconds                  // cpu
 	unitBytes                    // address_space, file_size, core
+	unitPercent                  // cpu_quota: a share of one CPU
 )
+
+// maxCPUPercent is the largest cpu_quota, a thousand CPUs.
+const maxCPUPercent = 100000
 
 const unlimited = "unlimited"
 
@@ -193,6 +197,17 @@ func parseLimit(v any, u limitUnit) (Limit, error) {
 			return Limit{}, fmt.Errorf("CPU time is counted in whole seconds, got %q", v)
 		}
 		return Limit{Value: uint64(time.Duration(d) / time.Second)}, nil
+	case unitPercent:
+		s, ok := v.(string)
+		digits, found := strings.CutSuffix(s, "%")
+		n, err := strconv.ParseUint(digits, 10, 32)
+		if !ok || !found || err != nil || digits == "" || digits[0] == '+' {
+			return Limit{}, fmt.Errorf("expected a share of one CPU such as \"100%%\" or \"250%%\", or \"unlimited\", got %s", typeName(v))
+		}
+		if n < 1 || n > maxCPUPercent {
+			return Limit{}, fmt.Errorf("cpu_quota %q is out of range: write from \"1%%\" to \"%d%%\", or \"unlimited\"", s, maxCPUPercent)
+		}
+		return Limit{Value: n}, nil
 	default:
 		n, err := parseSize(v)
 		if err != nil {
@@ -218,6 +233,8 @@ func formatLimit(l Limit, u limitUnit) string {
 		return quote(formatDuration(Duration(time.Duration(l.Value) * time.Second)))
 	case unitBytes:
 		return quote(formatSize(l.Value))
+	case unitPercent:
+		return quote(strconv.FormatUint(l.Value, 10) + "%")
 	}
 	return strconv.FormatUint(l.Value, 10)
 }

@@ -232,6 +232,12 @@ func (s *Sandbox) planNamespaces(g *gaps) {
 	if !wantTmp {
 		s.report.Tmp = TmpOff
 	}
+	if s.report.Tmp == TmpDir {
+		// A directory on the host's /tmp has no size or inode cap of its
+		// own; the session's memory cgroup, where there is one, still
+		// bounds the kernel memory its inodes cost.
+		s.report.Skipped = append(s.report.Skipped, "tmp_size and tmp_inodes (the private /tmp is a directory on the host's /tmp, not a tmpfs)")
+	}
 	s.report.PIDNS = s.ns.init
 	s.report.IPCNS = s.ns.init
 	s.report.UserNS = s.ns.userns
@@ -250,7 +256,11 @@ func (s *Sandbox) planNamespaces(g *gaps) {
 		if size == 0 {
 			size = 64 << 20
 		}
-		s.tmpOpts = "size=" + strconv.FormatUint(size, 10) + ",mode=1777"
+		inodes := s.policy.Filesystem.TmpInodes
+		if inodes == 0 {
+			inodes = 10000
+		}
+		s.tmpOpts = "size=" + strconv.FormatUint(size, 10) + ",nr_inodes=" + strconv.FormatUint(inodes, 10) + ",mode=1777"
 	}
 }
 
