@@ -25,10 +25,18 @@ all: build
 
 # A static binary starts faster on every connection; internal/buildflags
 # says why, and the tests and the benchmark build with the same flags.
-GO_BUILD_FLAGS := -tags=netgo -ldflags=-extldflags=-static
+GO_TAGS := netgo
+GO_LDFLAGS := -extldflags=-static
+GO_BUILD_FLAGS := -tags=$(GO_TAGS) -ldflags=$(GO_LDFLAGS)
+
+# The version `sockjail --version` reports: the git tag, or the commit when
+# there is no tag ("-dirty" with uncommitted changes). Give VERSION=... to
+# build from a tree without git.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+VERSION_LDFLAG = $(if $(VERSION),-X github.com/sockjail/sockjail/internal/version.Override=$(VERSION))
 
 build: deps-build
-	$(GO) build $(GO_BUILD_FLAGS) -o $(BIN) ./cmd/sockjail
+	$(GO) build -tags=$(GO_TAGS) -ldflags='$(GO_LDFLAGS) $(VERSION_LDFLAG)' -o $(BIN) ./cmd/sockjail
 
 # deps-%: install missing packages with apt-get when root, else say how.
 deps-build:

@@ -48,6 +48,8 @@ func dispatch(args []string) int {
 		return exitcode.Usage
 	}
 	switch args[0] {
+	case "--version":
+		return runVersion(args[1:])
 	case "-h", "--help", "help":
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {

@@ -14,7 +14,14 @@
 // dynamically linked binary that behaves the same and starts slower.
 package buildflags
 
+// Tags and LinkerFlags are the build tags and the -ldflags of the shipped
+// binary. The Makefile's GO_TAGS and GO_LDFLAGS must say the same; a test
+// checks it. (`make build` adds the version to the linker flags.)
+const (
+	Tags        = "netgo"
+	LinkerFlags = "-extldflags=-static"
+)
+
 // Release is what `go build` needs, before the package, to build sockjail
-// as shipped. The Makefile's GO_BUILD_FLAGS must say the same; a test
-// checks it.
-var Release = []string{"-tags=netgo", "-ldflags=-extldflags=-static"}
+// as shipped.
+var Release = []string{"-tags=" + Tags, "-ldflags=" + LinkerFlags}
