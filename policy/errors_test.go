@@ -76,6 +76,8 @@ func TestValidationErrors(t *testing.T) {
 		{"size unit", "[filesystem]\ntmp_size = \"64MB\"\n", []string{`2:12: invalid size "64MB": unknown unit "MB" (use B, KiB, MiB, GiB or TiB; sizes are binary)`}},
 		{"size fraction", "[filesystem]\ntmp_size = \"1.5GiB\"\n", []string{`2:12: invalid size "1.5GiB": write a whole number with a unit (B, KiB, MiB, GiB, TiB), such as "64MiB"`}},
 		{"size small", "[filesystem]\ntmp_size = 0\n", []string{`2:12: tmp_size must be at least 4KiB`}},
+		{"shm small", "[filesystem]\nshm_size = 100\n", []string{`2:12: shm_size must be 0 (none) or at least 4KiB`}},
+		{"proc type", "[filesystem]\nproc = \"yes\"\n", []string{`2:8: expected true or false, got the string "yes"`}},
 		{"size overflow", "[filesystem]\ntmp_size = \"99999999999999999TiB\"\n", []string{`2:12: invalid size "99999999999999999TiB": too large`}},
 		{"path relative", "[filesystem]\nread_only = [\"/usr\", \"etc\"]\n", []string{`2:22: path "etc" is not absolute: it must start with "/"`}},
 		{"path unclean", "[filesystem]\nexec = [\"/usr/bin/\"]\n", []string{`2:9: path "/usr/bin/" is not clean: write "/usr/bin"`}},

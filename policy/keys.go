@@ -224,6 +224,33 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return strconv.FormatUint(p.Filesystem.TmpInodes, 10) },
 	},
+	{
+		path: "filesystem.proc", typ: "bool",
+		doc: "Mount a fresh procfs on /proc, read-only, showing only the session's own processes (subset=pid: no /proc/sys, /proc/kcore or other system files), and let the program read it: its own /proc/self/fd, /proc/self/status and the like work, and nothing of the host's /proc is reachable. It needs a PID and mount namespace (root, or a user namespace). Where the kernel refuses the mount (in a container with a masked /proc, or without namespaces), the default goes on without /proc and logs it; a file that writes proc = true itself refuses the connection then under enforce = \"strict\". false leaves the host's /proc in place, which Landlock denies unless a path grants it.",
+		parse: func(p *Policy, v any, c *decoder) {
+			b, ok := v.(bool)
+			if !ok {
+				c.errorf("filesystem.proc", "expected true or false, got %s", typeName(v))
+				return
+			}
+			p.Filesystem.Proc, p.Filesystem.ProcExplicit = b, true
+		},
+		format: func(p *Policy) string { return strconv.FormatBool(p.Filesystem.Proc) },
+	},
+	{
+		path: "filesystem.shm_size", typ: "size",
+		doc: "The size of the program's private /dev/shm (a tmpfs of its own, writable, removed with the session; POSIX semaphores and shared memory live there), with one inode per 16KiB of it. 0 gives no private /dev/shm, and the host's stays denied. Like proc, it needs a mount namespace; the pages count in the session's memory cgroup where there is one.",
+		parse: func(p *Policy, v any, c *decoder) {
+			n, err := parseSize(v)
+			if err == nil && n != 0 && n < 4096 {
+				err = fmt.Errorf("shm_size must be 0 (none) or at least 4KiB")
+			}
+			if c.check("filesystem.shm_size", err) {
+				p.Filesystem.ShmSize = Size(n)
+			}
+		},
+		format: func(p *Policy) string { return quote(p.Filesystem.ShmSize.String()) },
+	},
 	pathsKey("filesystem.read_only", "Paths the program may read (files, and directories with everything below them).", func(p *Policy) *[]Path { return &p.Filesystem.ReadOnly }),
 	pathsKey("filesystem.read_write", "Paths the program may read, write, create and delete in.", func(p *Policy) *[]Path { return &p.Filesystem.ReadWrite }),
 	pathsKey("filesystem.exec", "Paths the program may execute files from, and read (the dynamic loader maps libraries from them). Nothing is executable unless listed here, except the program itself and its #! interpreter.", func(p *Policy) *[]Path { return &p.Filesystem.Exec }),

@@ -29,6 +29,8 @@ func TestDefaults(t *testing.T) {
 		"filesystem.private_tmp":      `true`,
 		"filesystem.tmp_size":         `"64MiB"`,
 		"filesystem.tmp_inodes":       `10000`,
+		"filesystem.proc":             `true`,
+		"filesystem.shm_size":         `"16MiB"`,
 		"filesystem.read_only":        `["/usr", "/etc", "-/lib", "-/lib64", "-/bin", "-/sbin"]`,
 		"filesystem.read_write":       `[]`,
 		"filesystem.exec":             `["/usr/bin", "/usr/sbin", "/usr/lib", "-/usr/libexec", "-/usr/local/bin", "-/bin", "-/lib", "-/lib64"]`,
@@ -147,6 +149,9 @@ func TestParseKeys(t *testing.T) {
 		{"filesystem.tmp_size", `"5000 B"`, `"5000B"`},
 		{"filesystem.tmp_inodes", `400000`, ``},
 		{"filesystem.tmp_inodes", `16`, ``},
+		{"filesystem.proc", `false`, ``},
+		{"filesystem.shm_size", `0`, `"0"`},
+		{"filesystem.shm_size", `"64MiB"`, ``},
 		{"filesystem.read_only", `["/srv/data", "-/opt/maybe"]`, ``},
 		{"filesystem.read_only", `[]`, ``},
 		{"filesystem.read_write", `["/var/lib/app"]`, ``},
@@ -287,6 +292,41 @@ func TestTelnetImpliesPTY(t *testing.T) {
 		if p.Terminal.PTY != tt.pty || p.Terminal.PTYExplicit != tt.explicit {
 			t.Errorf("%q: pty %v explicit %v, want %v %v", tt.in, p.Terminal.PTY, p.Terminal.PTYExplicit, tt.pty, tt.explicit)
 		}
+	}
+}
+
+// TestProcExplicit checks that only a file that writes proc itself makes
+// the fresh /proc a requirement: the default asks for it where it can be
+// had, and Equal ignores how it was written.
+func TestProcExplicit(t *testing.T) {
+	if d := Default(); !d.Filesystem.Proc || d.Filesystem.ProcExplicit {
+		t.Errorf("default: proc %v explicit %v, want true false", d.Filesystem.Proc, d.Filesystem.ProcExplicit)
+	}
+	tests := []struct {
+		in             string
+		proc, explicit bool
+	}{
+		{"", true, false},
+		{"proc = true", true, true},
+		{"proc = false", false, true},
+		{"private_tmp = false", true, false},
+	}
+	for _, tt := range tests {
+		p, err := Parse("t.toml", []byte("[filesystem]\n"+tt.in))
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		if p.Filesystem.Proc != tt.proc || p.Filesystem.ProcExplicit != tt.explicit {
+			t.Errorf("%q: proc %v explicit %v, want %v %v", tt.in, p.Filesystem.Proc, p.Filesystem.ProcExplicit, tt.proc, tt.explicit)
+		}
+	}
+	p, err := Parse("t.toml", []byte("[filesystem]\nproc = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Equal(Default()) {
+		t.Error("a file that writes the default proc = true is not Equal to the default")
 	}
 }
 

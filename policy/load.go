@@ -44,6 +44,9 @@ var defaultPolicy = sync.OnceValue(func() *Policy {
 	// The default's bounds apply where they can; only a policy file
 	// that writes one requires it.
 	p.Limits.Written = SessionBounds{}
+	// The default asks for /proc where the kernel allows it, not at any
+	// price: only a file that writes proc itself makes it a requirement.
+	p.Filesystem.ProcExplicit = false
 	return p
 })
 
@@ -109,6 +112,7 @@ func parse(name string, data []byte, base *Policy) (*Policy, error) {
 	p.Source = name
 	p.Terminal.PTYExplicit = false
 	p.Limits.Written = SessionBounds{}
+	p.Filesystem.ProcExplicit = false
 	d.decode(p, m)
 	// Cross-key checks run even after errors, so that one run of `check`
 	// shows every problem; a key with a bad value kept its default.

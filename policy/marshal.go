@@ -34,12 +34,13 @@ func (p *Policy) Hash() string {
 }
 
 // Equal reports whether p and q are the same policy: every setting equal.
-// Source, Terminal.PTYExplicit and Limits.Written, which record how the
-// policy was written, are not compared.
+// Source, Terminal.PTYExplicit, Filesystem.ProcExplicit and Limits.Written,
+// which record how the policy was written, are not compared.
 func (p *Policy) Equal(q *Policy) bool {
 	a, b := p.Clone(), q.Clone()
 	a.Source, b.Source = "", ""
 	a.Terminal.PTYExplicit, b.Terminal.PTYExplicit = false, false
 	a.Limits.Written, b.Limits.Written = SessionBounds{}, SessionBounds{}
+	a.Filesystem.ProcExplicit, b.Filesystem.ProcExplicit = false, false
 	return reflect.DeepEqual(a, b)
 }

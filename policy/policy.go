@@ -116,6 +116,16 @@ type Filesystem struct {
 	// tmpfs (tmpfs nr_inodes), which tmp_size does not: every inode costs
 	// the kernel about 1 KiB whatever its size.
 	TmpInodes uint64 `toml:"tmp_inodes"`
+	// Proc mounts a fresh, read-only procfs on /proc that shows only the
+	// session's own processes.
+	Proc bool `toml:"proc"`
+	// ProcExplicit reports whether the file wrote proc itself: only then
+	// does a strict policy refuse where the kernel can't mount it (the
+	// default goes on without /proc). Like Terminal.PTYExplicit it is
+	// informational for Equal.
+	ProcExplicit bool `toml:"-"`
+	// ShmSize is the size of the private tmpfs on /dev/shm; 0 means none.
+	ShmSize   Size   `toml:"shm_size"`
 	ReadOnly  []Path `toml:"read_only"`
 	ReadWrite []Path `toml:"read_write"`
 	Exec      []Path `toml:"exec"`

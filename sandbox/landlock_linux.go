@@ -54,8 +54,11 @@ type landlockPlan struct {
 	ports []llPort
 	flags uint32 // landlock_restrict_self flags
 	// tmpAccess is granted on the private /tmp (the tmpfs roots, or the
-	// TmpDir directory) in the child.
+	// TmpDir directory) and on the private /dev/shm in the child.
 	tmpAccess uint64
+	// procAccess is granted on the root of the session's fresh /proc,
+	// which exists only in the child.
+	procAccess uint64
 }
 
 type llPath struct {
@@ -195,8 +198,14 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 		}
 		l.paths = append(l.paths, llPath{name: p, access: l.mask(accessExec & accessFileMax), fd: fd})
 	}
-	if s.report.Tmp != TmpOff {
+	if s.report.Tmp != TmpOff || s.shmOpts != "" {
 		l.tmpAccess = l.mask(accessRWDir)
+	}
+	if s.procMount {
+		// Read only: the mount is read-only too, and nothing in it
+		// is executed (a program's /proc/self/exe resolves to the
+		// program's own file, which has its own rule).
+		l.procAccess = l.mask(accessRead)
 	}
 	if abi >= landlockABINet {
 		// A range covering every port is the same as not handling that

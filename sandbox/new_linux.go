@@ -27,6 +27,8 @@ type Sandbox struct {
 	ns        nsPlan
 	tmpMounts []string // NEWNS: where the tmpfs goes
 	tmpOpts   string
+	procMount bool   // NEWNS+NEWPID: a fresh procfs on /proc
+	shmOpts   string // NEWNS: the private /dev/shm's tmpfs options; "": none
 	creds     creds
 	rlimits   []rlimit
 	ll        landlockPlan
@@ -199,18 +201,20 @@ func (s *Sandbox) Close() error {
 }
 
 // planNamespaces picks the namespaces: as root a mount (for the private
-// /tmp) and PID namespace; unprivileged a user namespace around them when
-// the kernel allows it; else none, with a per-session TMPDIR.
+// /tmp, /proc and /dev/shm) and PID namespace; unprivileged a user namespace
+// around them when the kernel allows it; else none, with a per-session
+// TMPDIR, no fresh /proc and no private /dev/shm.
 func (s *Sandbox) planNamespaces(g *gaps) {
 	uid, gid := os.Geteuid(), os.Getegid()
 	s.ns.outerUID, s.ns.outerGID = uid, gid
-	wantTmp := s.policy.Filesystem.PrivateTmp
+	fsys := s.policy.Filesystem
+	wantTmp := fsys.PrivateTmp
 	// A new IPC namespace too: System V IPC and POSIX message queues live
 	// there, not in the filesystem that Landlock and the private /tmp
 	// cover, and would otherwise be shared between sessions and outlive
 	// them.
 	var flags uintptr = unix.CLONE_NEWPID | unix.CLONE_NEWIPC
-	if wantTmp {
+	if wantTmp || fsys.Proc || fsys.ShmSize > 0 {
 		flags |= unix.CLONE_NEWNS
 	}
 	switch {
@@ -246,7 +250,7 @@ func (s *Sandbox) planNamespaces(g *gaps) {
 		// only a grandchild that calls setsid can escape it.
 		s.report.Skipped = append(s.report.Skipped, "pid namespace (a setsid grandchild can outlive the session)")
 	}
-	if s.ns.cloneFlags&unix.CLONE_NEWNS != 0 {
+	if s.ns.cloneFlags&unix.CLONE_NEWNS != 0 && wantTmp {
 		for _, d := range []string{"/tmp", "/var/tmp"} {
 			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 				s.tmpMounts = append(s.tmpMounts, d)
@@ -262,6 +266,105 @@ func (s *Sandbox) planNamespaces(g *gaps) {
 		}
 		s.tmpOpts = "size=" + strconv.FormatUint(size, 10) + ",nr_inodes=" + strconv.FormatUint(inodes, 10) + ",mode=1777"
 	}
+	s.planProc(g)
+	s.planShm()
+}
+
+// procSubsetKernel is the first kernel with procfs's subset=pid.
+var procSubsetKernel = [2]int{5, 8}
+
+// planProc decides whether sessions get a fresh /proc. Where they can't,
+// the default policy goes on without one (the host's /proc stays, denied by
+// Landlock) and says so in every session's log; a policy that writes
+// proc = true itself makes it a gap, which a strict policy refuses.
+func (s *Sandbox) planProc(g *gaps) {
+	fsys := s.policy.Filesystem
+	if !fsys.Proc {
+		return
+	}
+	var why string
+	switch {
+	case !s.ns.init || s.ns.cloneFlags&unix.CLONE_NEWNS == 0:
+		why = "no mount and PID namespace here (unprivileged without user namespaces): the host's /proc stays, and Landlock denies it"
+	case !kernelAtLeast(procSubsetKernel):
+		why = fmt.Sprintf("the kernel lacks procfs's subset=pid (Linux %d.%d)", procSubsetKernel[0], procSubsetKernel[1])
+	case s.ns.userns || !initialUserNS():
+		// In a user namespace other than the first, the kernel refuses
+		// a procfs unless a fully visible one is already mounted
+		// ("mount too revealing"): in containers whose /proc has
+		// masked parts. The probe tries it once, as a session would.
+		if err := procUsable(s.ns.cloneFlags, s.ns.outerUID, s.ns.outerGID); err != nil {
+			why = fmt.Sprintf("the kernel refused to mount it (%v; in a container, a masked /proc forbids a new one)", err)
+		}
+	}
+	if why == "" {
+		s.procMount = true
+		s.report.Proc = true
+		return
+	}
+	if fsys.ProcExplicit {
+		g.add("fresh /proc: %s", why)
+		return
+	}
+	s.report.Skipped = append(s.report.Skipped, "fresh /proc ("+why+")")
+}
+
+// planShm plans the private /dev/shm: a tmpfs of shm_size with one inode per
+// shmBytesPerInode, so that neither pages nor inodes are unbounded. Without a
+// mount namespace there is none, the host's /dev/shm stays denied, and the
+// log says so. It is never a refusal: no protection is missing, only a
+// place to write.
+func (s *Sandbox) planShm() {
+	size := s.policy.Filesystem.ShmSize.Bytes()
+	if size == 0 {
+		return
+	}
+	if s.ns.cloneFlags&unix.CLONE_NEWNS == 0 {
+		s.report.Skipped = append(s.report.Skipped, "private /dev/shm (no mount namespace here: the host's /dev/shm stays, and Landlock denies it)")
+		return
+	}
+	if fi, err := os.Stat("/dev/shm"); err != nil || !fi.IsDir() {
+		s.report.Skipped = append(s.report.Skipped, "private /dev/shm (no /dev/shm directory to mount it on)")
+		return
+	}
+	inodes := max(size/shmBytesPerInode, shmMinInodes)
+	s.shmOpts = "size=" + strconv.FormatUint(size, 10) + ",nr_inodes=" + strconv.FormatUint(inodes, 10) + ",mode=1777"
+	s.report.Shm = size
+}
+
+// The private /dev/shm's inode bound: one inode per 16 KiB, at least 64
+// (16 MiB gives 1024). Semaphores and shared memory segments are a few
+// files each; a tmpfs inode costs kernel memory outside its size.
+const (
+	shmBytesPerInode = 16 << 10
+	shmMinInodes     = 64
+)
+
+// initialUserNS reports whether sockjail runs in the first user namespace,
+// where the kernel never refuses a procfs as too revealing. Its uid_map maps
+// every uid to itself.
+func initialUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
+}
+
+// kernelAtLeast reports whether the running kernel's release is at least
+// v (major, minor).
+func kernelAtLeast(v [2]int) bool {
+	var uts unix.Utsname
+	if unix.Uname(&uts) != nil {
+		return false
+	}
+	rel := unix.ByteSliceToString(uts.Release[:])
+	var maj, min int
+	if _, err := fmt.Sscanf(rel, "%d.%d", &maj, &min); err != nil {
+		return false
+	}
+	return maj > v[0] || maj == v[0] && min >= v[1]
 }
 
 // hasCapSysAdmin reports whether sockjail holds CAP_SYS_ADMIN in its
@@ -281,20 +384,39 @@ func hasCapSysAdmin() bool {
 
 var (
 	nsProbeMu    sync.Mutex
-	nsProbeCache = map[uintptr]error{}
+	nsProbeCache = map[uintptr]nsProbe{}
 )
+
+// nsProbe is what probeClone found for one flag set.
+type nsProbe struct {
+	err     error // cloning into the namespaces
+	procErr error // mounting a fresh procfs in them
+}
+
+func probeCached(flags uintptr, uid, gid int) nsProbe {
+	nsProbeMu.Lock()
+	defer nsProbeMu.Unlock()
+	if r, ok := nsProbeCache[flags]; ok {
+		return r
+	}
+	var r nsProbe
+	r.err, r.procErr = probeClone(flags, uid, gid)
+	nsProbeCache[flags] = r
+	return r
+}
 
 // nsUsable reports (once per flag set) whether a child can be cloned into
 // new namespaces with flags.
-func nsUsable(flags uintptr, uid, gid int) error {
-	nsProbeMu.Lock()
-	defer nsProbeMu.Unlock()
-	if err, ok := nsProbeCache[flags]; ok {
-		return err
+func nsUsable(flags uintptr, uid, gid int) error { return probeCached(flags, uid, gid).err }
+
+// procUsable reports (from the same probe) whether a session cloned with
+// flags, which hold CLONE_NEWNS and CLONE_NEWPID, can mount a fresh procfs.
+func procUsable(flags uintptr, uid, gid int) error {
+	r := probeCached(flags, uid, gid)
+	if r.err != nil {
+		return r.err
 	}
-	err := probeClone(flags, uid, gid)
-	nsProbeCache[flags] = err
-	return err
+	return r.procErr
 }
 
 // planLimits turns [limits] into setrlimit calls for the program. A value

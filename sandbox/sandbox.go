@@ -106,6 +106,12 @@ type Report struct {
 	// and POSIX message queue syscalls fail with EACCES instead.
 	IPCNS  bool `json:"ipcns"`
 	UserNS bool `json:"userns"`
+	// Proc reports a fresh procfs on /proc with the session's processes
+	// only. Without one, the host's /proc is there and Landlock denies it.
+	Proc bool `json:"proc"`
+	// Shm is the size in bytes of the private /dev/shm; 0 means none
+	// (the host's stays, and Landlock denies it).
+	Shm uint64 `json:"shm,omitempty"`
 	// Skipped lists protections the policy asked for that are not applied
 	// (only with enforce = "best-effort").
 	Skipped []string `json:"skipped,omitempty"`

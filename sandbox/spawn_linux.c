@@ -139,6 +139,15 @@ static long sj_write_file(const char *path, const char *data)
 	return w == (long)n ? 0 : -EIO;
 }
 
+/* sj_mount_proc mounts the session's procfs: read-only, and with
+ * subset=pid (Linux 5.8) only the process directories, self and thread-self,
+ * so no /proc/sys, /proc/sysrq-trigger, /proc/kcore or other system files. */
+static long sj_mount_proc(void)
+{
+	return sj_sys5(SYS_mount, "proc", "/proc", "proc",
+		       MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid");
+}
+
 /* sj_reset_signals sets every handler back to SIG_DFL: the child is a copy of
  * a Go process, and Go's handlers must never run in it. Signals stay blocked
  * until just before execve. */
@@ -152,9 +161,9 @@ static void sj_reset_signals(void)
 	}
 }
 
-static void sj_ll_add_dir(struct sj_spawn *s, int errfd, long rs, const char *path)
+static void sj_ll_add_dir(int errfd, long rs, const char *path, uint64_t access)
 {
-	struct sj_ll_path_beneath_attr pb = {s->ll_tmp_access, 0};
+	struct sj_ll_path_beneath_attr pb = {access, 0};
 	long fd = sj_sys4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
 		sj_fail(errfd, SJ_STEP_LANDLOCK_TMP, fd);
@@ -171,7 +180,8 @@ static void sj_ll_add_dir(struct sj_spawn *s, int errfd, long rs, const char *pa
  * walk skips a mountpoint that a mount covers ("hidden mount points"), so a
  * rule on the host's /tmp directory does not reach the tmpfs mounted over it
  * in the child. The rule must name the tmpfs root itself, which exists only
- * after the mount. The other rules come from descriptors sockjail opened once,
+ * after the mount. The same holds for the fresh /proc and the private
+ * /dev/shm. The other rules come from descriptors sockjail opened once,
  * so this costs one syscall per rule. */
 static void sj_landlock(struct sj_spawn *s, int errfd)
 {
@@ -192,9 +202,17 @@ static void sj_landlock(struct sj_spawn *s, int errfd)
 	if (s->ll_tmp_access) {
 		if (s->clone_flags & CLONE_NEWNS)
 			for (int i = 0; i < s->ntmp; i++)
-				sj_ll_add_dir(s, errfd, rs, s->tmp_paths[i]);
+				sj_ll_add_dir(errfd, rs, s->tmp_paths[i], s->ll_tmp_access);
 		if (s->ll_tmpdir)
-			sj_ll_add_dir(s, errfd, rs, s->ll_tmpdir);
+			sj_ll_add_dir(errfd, rs, s->ll_tmpdir, s->ll_tmp_access);
+	}
+	/* The new mounts' roots: a rule on the host's /proc or /dev/shm
+	 * would not reach them (hidden mount points, as for /tmp). */
+	if (s->clone_flags & CLONE_NEWNS) {
+		if (s->mount_proc && s->ll_proc_access)
+			sj_ll_add_dir(errfd, rs, "/proc", s->ll_proc_access);
+		if (s->shm_opts && s->ll_tmp_access)
+			sj_ll_add_dir(errfd, rs, "/dev/shm", s->ll_tmp_access);
 	}
 	if ((r = sj_sys2(SYS_landlock_restrict_self, rs, s->ll_flags)) < 0)
 		sj_fail(errfd, SJ_STEP_LANDLOCK, r);
@@ -406,6 +424,14 @@ static int sj_first(void *arg)
 			if ((r = sj_sys5(SYS_mount, "tmpfs", s->tmp_paths[i], "tmpfs",
 					 MS_NOSUID | MS_NODEV, s->tmp_opts)) < 0)
 				sj_fail(errfd, SJ_STEP_MOUNT_TMP, r);
+		/* A is pid 1 of the new PID namespace, so the procfs it mounts
+		 * shows that namespace only. It covers the host's /proc and
+		 * every mount below it. */
+		if (s->mount_proc && (r = sj_mount_proc()) < 0)
+			sj_fail(errfd, SJ_STEP_MOUNT_PROC, r);
+		if (s->shm_opts && (r = sj_sys5(SYS_mount, "tmpfs", "/dev/shm", "tmpfs",
+						 MS_NOSUID | MS_NODEV | MS_NOEXEC, s->shm_opts)) < 0)
+			sj_fail(errfd, SJ_STEP_MOUNT_SHM, r);
 	}
 	/* A stays dumpable: the flag belongs to the memory it shares with
 	 * sockjail, and a non-dumpable A would make the next session's
@@ -492,7 +518,7 @@ void sj_free_stack(void *stack)
 		munmap(stack, SJ_STACK_SIZE);
 }
 
-int sj_probe_clone(unsigned long flags, const char *uid_map, const char *gid_map)
+int sj_probe_clone(unsigned long flags, const char *uid_map, const char *gid_map, int *proc_err)
 {
 	sigset_t all, old;
 	long pid;
@@ -515,6 +541,13 @@ int sj_probe_clone(unsigned long flags, const char *uid_map, const char *gid_map
 		if ((flags & CLONE_NEWNS) &&
 		    syscall(SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=4k") < 0)
 			syscall(SYS_exit_group, errno & 0xff);
+		/* The namespaces work; a refused procfs is reported apart
+		 * (128 + errno), since a session can go on without it. */
+		if ((flags & CLONE_NEWNS) && (flags & CLONE_NEWPID)) {
+			long r = sj_mount_proc();
+			if (r < 0)
+				syscall(SYS_exit_group, 128 | (-r & 0x7f));
+		}
 		syscall(SYS_exit_group, 0);
 	}
 	e = errno;
@@ -524,6 +557,11 @@ int sj_probe_clone(unsigned long flags, const char *uid_map, const char *gid_map
 	while (waitpid(pid, &st, __WALL) < 0)
 		if (errno != EINTR)
 			return errno;
+	*proc_err = 0;
+	if (WIFEXITED(st) && WEXITSTATUS(st) >= 128) {
+		*proc_err = WEXITSTATUS(st) & 0x7f;
+		return 0;
+	}
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return EIO;

@@ -29,6 +29,8 @@ var stepNames = [...]string{
 	C.SJ_STEP_GID_MAP:         "gid_map",
 	C.SJ_STEP_MOUNT_PRIVATE:   "mount_private",
 	C.SJ_STEP_MOUNT_TMP:       "mount_tmp",
+	C.SJ_STEP_MOUNT_PROC:      "mount_proc",
+	C.SJ_STEP_MOUNT_SHM:       "mount_shm",
 	C.SJ_STEP_FORK_PROGRAM:    "fork_program",
 	C.SJ_STEP_SETSID:          "setsid",
 	C.SJ_STEP_DUP:             "dup",
@@ -130,6 +132,12 @@ func (s *Sandbox) buildTemplate() {
 		}
 		c.ntmp = C.int(len(s.tmpMounts))
 		c.tmp_opts = t.cstring(s.tmpOpts)
+		if s.procMount {
+			c.mount_proc = 1
+		}
+		if s.shmOpts != "" {
+			c.shm_opts = t.cstring(s.shmOpts)
+		}
 	}
 	if n := len(s.rlimits); n > 0 {
 		arr := (*C.struct_sj_rlimit)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.struct_sj_rlimit{}))))
@@ -170,6 +178,7 @@ func (s *Sandbox) buildTemplate() {
 		c.ll_scoped = C.uint64_t(l.cfg.Scoped)
 		c.ll_flags = C.uint32_t(l.flags)
 		c.ll_tmp_access = C.uint64_t(l.tmpAccess)
+		c.ll_proc_access = C.uint64_t(l.procAccess)
 		if n := len(l.paths); n > 0 {
 			arr := (*C.struct_sj_llpath)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.struct_sj_llpath{}))))
 			t.allocs = append(t.allocs, unsafe.Pointer(arr))
@@ -586,14 +595,20 @@ func (p *Process) closeFiles() {
 }
 
 // probeClone reports whether a child can be cloned with flags (writing its
-// own id maps for CLONE_NEWUSER), or the errno why not.
-func probeClone(flags uintptr, uid, gid int) error {
+// own id maps for CLONE_NEWUSER), or the errno why not. With CLONE_NEWNS and
+// CLONE_NEWPID, procErr says whether the kernel lets that child mount a
+// fresh procfs.
+func probeClone(flags uintptr, uid, gid int) (err, procErr error) {
 	um := C.CString(fmt.Sprintf("%d %d 1", uid, uid))
 	gm := C.CString(fmt.Sprintf("%d %d 1", gid, gid))
 	defer C.free(unsafe.Pointer(um))
 	defer C.free(unsafe.Pointer(gm))
-	if e := C.sj_probe_clone(C.ulong(flags), um, gm); e != 0 {
-		return syscall.Errno(e)
+	var pe C.int
+	if e := C.sj_probe_clone(C.ulong(flags), um, gm, &pe); e != 0 {
+		return syscall.Errno(e), nil
 	}
-	return nil
+	if pe != 0 {
+		return nil, syscall.Errno(pe)
+	}
+	return nil, nil
 }

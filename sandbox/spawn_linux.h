@@ -51,6 +51,10 @@ struct sj_spawn {
 	int ntmp;
 	const char *tmp_paths[2];
 	const char *tmp_opts;
+	/* CLONE_NEWNS: a fresh procfs (subset=pid, read-only) on /proc, and a
+	 * tmpfs with shm_opts on /dev/shm when shm_opts is not NULL. */
+	int mount_proc;
+	const char *shm_opts;
 
 	/* Credentials, applied in the program's process in this order. */
 	int nrlim;
@@ -73,7 +77,8 @@ struct sj_spawn {
 	const struct sj_llpath *llpaths;
 	int nllports;
 	const struct sj_llport *llports;
-	uint64_t ll_tmp_access; /* granted on each tmp_paths entry and on ll_tmpdir */
+	uint64_t ll_tmp_access; /* granted on each tmp_paths entry, ll_tmpdir and /dev/shm */
+	uint64_t ll_proc_access; /* granted on the fresh /proc */
 	const char *ll_tmpdir;  /* TmpDir mode: the session's directory */
 	const void *bpf; /* struct sock_filter[bpf_len]; NULL: no seccomp */
 	unsigned short bpf_len;
@@ -98,6 +103,8 @@ enum {
 	SJ_STEP_GID_MAP,
 	SJ_STEP_MOUNT_PRIVATE,
 	SJ_STEP_MOUNT_TMP,
+	SJ_STEP_MOUNT_PROC,
+	SJ_STEP_MOUNT_SHM,
 	SJ_STEP_FORK_PROGRAM,
 	SJ_STEP_SETSID,
 	SJ_STEP_DUP,
@@ -129,7 +136,9 @@ int sj_spawn(struct sj_spawn *s);
 void sj_free_stack(void *stack);
 
 /* sj_probe_clone reports 0 when a child can be cloned with flags (and, for
- * CLONE_NEWUSER, map its own uid), else an errno. */
-int sj_probe_clone(unsigned long flags, const char *uid_map, const char *gid_map);
+ * CLONE_NEWUSER, map its own uid), else an errno. With CLONE_NEWNS and
+ * CLONE_NEWPID the child also mounts a fresh procfs as a session would, and
+ * *proc_err gets 0 or the errno the kernel refused it with. */
+int sj_probe_clone(unsigned long flags, const char *uid_map, const char *gid_map, int *proc_err);
 
 #endif

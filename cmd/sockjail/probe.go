@@ -156,6 +156,12 @@ func printProbe(w io.Writer, o probeOutput) {
 	fmt.Fprintf(&b, "  user:          %s\n", user)
 	fmt.Fprintf(&b, "  private /tmp:  %s\n", r.Tmp)
 	fmt.Fprintf(&b, "  pid namespace: %s\n", yes(r.PIDNS))
+	fmt.Fprintf(&b, "  fresh /proc:   %s\n", yes(r.Proc))
+	shm := "no"
+	if r.Shm > 0 {
+		shm = policy.Size(r.Shm).String()
+	}
+	fmt.Fprintf(&b, "  /dev/shm:      %s\n", shm)
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "  not enforced:  %s\n", s)
 	}

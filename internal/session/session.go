@@ -482,6 +482,7 @@ func reportAttrs(proc *sandbox.Process) []slog.Attr {
 		slog.String("tmp", string(r.Tmp)),
 		slog.Bool("pidns", r.PIDNS),
 		slog.Bool("ipcns", r.IPCNS),
+		slog.Bool("proc", r.Proc),
 	}
 	if len(r.Skipped) > 0 {
 		attrs = append(attrs, slog.String("skipped", strings.Join(r.Skipped, ",")))
