@@ -29,6 +29,11 @@ type childJob struct {
 	NoUserNS bool
 	Connect  int
 	User     string
+	// MaskProc, when set, names a /proc file that is covered with a bind
+	// mount around the child, as container runtimes mask them.
+	MaskProc string
+	// ProcExplicit runs the child under a policy that writes proc = true.
+	ProcExplicit bool
 }
 
 type childResult struct {
@@ -56,6 +61,13 @@ func childMain() bool {
 		return true
 	}
 	p := policy.Default()
+	if job.ProcExplicit {
+		var err error
+		if p, err = policy.Parse("proc.toml", []byte("[filesystem]\nproc = true\n")); err != nil {
+			res.Err = err.Error()
+			return true
+		}
+	}
 	p.Program.User = job.User
 	if job.Connect != 0 {
 		p.Network.ConnectTCP = []policy.PortRange{{Lo: uint16(job.Connect), Hi: uint16(job.Connect)}}
@@ -122,7 +134,12 @@ func runAsNobody(t *testing.T, job childJob) childResult {
 	js, _ := json.Marshal(job)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin)
+	args := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin}
+	if job.MaskProc != "" {
+		unshare := testenv.LookTool(t, "unshare")
+		args = append([]string{unshare, "-m", "--propagation", "private", "/bin/sh", "-c", `mount --bind /dev/null "$0" && exec "$@"`, job.MaskProc}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = "/"
 	cmd.Env = []string{childEnv + "=" + string(js), "PATH=/usr/bin:/bin"}
 	var stderr bytes.Buffer

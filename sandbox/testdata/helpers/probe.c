@@ -6,7 +6,10 @@
  *
  *   open-r:PATH  open-w:PATH  exec:PATH  connect:PORT  bind:PORT  mptcp
  *   setuid0  clone3  int80  x32  ids  limits  tmpfs:PATH  write:PATH
- *   kill:PID
+ *   kill:PID  readlink:PATH  ls:DIR  statfs:PATH  exists:PATH
+ *
+ * readlink prints the link's target, ls the directory's entries sorted and
+ * comma-separated, statfs "tmpfs|proc|other SIZE INODES RO" (SIZE in bytes).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,7 +27,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +39,33 @@ static void report(const char *what, long rc)
 		printf("%s %s\n", what, strerrorname_np(errno));
 	else
 		printf("%s ok\n", what);
+	fflush(stdout);
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void ls(const char *a, const char *dir)
+{
+	char *names[512];
+	int n = 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		report(a, -1);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && n < 512)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			names[n++] = strdup(de->d_name);
+	closedir(d);
+	qsort(names, n, sizeof names[0], cmpstr);
+	printf("%s ", a);
+	for (int i = 0; i < n; i++)
+		printf("%s%s", i ? "," : "", names[i]);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -194,6 +226,31 @@ int main(int argc, char **argv)
 				ptrace(PTRACE_DETACH, atoi(arg), 0, 0);
 		} else if (!strncmp(a, "chmod:", 6)) {
 			report(a, chmod(arg, 0777));
+		} else if (!strncmp(a, "readlink:", 9)) {
+			char buf[4096];
+			ssize_t n = readlink(arg, buf, sizeof buf - 1);
+			if (n < 0) {
+				report(a, -1);
+			} else {
+				buf[n] = 0;
+				printf("%s %s\n", a, buf);
+				fflush(stdout);
+			}
+		} else if (!strncmp(a, "ls:", 3)) {
+			ls(a, arg);
+		} else if (!strncmp(a, "exists:", 7)) {
+			struct stat st;
+			report(a, lstat(arg, &st));
+		} else if (!strncmp(a, "statfs:", 7)) {
+			struct statfs sf;
+			if (statfs(arg, &sf) < 0) {
+				report(a, -1);
+			} else {
+				const char *type = sf.f_type == 0x01021994 ? "tmpfs" : sf.f_type == 0x9fa0 ? "proc" : "other";
+				printf("%s %s %llu %llu %s\n", a, type, (unsigned long long)sf.f_blocks * sf.f_bsize,
+				       (unsigned long long)sf.f_files, sf.f_flags & ST_RDONLY ? "ro" : "rw");
+				fflush(stdout);
+			}
 		} else if (!strncmp(a, "kill:", 5)) {
 			report(a, kill(atoi(arg), 0));
 		} else {
