@@ -299,8 +299,8 @@ var keys = []keyDef{
 	limitKey("limits.cpu_quota", `string "N%"`, "The CPU time the session may use, as a share of one CPU per 100 ms period: \"50%\" is half a CPU, \"250%\" two and a half. From 1% to 100000%. systemd: CPUQuota=.", unitPercent, func(p *Policy) *Limit { return &p.Limits.CPUQuota }),
 
 	// [serve]
-	intKey("serve.max_connections", "Sessions at once; more connections are refused politely.", 1, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxConnections }),
-	intKey("serve.max_per_source", "Sessions at once from one client address; 0 means no per-source limit.", 0, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxPerSource }),
+	intKey("serve.max_connections", "Connections served at once; more are refused politely. A connection stops counting once it is closed, and as many again may still be tearing down their sandboxes (docs/serve.md).", 1, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxConnections }),
+	intKey("serve.max_per_source", "Connections served at once from one client address, until each is closed; 0 means no per-source limit.", 0, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxPerSource }),
 	{
 		path: "serve.rate_per_source", typ: "number",
 		doc: "New connections per second allowed from one client address (a token bucket); 0 means no limit.",

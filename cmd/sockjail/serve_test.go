@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +25,9 @@ import (
 	"time"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/serve"
 	"github.com/sockjail/sockjail/internal/testenv"
+	"github.com/sockjail/sockjail/policy"
 	"golang.org/x/sys/unix"
 )
 
@@ -486,6 +489,44 @@ func TestServeNoResets(t *testing.T) {
 	t.Logf("%d connections: %d resets, %d short", conns, resets, short)
 	if resets != 0 || short != 0 {
 		t.Fatalf("%d of %d connections reset, %d lost data", resets, conns, short)
+	}
+}
+
+// TestServeReconnectAtLimit: a client that keeps max_per_source - 1
+// connections going (the default policy: 8), each sending 10 bytes the
+// program never reads, reading the 1 MiB reply to EOF, closing and
+// connecting again at once, is never refused: a connection stops counting
+// against its source when it is closed, not when its sandbox is gone. The
+// machine is kept busy meanwhile (one spinning process per CPU), which
+// makes the teardown of each sandbox slow.
+func TestServeReconnectAtLimit(t *testing.T) {
+	f := newServeFixture(t)
+	pol := f.policy(t, "reconnect", nil)
+	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("big.sh"))
+	maxPerSource := policy.Default().Serve.MaxPerSource
+	busyMachine(t)
+	const conns = 500
+	resets, short, noEOF := unreadInputClients(t, s.addr, conns, maxPerSource-1)
+	refused := s.logs.count(refusedFor(serve.ReasonMaxPerSource)) + s.logs.count(refusedFor(serve.ReasonMaxConnections))
+	t.Logf("%d connections, %d at a time: %d refused, %d reset, %d short", conns, maxPerSource-1, refused, resets, short)
+	if refused != 0 || short != 0 || resets != 0 || len(noEOF) != 0 {
+		t.Fatalf("%d of %d connections refused, %d reset, %d short, %d without EOF; want none", refused, conns, resets, short, len(noEOF))
+	}
+}
+
+// busyMachine keeps every CPU busy with a spinning process until the test
+// ends.
+func busyMachine(t *testing.T) {
+	t.Helper()
+	for range runtime.NumCPU() {
+		cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
 	}
 }
 

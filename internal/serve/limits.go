@@ -31,19 +31,30 @@ type LimitSettings struct {
 	RatePerSource float64
 }
 
-// Limits counts a server's live connections and enforces its LimitSettings.
-// It is safe for concurrent use. Sources are whole addresses: an IPv6 client
+// Limits counts a server's connections and enforces its LimitSettings. It
+// is safe for concurrent use. Sources are whole addresses: an IPv6 client
 // that holds a /64 can use many of them, as with systemd's
 // MaxConnectionsPerSource=.
+//
+// A connection counts against MaxConnections and its source from [Acquire]
+// until its client's connection is closed ([Slot.Gone], or found closed by
+// its [HangupProbe] when a limit is reached), not until its sandbox is torn
+// down: a client is never refused for connections it has already closed.
+// The sandboxes still being torn down are bounded separately: at most
+// MaxConnections of them, and past that [Limits.WaitTeardown] holds new
+// sessions back until one is gone. So at most 2 × MaxConnections sessions
+// exist at once.
 //
 // Memory stays bounded by the live connections plus, with a rate limit, the
 // sources seen within the last burst/rate seconds: idle sources are swept.
 type Limits struct {
-	mu      sync.Mutex
-	set     LimitSettings
-	total   int
-	sources map[netip.Addr]*source
-	sweepAt int
+	mu       sync.Mutex
+	set      LimitSettings
+	live     map[*Slot]struct{} // connections whose client is still there
+	draining int                // slots gone but not yet released
+	drained  *sync.Cond         // signalled when draining falls or the settings change
+	sources  map[netip.Addr]*source
+	sweepAt  int
 }
 
 type source struct {
@@ -52,12 +63,40 @@ type source struct {
 	last   time.Time // when tokens was last updated
 }
 
+// HangupProbe tells whether a client's connection has been closed in both
+// directions, or reset, without reading from it. A half-close (the client
+// sent FIN and still reads) is not closed: that client is still served.
+type HangupProbe interface {
+	Closed() bool
+	Close() error
+}
+
+// Slot is one connection's place in the limits, from [Limits.Acquire] to
+// [Slot.Release].
+type Slot struct {
+	l     *Limits
+	probe HangupProbe // nil: only Gone ends the count
+	addr  netip.Addr
+	src   *source // the source slot held, or nil
+	state slotState
+}
+
+type slotState uint8
+
+const (
+	slotLive     slotState = iota // counts against MaxConnections and its source
+	slotGone                      // the client's connection is closed; the session is ending
+	slotReleased                  // the session is over
+)
+
 // minSweep is the source count below which Limits does not bother sweeping.
 const minSweep = 1024
 
 // NewLimits returns Limits enforcing s.
 func NewLimits(s LimitSettings) *Limits {
-	return &Limits{set: s, sources: make(map[netip.Addr]*source), sweepAt: minSweep}
+	l := &Limits{set: s, live: make(map[*Slot]struct{}), sources: make(map[netip.Addr]*source), sweepAt: minSweep}
+	l.drained = sync.NewCond(&l.mu)
+	return l
 }
 
 // Set changes the settings (a policy reload). Live connections keep their
@@ -66,38 +105,59 @@ func (l *Limits) Set(s LimitSettings) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.set = s
+	l.drained.Broadcast()
 }
 
-// Acquire takes a global slot for a new connection. It returns false when
-// MaxConnections connections are already served. Every true must be
-// matched by one Release.
-func (l *Limits) Acquire() bool {
+// Acquire takes a global slot for a new connection, whose hang-up probe
+// may be nil. It returns false when MaxConnections connections are already
+// served and none of them turns out to be closed. Limits owns probe from
+// here on and closes it when the connection stops counting (also on a
+// refusal). Every true must be matched by one Slot.Release.
+func (l *Limits) Acquire(probe HangupProbe) (*Slot, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.set.MaxConnections > 0 && l.total >= l.set.MaxConnections {
-		return false
+	if max := l.set.MaxConnections; max > 0 && len(l.live) >= max {
+		l.reapLocked(func(*Slot) bool { return true })
+		if len(l.live) >= max {
+			if probe != nil {
+				probe.Close()
+			}
+			return nil, false
+		}
 	}
-	l.total++
-	return true
+	s := &Slot{l: l, probe: probe}
+	l.live[s] = struct{}{}
+	return s, true
 }
 
-// Release gives back a global slot taken by Acquire.
-func (l *Limits) Release() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
+// reapLocked ends the count of every live slot that match selects and
+// whose probe finds its connection closed: their sessions have not yet
+// reached the end of their close, but the client is gone.
+func (l *Limits) reapLocked(match func(*Slot) bool) {
+	for s := range l.live {
+		if s.probe != nil && match(s) && s.probe.Closed() {
+			s.goneLocked()
+		}
+	}
 }
 
-// AcquireSource takes a per-source slot for a connection from addr at time
-// now, which must already hold a global slot. It returns "" on success, or
-// the reason for refusing: ReasonMaxPerSource or ReasonRate. A refused
-// connection takes no slot and no rate token. Every success must be
-// matched by one ReleaseSource(addr).
-func (l *Limits) AcquireSource(addr netip.Addr, now time.Time) string {
+// AcquireSource takes a per-source slot for the connection, from addr at
+// time now. It returns "" on success, or the reason for refusing:
+// ReasonMaxPerSource or ReasonRate. A refused connection takes no source
+// slot and no rate token; Release still gives back the global one.
+func (s *Slot) AcquireSource(addr netip.Addr, now time.Time) string {
+	l := s.l
 	addr = addr.Unmap()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if s.state != slotLive || s.src != nil {
+		panic("serve: AcquireSource on a slot that is not live or already has a source")
+	}
 	src := l.sources[addr]
+	if max := l.set.MaxPerSource; max > 0 && src != nil && src.active >= max {
+		l.reapLocked(func(o *Slot) bool { return o.src != nil && o.addr == addr })
+		src = l.sources[addr] // reaping may have forgotten it
+	}
 	if src == nil {
 		src = &source{tokens: l.burst(), last: now}
 	}
@@ -113,31 +173,73 @@ func (l *Limits) AcquireSource(addr netip.Addr, now time.Time) string {
 		src.tokens--
 	}
 	src.active++
+	s.src, s.addr = src, addr
 	l.keep(addr, src, now)
 	return ""
 }
 
-// ReleaseSource gives back a slot taken by AcquireSource.
-func (l *Limits) ReleaseSource(addr netip.Addr) {
-	addr = addr.Unmap()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	src := l.sources[addr]
-	if src == nil {
+// Gone ends the connection's count against MaxConnections and its source:
+// the client's connection is closed. The session still counts as being
+// torn down until Release. Calling it again does nothing.
+func (s *Slot) Gone() {
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	s.goneLocked()
+}
+
+func (s *Slot) goneLocked() {
+	if s.state != slotLive {
 		return
 	}
-	src.active--
-	if src.active <= 0 && l.set.RatePerSource <= 0 {
-		delete(l.sources, addr)
+	l := s.l
+	delete(l.live, s)
+	if src := s.src; src != nil {
+		src.active--
+		if src.active <= 0 && l.set.RatePerSource <= 0 && l.sources[s.addr] == src {
+			delete(l.sources, s.addr)
+		}
+		s.src = nil
+	}
+	if s.probe != nil {
+		s.probe.Close()
+		s.probe = nil
+	}
+	s.state = slotGone
+	l.draining++
+}
+
+// Release ends the slot: the session is over and its sandbox gone.
+// Calling it again does nothing.
+func (s *Slot) Release() {
+	l := s.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.goneLocked()
+	if s.state == slotGone {
+		s.state = slotReleased
+		l.draining--
+		l.drained.Broadcast()
 	}
 }
 
-// Counts returns the connections served (global slots held) and the number
-// of sources tracked.
-func (l *Limits) Counts() (total, sources int) {
+// WaitTeardown waits until fewer than MaxConnections sessions whose
+// clients are gone are still being torn down (no wait without a
+// MaxConnections bound).
+func (l *Limits) WaitTeardown() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.total, len(l.sources)
+	for l.set.MaxConnections > 0 && l.draining >= l.set.MaxConnections {
+		l.drained.Wait()
+	}
+}
+
+// Counts returns the connections served (global slots held), the sessions
+// being torn down after their client's connection closed, and the number
+// of sources tracked.
+func (l *Limits) Counts() (live, draining, sources int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.live), l.draining, len(l.sources)
 }
 
 func (l *Limits) burst() float64 {

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -339,8 +338,8 @@ func (s *Server) LogSessions() {
 		s.log.Info("session", "peer", in.Peer.String(), "pid", in.Pid,
 			"age", now.Sub(in.Started).Round(time.Millisecond))
 	})
-	total, sources := s.limits.Counts()
-	s.log.Info("sessions", "live", n, "connections", total, "sources", sources,
+	total, draining, sources := s.limits.Counts()
+	s.log.Info("sessions", "live", n, "connections", total, "closed_tearing_down", draining, "sources", sources,
 		"served", s.served.Load(), "refused", s.refused.Load())
 }
 
@@ -412,20 +411,28 @@ func (s *Server) handle(fd int) {
 	defer s.releaseGen(g)
 	// The global bound comes first: it does not need the client's address,
 	// so a flood is turned away before any PROXY header is waited for.
-	if !s.limits.Acquire() {
+	// Without a probe (out of descriptors), the connection counts until
+	// its close has ended, as if its client were slow to close.
+	probe, _ := newHangupProbe(c.InFD())
+	slot, ok := s.limits.Acquire(probe)
+	if !ok {
 		s.refuse(c, g, ReasonMaxConnections, g.busy, nil)
 		return
 	}
-	sess, peer, reason, message, err := s.admit(c, g)
+	sess, reason, message, err := s.admit(c, g, slot)
 	if reason != "" {
 		// Give the slot back before the polite close, which may take a
 		// moment: a refused connection does not count.
-		s.limits.Release()
+		slot.Release()
 		s.refuse(c, g, reason, message, err)
 		return
 	}
-	defer s.limits.Release()
-	defer s.limits.ReleaseSource(peer)
+	defer slot.Release()
+	// The connection stops counting against its source and the global
+	// bound when its close ends; the sandbox's teardown after that is
+	// bounded by WaitTeardown.
+	sess.OnClosed(slot.Gone)
+	s.limits.WaitTeardown()
 	if !s.track(sess) {
 		s.refuse(c, g, ReasonStopping, "", nil)
 		return
@@ -437,26 +444,26 @@ func (s *Server) handle(fd int) {
 
 // admit reads the PROXY header if the policy asks for one, and applies the
 // access rules and the per-source limits to the client's address. On
-// success it returns the session and the address, holding a per-source
-// slot for it; otherwise the reason for refusing c, the message to send
+// success it returns the session, with slot holding a per-source slot for
+// the address; otherwise the reason for refusing c, the message to send
 // and the error to log.
-func (s *Server) admit(c *conn.Conn, g *generation) (sess *session.Session, peer netip.Addr, reason, message string, err error) {
+func (s *Server) admit(c *conn.Conn, g *generation, slot *Slot) (sess *session.Session, reason, message string, err error) {
 	sess = session.New(c, g.cfg)
 	if g.proxy {
 		// The address that the rules and limits judge is the client's,
 		// from the header.
 		if err := sess.ReadProxyHeader(); err != nil {
-			return nil, peer, ReasonProxyHeader, "", err
+			return nil, ReasonProxyHeader, "", err
 		}
 	}
-	peer = c.Peer().Addr()
+	peer := c.Peer().Addr()
 	if ok, why := g.rules.Allowed(peer); !ok {
-		return nil, peer, ReasonDenied, "", errors.New(why)
+		return nil, ReasonDenied, "", errors.New(why)
 	}
-	if why := s.limits.AcquireSource(peer, time.Now()); why != "" {
-		return nil, peer, why, g.busy, nil
+	if why := slot.AcquireSource(peer, time.Now()); why != "" {
+		return nil, why, g.busy, nil
 	}
-	return sess, peer, "", "", nil
+	return sess, "", "", nil
 }
 
 // track registers a live session, unless the server is stopping.

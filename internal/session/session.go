@@ -79,6 +79,8 @@ type Session struct {
 	// relayEnded is set once the relay returned, with relayErr saying how.
 	relayEnded bool
 	relayErr   error
+	// onClosed runs when the close has ended (OnClosed).
+	onClosed func()
 
 	mu      sync.Mutex
 	proc    *sandbox.Process
@@ -384,13 +386,23 @@ func (s *Session) closeConn() conn.CloseResult {
 		cancel()
 	}
 	s.mu.Unlock()
-	return s.conn.Close(ctx, conn.CloseOptions{
+	cr := s.conn.Close(ctx, conn.CloseOptions{
 		FlushTimeout: time.Duration(c.FlushTimeout),
 		CloseDelay:   time.Duration(c.CloseDelay),
 		LingerIdle:   time.Duration(c.LingerIdle),
 		LingerMax:    time.Duration(c.LingerMax),
 	})
+	if s.onClosed != nil {
+		s.onClosed()
+	}
+	return cr
 }
+
+// OnClosed sets f to run once the connection is closed (its flush-then-
+// close has ended), before the session waits for the sandbox's teardown
+// and logs. Call it before Run. serve uses it to stop counting the
+// connection against its client's limits.
+func (s *Session) OnClosed(f func()) { s.onClosed = f }
 
 // logEnd writes the session's one log line, with how the close went.
 func (s *Session) logEnd(attrs []slog.Attr, res Result, refused bool, cr conn.CloseResult) Result {
