@@ -6,14 +6,9 @@ package main
 // its exact errno name or signal; testdata/escape/README.md has the table
 // of attempts, outcomes and the layer that stops each one.
 //
-// The suite runs in three modes:
-//   - root: sockjail started as root (a plain system service);
-//   - unprivileged: sockjail started through setpriv as a uid of its own
-//     (escUnprivUID), the DynamicUser= path, where the sandbox uses a user
-//     namespace;
-//   - unprivileged-no-userns: the same with SOCKJAIL_TEST_NO_USERNS=1, the
-//     fallback for kernels that forbid unprivileged user namespaces (a
-//     per-session TMPDIR, no PID namespace).
+// The machinery (compiling the programs, the targets, the three modes,
+// running a session) is internal/escapetest; this file holds the table and
+// the tests.
 //
 // Each attempt runs under the default policy and under every policy of
 // testdata/escape/policies, each of which allows (or, for limits,
@@ -22,13 +17,7 @@ package main
 // fail as under the default.
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"crypto/sha256"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -36,63 +25,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockjail/sockjail/internal/escapetest"
 	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/proctest"
 	"github.com/sockjail/sockjail/internal/testenv"
 	"github.com/sockjail/sockjail/policy"
 	"github.com/sockjail/sockjail/sandbox"
 )
-
-// escNobodyUID is the uid that sockjail uses for the program when started as
-// root with the default policy.
-const escNobodyUID = 65534
-
-// escUnprivUID is the uid the unprivileged modes start sockjail as, and so
-// the program's uid there, like the transient uid of systemd's
-// DynamicUser=. It is a uid of its own, in no passwd file, rather than
-// nobody: RLIMIT_NPROC counts a uid's processes machine-wide, and other
-// tests run programs as nobody at the same time (measured: their processes
-// made our program's execve fail with EAGAIN).
-const escUnprivUID = 4242450
-
-// escProgramUID is the program's uid in mode m under policy pol: nobody
-// when sockjail runs as root, else sockjail's own uid, and escUnprivUID
-// under the nproc policy, which names it.
-func escProgramUID(m, pol string) int {
-	if m == "root" && pol != "nproc" {
-		return escNobodyUID
-	}
-	return escUnprivUID
-}
-
-// escapeMode is one way of starting sockjail.
-type escapeMode struct {
-	name   string
-	unpriv bool     // start sockjail as escUnprivUID through setpriv
-	env    []string // added to sockjail's environment
-}
-
-var escapeModes = []escapeMode{
-	{name: "root"},
-	{name: "unprivileged", unpriv: true},
-	{name: "unprivileged-no-userns", unpriv: true, env: []string{"SOCKJAIL_TEST_NO_USERNS=1"}},
-}
-
-// escapePolicies are the policy templates under testdata/escape/policies
-// (without ".toml"); "default" means no --policy at all, the embedded
-// default.
-var escapePolicies = []string{
-	"default", "read", "write", "exec", "connect", "bind", "abstract",
-	"signals", "ptrace", "mount", "unshare", "setuid", "iouring",
-	"iouring-best-effort", "nproc", "fsize", "as",
-}
 
 // refusedPolicies are policies that sockjail must refuse to run anything
 // under (exit 69, nothing written), with a word its log must contain.
@@ -124,7 +69,7 @@ type escAttempt struct {
 	bare     string
 	bareArgv []string // when the bare run needs other arguments
 	// premise, when set, replaces want and bare for an attempt whose
-	// outcome depends on the host rather than on sockjail: escSetup runs
+	// outcome depends on the host rather than on sockjail: setupEscape runs
 	// the attempt unconfined first (the control), and premise turns the
 	// control's outcome into the outcome wanted in every mode and policy.
 	premise func(control string) (string, error)
@@ -205,12 +150,12 @@ func escapeAttempts() []escAttempt {
 				// Where the directory is writable the link is made,
 				// and reading through it is refused.
 				if pol == "write" {
-					return escStep("open")(mode, pol, f)
+					return escapetest.Step("open")(mode, pol, f)
 				}
-				return escStep("symlink")(mode, pol, f)
+				return escapetest.Step("symlink")(mode, pol, f)
 			}, bare: "ok"},
 		{name: "opath-read", argv: []string{"{bin}/paths", "opath", "{secretdir}", "secret.txt"}, want: "EACCES",
-			check: escStep("openat"), by: map[string]string{"read": "ok"}, bare: "ok"},
+			check: escapetest.Step("openat"), by: map[string]string{"read": "ok"}, bare: "ok"},
 		{name: "rename-out", argv: []string{"{bin}/paths", "rename", "{otherdir}/movable-{mode}", "{writedir}/moved-{mode}"}, want: "EACCES", bare: "ok"},
 		{name: "exec", argv: []string{"{bin}/exec", "{execdir}/helper", "exec"}, want: "EACCES",
 			by: map[string]string{"exec": "ok"}, bare: "ok"},
@@ -220,7 +165,7 @@ func escapeAttempts() []escAttempt {
 		// bit gives root to the unprivileged uid outside the sandbox.
 		{name: "setuid-exec", argv: []string{"{setuid}", "setuid-exec"}, want: "ok",
 			check: func(mode, pol string, f map[string]string) error {
-				want := strconv.Itoa(escProgramUID(mode, pol))
+				want := strconv.Itoa(escapetest.ProgramUID(mode, pol))
 				if f["uid"] != want || f["euid"] != want || f["suid"] != want {
 					return fmt.Errorf("uid=%s euid=%s suid=%s, want all %s (no_new_privs ignores the setuid bit)", f["uid"], f["euid"], f["suid"], want)
 				}
@@ -248,13 +193,13 @@ func escapeAttempts() []escAttempt {
 		// plain connect(2) works. TCP_FASTOPEN_CONNECT goes through
 		// connect(2) and Landlock.
 		{name: "tfo-sendto", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendto"}, want: "EACCES",
-			check: escStep("send"), bare: "ok"},
+			check: escapetest.Step("send"), bare: "ok"},
 		{name: "tfo-sendmsg", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendmsg"}, want: "EACCES",
-			check: escStep("send"), bare: "ok"},
+			check: escapetest.Step("send"), bare: "ok"},
 		{name: "tfo-sendmmsg", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sendmmsg"}, want: "EACCES",
-			check: escStep("send"), bare: "ok"},
+			check: escapetest.Step("send"), bare: "ok"},
 		{name: "tfo-sockopt", argv: []string{"{bin}/tfo", "127.0.0.1", "{connectport}", "sockopt"}, want: "EACCES",
-			by: map[string]string{"connect": "ok"}, check: escStep("connect"), bare: "ok"},
+			by: map[string]string{"connect": "ok"}, check: escapetest.Step("connect"), bare: "ok"},
 		// listen(2) on an unbound socket binds an ephemeral port without
 		// bind(2), past Landlock's bind rules (which also have no listen
 		// right: landlock-lsm/linux issue 15). Where no port may be
@@ -263,7 +208,7 @@ func escapeAttempts() []escAttempt {
 		// tell a bound socket from an unbound one: the program can then
 		// listen on an ephemeral port too. That residual hole is
 		// reported in the session's log line (checked here), not closed.
-		{name: "listen-autobind", argv: []string{"{bin}/listen"}, want: "EACCES", check: escStep("listen"),
+		{name: "listen-autobind", argv: []string{"{bin}/listen"}, want: "EACCES", check: escapetest.Step("listen"),
 			by: map[string]string{"bind": "ok"}, logs: map[string]string{"bind": "listen(2) on an unbound TCP socket"}, bare: "ok"},
 		{name: "bind-tcp", argv: []string{"{bin}/bind", "{bindport}"}, want: "EACCES",
 			by: map[string]string{"bind": "ok"}, bare: "ok"},
@@ -277,7 +222,7 @@ func escapeAttempts() []escAttempt {
 		// Landlock can't restrict connect(2) to pathname sockets there.
 		// The policy that turns the scope off gets unix sockets back.
 		{name: "abstract-unix", argv: []string{"{bin}/abstract", "{abstract}"}, want: "EACCES",
-			by: map[string]string{"abstract": "ok"}, check: escStep("socket"), bare: "ok"},
+			by: map[string]string{"abstract": "ok"}, check: escapetest.Step("socket"), bare: "ok"},
 
 		// The supervisor: sockjail's own pid. ptrace is outside
 		// @system-service, so seccomp refuses it first (EPERM); with
@@ -370,7 +315,7 @@ func escapeAttempts() []escAttempt {
 		// extra open fd (the secret file, fd 3) and a canary variable
 		// in its environment; neither may reach the program.
 		{name: "fd-leak", argv: []string{"{bin}/fds"}, want: "EBADF", bare: "ok"},
-		{name: "env-leak", argv: []string{"{bin}/env", escCanaryEnv}, want: "ENOENT", bare: "ok"},
+		{name: "env-leak", argv: []string{"{bin}/env", escapetest.CanaryEnv}, want: "ENOENT", bare: "ok"},
 
 		{name: "address-space", argv: []string{"{bin}/mem", strconv.Itoa(2 * escASLimit)}, want: "ok",
 			by: map[string]string{"as": "ENOMEM"}, bare: "ok"},
@@ -382,17 +327,6 @@ func escapeAttempts() []escAttempt {
 func escSys(name string, nr int, args ...string) escAttempt {
 	return escAttempt{name: "sys-" + name, argv: append([]string{"{bin}/sys", name, strconv.Itoa(nr)}, args...),
 		want: "EPERM", bare: "!EPERM"}
-}
-
-// escStep returns a check that a refused attempt failed at step (the
-// step= field), which says which layer refused it.
-func escStep(step string) func(mode, pol string, f map[string]string) error {
-	return func(mode, pol string, f map[string]string) error {
-		if f["result"] != "ok" && f["step"] != step {
-			return fmt.Errorf("refused at step=%s, want step=%s", f["step"], step)
-		}
-		return nil
-	}
 }
 
 // escMPTCPHiBits is IPPROTO_MPTCP (262) with bit 32 set.
@@ -417,21 +351,11 @@ func escMerge(ms ...map[string]string) map[string]string {
 	return out
 }
 
-// escapeBinaryEnv names an environment variable that points the suite at
-// an installed sockjail (say /usr/local/bin/sockjail on a server) instead of
-// the one built from this tree. escUnprivUID must be able to run it.
-const escapeBinaryEnv = "SOCKJAIL_ESCAPE_BINARY"
-
-// escapeEnv is what the suite sets up once per test: the compiled
-// programs, the files and listeners the attempts aim at, and the policies.
-type escapeEnv struct {
-	sockjail string
-	root     string // a fresh directory under /srv, mode 0755
-	bin      string // the compiled programs
-	vars     map[string]string
-	policies map[string]string // name → rendered policy file
-	// premises holds, for each attempt with a premise, what its control
-	// found on this host and the outcome wanted from that.
+// escapeSuite is the suite's environment (escapetest.Env) and, for each
+// attempt with a premise, what its control found on this host and the
+// outcome wanted from that.
+type escapeSuite struct {
+	*escapetest.Env
 	premises map[string]escPremise
 }
 
@@ -446,157 +370,18 @@ func (p escPremise) String() string {
 	return fmt.Sprintf("the unconfined control on this host gave %s, so the sandbox must give %s", p.control, p.want)
 }
 
-// escapePrograms are the C files of testdata/escape.
-var escapePrograms = []string{
-	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
-	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp",
-	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring", "sys",
-	"meta", "paths", "ipc", "family",
-	"rlimit", "forkbomb", "fsize", "mem", "uid",
-}
-
-// escSetup builds sockjail and the programs and creates the targets.
-// Everything lives outside /tmp, which the sandbox replaces with a private
-// tmpfs, and is readable by every uid for the unprivileged modes.
-func escSetup(t *testing.T) *escapeEnv {
+// setupEscape sets the suite up (escapetest.Setup) and runs the control of
+// each attempt with a premise.
+func setupEscape(t *testing.T) *escapeSuite {
 	t.Helper()
-	testenv.RequireRoot(t)
-	gcc := testenv.LookTool(t, "gcc")
-	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libc.a"); err != nil {
-		testenv.SkipOrFail(t, "static libc (libc6-dev) is not installed: "+err.Error())
-	}
-	modRoot, err := testenv.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(modRoot, "testdata", "escape")
-
-	e := &escapeEnv{sockjail: os.Getenv(escapeBinaryEnv)}
-	if e.sockjail == "" {
-		e.sockjail = testenv.Sockjail(t)
-		// testenv builds into a 0700 directory: let escUnprivUID run it.
-		if err := os.Chmod(filepath.Dir(e.sockjail), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll("/srv", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e.root, err = os.MkdirTemp("/srv", "sockjail-escape-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		unix.Unmount(filepath.Join(e.root, "mnt"), unix.MNT_DETACH)
-		os.RemoveAll(e.root)
-	})
-	dirs := map[string]os.FileMode{"bin": 0o755, "secret": 0o755, "writable": 0o777, "other": 0o777, "noexec": 0o755, "mnt": 0o755, "policies": 0o755, "sock": 0o755}
-	for d, mode := range dirs {
-		p := filepath.Join(e.root, d)
-		if err := os.Mkdir(p, mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, mode); err != nil { // past the umask
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(e.root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e.bin = filepath.Join(e.root, "bin")
-
-	// The programs, compiled once per source version (escCompile), are
-	// copied in: the cache is under /tmp, which the sandbox hides.
-	cache := escCompile(t, gcc, src)
-	for _, name := range escapePrograms {
-		escCopyFile(t, filepath.Join(cache, name), filepath.Join(e.bin, name), 0o755)
-	}
-
-	secret := filepath.Join(e.root, "secret", "secret.txt")
-	escWriteFile(t, secret, "the secret\n", 0o644)
-	escWriteFile(t, filepath.Join(filepath.Dir(secret), "shared.txt"), "linkable by nobody\n", 0o666)
-	// Files to move out of a directory every uid may write, one per mode.
-	for _, m := range append([]string{"bare"}, "root", "unprivileged", "unprivileged-no-userns") {
-		escWriteFile(t, filepath.Join(e.root, "other", "movable-"+m), "movable\n", 0o666)
-	}
-	// The exec target: the helper, in a directory that no policy but
-	// "exec" names, readable and executable by everyone.
-	escCopyFile(t, filepath.Join(e.bin, "helper"), filepath.Join(e.root, "noexec", "helper"), 0o755)
-	// A setuid-root copy of the helper.
-	setuid := filepath.Join(e.bin, "setuid-helper")
-	escCopyFile(t, filepath.Join(e.bin, "helper"), setuid, 0o755)
-	if err := os.Chmod(setuid, 0o755|os.ModeSetuid); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(setuid); err != nil || fi.Mode()&os.ModeSetuid == 0 {
-		t.Fatalf("%s is not setuid: %v %v", setuid, fi.Mode(), err)
-	}
-
-	// A TCP listener that the connect attempts aim at; it accepts and
-	// closes. Plain TCP, not MPTCP, as sockjail's own listeners.
-	lc := net.ListenConfig{}
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go escAcceptAndClose(ln)
-	// A free port for the bind attempts: bound by nobody else, as far as
-	// a port found free a moment ago can be.
-	bln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bindPort := bln.Addr().(*net.TCPAddr).Port
-	bln.Close()
-	// An abstract unix socket outside the sandbox.
-	abstract := fmt.Sprintf("sockjail-escape-%d-%d", os.Getpid(), time.Now().UnixNano())
-	aln, err := net.Listen("unix", "@"+abstract)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { aln.Close() })
-	go escAcceptAndClose(aln)
-
-	// A pathname unix socket outside the sandbox, connectable by
-	// everyone (like /run/dbus/system_bus_socket).
-	unixSock := filepath.Join(e.root, "sock", "s")
-	uln, err := net.Listen("unix", unixSock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { uln.Close() })
-	if err := os.Chmod(unixSock, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	go escAcceptAndClose(uln)
-
-	e.vars = map[string]string{
-		"unixsock":    unixSock,
-		"unprivuid":   strconv.Itoa(escUnprivUID),
-		"bin":         e.bin,
-		"secret":      secret,
-		"secretdir":   filepath.Dir(secret),
-		"writedir":    filepath.Join(e.root, "writable"),
-		"otherdir":    filepath.Join(e.root, "other"),
-		"execdir":     filepath.Join(e.root, "noexec"),
-		"setuid":      setuid,
-		"mnt":         filepath.Join(e.root, "mnt"),
-		"connectport": strconv.Itoa(ln.Addr().(*net.TCPAddr).Port),
-		"bindport":    strconv.Itoa(bindPort),
-		"abstract":    abstract,
-	}
-
-	e.policies = escRenderPolicies(t, filepath.Join(e.root, "policies"), e.vars)
-
+	e := &escapeSuite{Env: escapetest.Setup(t)}
 	e.premises = map[string]escPremise{}
 	for _, a := range escapeAttempts() {
 		if a.premise == nil {
 			continue
 		}
 		out, code, stderr := e.runBare(t, a)
-		p := escPremise{control: escOutcome(a.name, out, code)}
+		p := escPremise{control: escapetest.Outcome(a.name, out, code)}
 		p.want, p.err = a.premise(p.control)
 		if p.err != nil {
 			p.err = fmt.Errorf("%v (exit %d, output %q, stderr %q)", p.err, code, out, stderr)
@@ -606,499 +391,37 @@ func escSetup(t *testing.T) *escapeEnv {
 	return e
 }
 
-// runBare runs attempt a unconfined as root, the way TestEscapeControls
-// does, and returns its output, its exit code (128+N when signal N killed
-// it, as sockjail reports a program's death) and its stderr.
-func (e *escapeEnv) runBare(t *testing.T, a escAttempt) (out string, code int, stderr string) {
+// runBare runs attempt a unconfined as root (escapetest.Env.RunBare), the
+// way TestEscapeControls does.
+func (e *escapeSuite) runBare(t *testing.T, a escAttempt) (out string, code int, stderr string) {
 	t.Helper()
 	argv := a.argv
 	if a.bareArgv != nil {
 		argv = a.bareArgv
 	}
-	argv = e.expand(argv, map[string]string{"supervisor": strconv.Itoa(os.Getpid()), "mode": "bare", "policy": "none"})
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = escCleanEnv()
-	extra, err := os.Open(e.vars["secret"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.Close()
-	cmd.ExtraFiles = []*os.File{extra}
-	var errBuf bytes.Buffer
-	cmd.Stderr = &errBuf
-	b, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		code = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			code = exitcode.SignalBase + int(ws.Signal())
-		}
-	}
-	return string(b), code, errBuf.String()
-}
-
-// escOutcome names what a finished attempt gave: a signal's name when one
-// killed it (exit 128+N and no output), else the result of its one line.
-func escOutcome(name, out string, code int) string {
-	if code > exitcode.SignalBase && out == "" {
-		return unix.SignalName(syscall.Signal(code - exitcode.SignalBase))
-	}
-	r := escParseResult(strings.TrimRight(out, "\n"))
-	if code != 0 || r.fields["escape"] != name {
-		return ""
-	}
-	return r.fields["result"]
-}
-
-// escCompile builds the programs of src with gcc -static into a cache
-// directory named by a hash of the sources, the program list and gcc's
-// version, and
-// returns it. Each test function sets up its own copy of the suite, and
-// compiling ~30 static programs takes seconds on a loaded machine; the
-// cache makes that once per source version, across runs too (as Go's build
-// cache does). A changed source gets a new directory, never a stale binary.
-func escCompile(t *testing.T, gcc, src string) string {
-	t.Helper()
-	h := sha256.New()
-	ver, err := exec.Command(gcc, "--version").Output()
-	if err != nil {
-		t.Fatalf("gcc --version: %v", err)
-	}
-	h.Write(ver)
-	fmt.Fprintf(h, "%q\n", escapePrograms) // what gets built
-	files, err := filepath.Glob(filepath.Join(src, "*.[ch]"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
-		h.Write(b)
-	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("sockjail-escape-%x", h.Sum(nil)[:8]))
-	if escOwnDir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-			return dir
-		}
-	}
-	tmp, err := os.MkdirTemp(os.TempDir(), "sockjail-escape-build-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	// In parallel: gcc -static takes ~0.2 s each on an idle machine.
-	var wg sync.WaitGroup
-	errs := make([]error, len(escapePrograms))
-	for i, name := range escapePrograms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(gcc, "-static", "-O1", "-Wall", "-Werror", "-o", filepath.Join(tmp, name), name+".c")
-			cmd.Dir = src
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("gcc %s.c: %v\n%s", name, err, out)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Builds of other source versions, ours and unused for an hour, go.
-	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "sockjail-escape-????????????????"))
-	for _, o := range old {
-		if fi, err := os.Lstat(o); err == nil && o != dir && escOwnDir(o) && time.Since(fi.ModTime()) > time.Hour {
-			os.RemoveAll(o)
-		}
-	}
-	// Another test process may have won the race: then use its copy.
-	// A directory of that name that isn't ours (anyone can create one in
-	// /tmp) is never used: then this run's own build is kept instead.
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(filepath.Join(dir, ".complete")); serr != nil || !escOwnDir(dir) {
-			keep, kerr := os.MkdirTemp(os.TempDir(), "sockjail-escape-own-")
-			if kerr != nil {
-				t.Fatal(kerr)
-			}
-			t.Cleanup(func() { os.RemoveAll(keep) })
-			if err := os.Rename(tmp, filepath.Join(keep, "bin")); err != nil {
-				t.Fatal(err)
-			}
-			return filepath.Join(keep, "bin")
-		}
-	}
-	return dir
-}
-
-// escOwnDir reports whether dir is a real directory (not a symlink) owned
-// by this process's uid and writable by no one else, so that the binaries
-// in it, which the test runs as root, are the ones it built.
-func escOwnDir(dir string) bool {
-	fi, err := os.Lstat(dir)
-	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == os.Geteuid()
-}
-
-// escRenderPolicies fills in the policy templates of
-// testdata/escape/policies with vars and writes them into dir. It returns
-// the file of each policy by name.
-func escRenderPolicies(t *testing.T, dir string, vars map[string]string) map[string]string {
-	t.Helper()
-	modRoot, err := testenv.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tdir := filepath.Join(modRoot, "testdata", "escape", "policies")
-	ents, err := os.ReadDir(tdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{}
-	for _, ent := range ents {
-		name, ok := strings.CutSuffix(ent.Name(), ".toml")
-		if !ok {
-			continue
-		}
-		tmpl, err := template.ParseFiles(filepath.Join(tdir, ent.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := tmpl.Option("missingkey=error").Execute(&buf, vars); err != nil {
-			t.Fatalf("policy %s: %v", ent.Name(), err)
-		}
-		p := filepath.Join(dir, ent.Name())
-		escWriteFile(t, p, buf.String(), 0o644)
-		files[name] = p
-	}
-	for _, name := range append(escapePolicies, "dynamic", "best-effort") {
-		if _, ok := files[name]; !ok && name != "default" {
-			t.Fatalf("testdata/escape/policies/%s.toml is missing", name)
-		}
-	}
-	return files
-}
-
-func escAcceptAndClose(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		c.Close()
-	}
-}
-
-func escWriteFile(t *testing.T, path, content string, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func escCopyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	escWriteFile(t, to, string(b), mode)
-}
-
-// expand fills in the {placeholders} of argv. {supervisor} is left for
-// start, which knows sockjail's pid only when it starts it.
-func (e *escapeEnv) expand(argv []string, extra map[string]string) []string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		for k, v := range e.vars {
-			a = strings.ReplaceAll(a, "{"+k+"}", v)
-		}
-		for k, v := range extra {
-			a = strings.ReplaceAll(a, "{"+k+"}", v)
-		}
-		out[i] = a
-	}
-	return out
-}
-
-// escSession is one `sockjail run` on a real loopback TCP connection: the
-// accepted socket is sockjail's fd 0 and 1, the test holds the client.
-type escSession struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	client *net.TCPConn
-	r      *bufio.Reader
-	stderr *lockedBuffer
-	done   chan struct{}
-	code   int
-	desc   string
-}
-
-// escSessionTimeout bounds every session; the programs take milliseconds.
-const escSessionTimeout = 60 * time.Second
-
-// start runs `sockjail run [--policy] -- argv` in mode. The placeholder
-// {supervisor} in argv becomes sockjail's own pid: sockjail is started
-// through `sh -c 'exec …'`, so the shell's $$ is sockjail's pid.
-func (e *escapeEnv) start(t *testing.T, m escapeMode, pol string, env []string, argv []string) *escSession {
-	t.Helper()
-	lc := net.ListenConfig{}
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	d := net.Dialer{Timeout: 10 * time.Second}
-	d.SetMultipathTCP(false)
-	cc, err := d.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf, err := sc.(*net.TCPConn).File()
-	sc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sf.Close()
-	// Go's poller made the shared open file description non-blocking;
-	// a program reading its stdin must see a blocking socket.
-	if err := unix.SetNonblock(int(sf.Fd()), false); err != nil {
-		t.Fatal(err)
-	}
-
-	var full []string
-	if m.unpriv {
-		full = append(full, escSetpriv(escUnprivUID)...)
-	}
-	full = append(full, e.sockjail, "run")
-	if pol != "default" {
-		p := e.policies[pol]
-		if p == "" {
-			t.Fatalf("no policy %q", pol)
-		}
-		full = append(full, "--policy", p)
-	}
-	full = append(full, "--")
-	full = append(full, argv...)
-	script := "exec"
-	for _, a := range full {
-		if a == "{supervisor}" {
-			script += ` "$$"`
-		} else {
-			script += " " + escShellQuote(a)
-		}
-	}
-	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Env = append(escCleanEnv(), m.env...)
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdin, cmd.Stdout = sf, sf
-	// An fd sockjail inherits (as from a careless parent): fd 3.
-	extra, err := os.Open(e.vars["secret"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.Close()
-	cmd.ExtraFiles = []*os.File{extra}
-	s := &escSession{t: t, cmd: cmd, client: cc.(*net.TCPConn), stderr: &lockedBuffer{}, done: make(chan struct{}), code: -1,
-		desc: fmt.Sprintf("mode %s, policy %s: %s", m.name, pol, strings.Join(argv, " "))}
-	s.r = bufio.NewReader(s.client)
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		cc.Close()
-		t.Fatal(err)
-	}
-	go func() {
-		cmd.Wait()
-		s.code = cmd.ProcessState.ExitCode()
-		close(s.done)
-	}()
-	s.client.SetDeadline(time.Now().Add(escSessionTimeout))
-	t.Cleanup(func() {
-		s.client.Close()
-		select {
-		case <-s.done:
-		case <-time.After(escSessionTimeout):
-			cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	return s
-}
-
-// run starts a session and finishes it. When the program could not even
-// be started because its uid had used up RLIMIT_NPROC (execve's EAGAIN: in
-// root mode the program runs as nobody, whose processes are counted
-// machine-wide, other tests' included), it waits and tries again: the
-// attempt has not run yet, so nothing is being retried away.
-func (e *escapeEnv) run(t *testing.T, m escapeMode, pol string, env []string, argv []string) (s *escSession, out string, code int) {
-	t.Helper()
-	for try := 1; ; try++ {
-		s = e.start(t, m, pol, env, argv)
-		out, code = s.finish()
-		log := s.stderr.String()
-		if try == 20 || code != exitcode.OSError || out != "" || !strings.Contains(log, "failed at execve: resource temporarily unavailable") {
-			return s, out, code
-		}
-		t.Logf("%s: the program's uid is at its process limit (%d processes of uid %d now); trying again", s.desc, len(escProcessesOf(escProgramUID(m.name, pol))), escProgramUID(m.name, pol))
-		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
-	}
-}
-
-// escCanaryEnv is set in sockjail's environment for every session; the
-// env-leak attempt looks for it in the program's.
-const escCanaryEnv = "SOCKJAIL_ESCAPE_CANARY"
-
-// escCleanEnv is sockjail's environment: the test's, minus the test hooks
-// that a developer's shell may have set, plus the canary.
-func escCleanEnv() []string {
-	env := []string{escCanaryEnv + "=sockjail's own"}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SOCKJAIL_TEST_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// escSetpriv is the command line prefix that drops to uid (and the same
-// gid) with no supplementary groups, as systemd does for DynamicUser=.
-func escSetpriv(uid int) []string {
-	id := strconv.Itoa(uid)
-	return []string{"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups", "--"}
-}
-
-func escShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// line reads one result line while the session goes on.
-func (s *escSession) line() escResult {
-	s.t.Helper()
-	l, err := s.r.ReadString('\n')
-	if err != nil {
-		s.t.Fatalf("%s: reading a line: %v (got %q)\nsockjail's log:\n%s", s.desc, err, l, s.stderr.String())
-	}
-	return escParseResult(l)
-}
-
-// startLine starts a session that prints a line and then waits for EOF,
-// and reads that line. Like run, it tries again when the program could not
-// be started because its uid was at its process limit.
-func (e *escapeEnv) startLine(t *testing.T, m escapeMode, pol string, argv []string) (*escSession, escResult) {
-	t.Helper()
-	for try := 1; ; try++ {
-		s := e.start(t, m, pol, nil, argv)
-		l, err := s.r.ReadString('\n')
-		if err == nil {
-			return s, escParseResult(l)
-		}
-		out, code := s.finish()
-		if try < 20 && l == "" && out == "" && code == exitcode.OSError && strings.Contains(s.stderr.String(), "failed at execve: resource temporarily unavailable") {
-			t.Logf("%s: the program's uid is at its process limit; trying again", s.desc)
-			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
-			continue
-		}
-		t.Fatalf("%s: reading a line: %v (got %q, then %q, exit %d)\nsockjail's log:\n%s", s.desc, err, l, out, code, s.stderr.String())
-	}
-}
-
-// finish half-closes the client's side (so the program sees EOF and
-// sockjail's lingering close ends at once), reads everything up to EOF and
-// waits for sockjail's exit code.
-func (s *escSession) finish() (out string, code int) {
-	s.t.Helper()
-	if err := s.client.CloseWrite(); err != nil {
-		s.t.Fatal(err)
-	}
-	b, err := io.ReadAll(s.r)
-	if err != nil {
-		s.t.Errorf("%s: reading the connection: %v (got %q)\nsockjail's log:\n%s", s.desc, err, b, s.stderr.String())
-	}
-	select {
-	case <-s.done:
-	case <-time.After(escSessionTimeout):
-		s.t.Fatalf("%s: sockjail did not exit within %v after EOF", s.desc, escSessionTimeout)
-	}
-	return string(b), s.code
-}
-
-// escResult is a parsed "escape=NAME result=R key=value..." line.
-type escResult struct {
-	raw    string
-	fields map[string]string
-}
-
-func escParseResult(l string) escResult {
-	r := escResult{raw: strings.TrimRight(l, "\n"), fields: map[string]string{}}
-	for _, f := range strings.Fields(r.raw) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			r.fields[k] = v
-		}
-	}
-	return r
-}
-
-// escVerify checks one finished attempt: a signal outcome wants sockjail to
-// exit 128+N and the program to print nothing; any other outcome wants
-// exit 0 and exactly the line "escape=NAME result=WANT ...".
-func escVerify(name, want, out string, code int) (escResult, error) {
-	if sig := unix.SignalNum(want); sig != 0 {
-		if code != exitcode.SignalBase+int(sig) || out != "" {
-			return escResult{}, fmt.Errorf("want %s (exit %d, no output), got exit %d and %q", want, exitcode.SignalBase+int(sig), code, out)
-		}
-		return escResult{}, nil
-	}
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if code != 0 || len(lines) != 1 {
-		return escResult{}, fmt.Errorf("want one line with result=%s and exit 0, got exit %d and %q", want, code, out)
-	}
-	r := escParseResult(lines[0])
-	if r.fields["escape"] != name || r.fields["result"] != want {
-		return r, fmt.Errorf("want escape=%s result=%s, got %q", name, want, r.raw)
-	}
-	return r, nil
+	return e.RunBare(t, e.Expand(argv, map[string]string{"supervisor": strconv.Itoa(os.Getpid()), "mode": "bare", "policy": "none"}))
 }
 
 // TestEscape runs every attempt in every mode under every policy.
 func TestEscape(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	testenv.LookTool(t, "setpriv")
 	attempts := escapeAttempts()
-	for _, m := range escapeModes {
-		t.Run(m.name, func(t *testing.T) {
-			for _, pol := range escapePolicies {
+	for _, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
+			for _, pol := range escapetest.Policies {
 				t.Run(pol, func(t *testing.T) {
 					if word, ok := refusedPolicies[pol]; ok {
-						s := e.start(t, m, pol, nil, e.expand([]string{"{bin}/read", "/etc/hostname"}, nil))
-						out, code := s.finish()
-						if log := s.stderr.String(); code != exitcode.Refused || out != "" || !strings.Contains(log, word) {
-							t.Errorf("%s: want exit %d, nothing written and a log line about %s; got exit %d and %q\nsockjail's log:\n%s", s.desc, exitcode.Refused, word, code, out, log)
+						s := e.Start(t, m, pol, nil, e.Expand([]string{"{bin}/read", "/etc/hostname"}, nil))
+						out, code := s.Finish()
+						if log := s.Stderr.String(); code != exitcode.Refused || out != "" || !strings.Contains(log, word) {
+							t.Errorf("%s: want exit %d, nothing written and a log line about %s; got exit %d and %q\nsockjail's log:\n%s", s.Desc, exitcode.Refused, word, code, out, log)
 						}
 						return
 					}
 					for i, a := range attempts {
 						t.Run(fmt.Sprintf("%02d-%s", i, a.name), func(t *testing.T) {
-							want, why := a.outcome(m.name, pol), ""
+							want, why := a.outcome(m.Name, pol), ""
 							if a.premise != nil {
 								p := e.premises[a.name]
 								if p.err != nil {
@@ -1106,16 +429,16 @@ func TestEscape(t *testing.T) {
 								}
 								want, why = p.want, " ("+p.String()+")"
 							}
-							s, out, code := e.run(t, m, pol, nil, e.expand(a.argv, map[string]string{"mode": m.name, "policy": pol}))
-							r, err := escVerify(a.name, want, out, code)
-							if err == nil && a.check != nil && r.raw != "" {
-								err = a.check(m.name, pol, r.fields)
+							s, out, code := e.Run(t, m, pol, nil, e.Expand(a.argv, map[string]string{"mode": m.Name, "policy": pol}))
+							r, err := escapetest.Verify(a.name, want, out, code)
+							if err == nil && a.check != nil && r.Raw != "" {
+								err = a.check(m.Name, pol, r.Fields)
 							}
-							if w := a.logs[pol]; err == nil && w != "" && !strings.Contains(s.stderr.String(), w) {
+							if w := a.logs[pol]; err == nil && w != "" && !strings.Contains(s.Stderr.String(), w) {
 								err = fmt.Errorf("the log does not report %q", w)
 							}
 							if err != nil {
-								t.Errorf("%s: %v%s\nsockjail's log:\n%s", s.desc, err, why, s.stderr.String())
+								t.Errorf("%s: %v%s\nsockjail's log:\n%s", s.Desc, err, why, s.Stderr.String())
 							}
 						})
 					}
@@ -1129,7 +452,7 @@ func TestEscape(t *testing.T) {
 // suite is known to be able to fail: each attempt that the sandbox must
 // stop does work without it.
 func TestEscapeControls(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	for _, a := range escapeAttempts() {
 		if a.premise != nil {
 			// What the host does is the premise itself: report it, and
@@ -1148,19 +471,19 @@ func TestEscapeControls(t *testing.T) {
 		}
 		t.Run(a.name, func(t *testing.T) {
 			out, code, stderr := e.runBare(t, a)
-			var r escResult
+			var r escapetest.Result
 			var err error
 			if not, ok := strings.CutPrefix(a.bare, "!"); ok {
 				// Any outcome but this errno.
-				r = escParseResult(strings.TrimRight(out, "\n"))
-				if code != 0 || r.fields["escape"] != a.name || r.fields["result"] == "" || r.fields["result"] == not {
+				r = escapetest.ParseResult(strings.TrimRight(out, "\n"))
+				if code != 0 || r.Fields["escape"] != a.name || r.Fields["result"] == "" || r.Fields["result"] == not {
 					err = fmt.Errorf("want escape=%s with any result but %s, got exit %d and %q", a.name, not, code, out)
 				}
 			} else {
-				r, err = escVerify(a.name, a.bare, out, code)
+				r, err = escapetest.Verify(a.name, a.bare, out, code)
 			}
-			if err == nil && a.check != nil && r.raw != "" {
-				err = a.check("bare", "", r.fields)
+			if err == nil && a.check != nil && r.Raw != "" {
+				err = a.check("bare", "", r.Fields)
 			}
 			if err != nil {
 				t.Errorf("unconfined %s: %v\n%s", a.name, err, stderr)
@@ -1173,13 +496,13 @@ func TestEscapeControls(t *testing.T) {
 	// The setuid helper gives root to nobody outside the sandbox.
 	t.Run("setuid-exec", func(t *testing.T) {
 		testenv.LookTool(t, "setpriv")
-		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], e.vars["setuid"], "setuid-exec")...).Output()
+		out, err := exec.Command("setpriv", append(escapetest.Setpriv(escapetest.UnprivUID)[1:], e.Vars["setuid"], "setuid-exec")...).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := escVerify("setuid-exec", "ok", string(out), 0)
-		if err == nil && r.fields["euid"] != "0" {
-			err = fmt.Errorf("euid=%s, want 0", r.fields["euid"])
+		r, err := escapetest.Verify("setuid-exec", "ok", string(out), 0)
+		if err == nil && r.Fields["euid"] != "0" {
+			err = fmt.Errorf("euid=%s, want 0", r.Fields["euid"])
 		}
 		if err != nil {
 			t.Error(err)
@@ -1190,61 +513,61 @@ func TestEscapeControls(t *testing.T) {
 // TestEscapeOtherSession checks that a session can't see or write another
 // live session's /tmp and /var/tmp, nor signal or trace its program.
 func TestEscapeOtherSession(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	testenv.LookTool(t, "setpriv")
-	for _, m := range escapeModes {
+	for _, m := range escapetest.Modes {
 		for _, dir := range []string{"/tmp", "/var/tmp"} {
-			t.Run(m.name+dir, func(t *testing.T) {
+			t.Run(m.Name+dir, func(t *testing.T) {
 				holdDir := dir
 				if dir == "/tmp" {
 					holdDir = "TMPDIR" // $TMPDIR when set, else /tmp
 				}
 				token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-				a, hold := e.startLine(t, m, "default", e.expand([]string{"{bin}/tmp", "hold", holdDir, token}, nil))
-				if m.name == "unprivileged-no-userns" && dir == "/var/tmp" {
+				a, hold := e.StartLine(t, m, "default", e.Expand([]string{"{bin}/tmp", "hold", holdDir, token}, nil))
+				if m.Name == "unprivileged-no-userns" && dir == "/var/tmp" {
 					// No private /var/tmp without a mount namespace:
 					// Landlock denies the shared one outright.
-					if hold.fields["result"] != "EACCES" {
-						t.Errorf("%s: want the shared /var/tmp denied (EACCES), got %q", a.desc, hold.raw)
+					if hold.Fields["result"] != "EACCES" {
+						t.Errorf("%s: want the shared /var/tmp denied (EACCES), got %q", a.Desc, hold.Raw)
 					}
-					a.finish()
+					a.Finish()
 					return
 				}
-				if hold.fields["result"] != "ok" {
-					t.Fatalf("%s: session A could not create its marker: %q\n%s", a.desc, hold.raw, a.stderr.String())
+				if hold.Fields["result"] != "ok" {
+					t.Fatalf("%s: session A could not create its marker: %q\n%s", a.Desc, hold.Raw, a.Stderr.String())
 				}
-				marker := hold.fields["path"]
+				marker := hold.Fields["path"]
 
 				// Without a mount namespace, A's marker is in A's
 				// TMPDIR, which Landlock hides from B: EACCES. With one,
 				// B's /tmp is another tmpfs: the marker is not there.
 				want := "ENOENT"
-				if m.name == "unprivileged-no-userns" {
+				if m.Name == "unprivileged-no-userns" {
 					want = "EACCES"
 				}
 				for _, mode := range []string{"list", "read", "write"} {
-					b, out, code := e.run(t, m, "default", nil, e.expand([]string{"{bin}/tmp", mode, marker}, nil))
-					if _, err := escVerify("tmp-"+mode, want, out, code); err != nil {
-						t.Errorf("%s: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+					b, out, code := e.Run(t, m, "default", nil, e.Expand([]string{"{bin}/tmp", mode, marker}, nil))
+					if _, err := escapetest.Verify("tmp-"+mode, want, out, code); err != nil {
+						t.Errorf("%s: %v\nsockjail's log:\n%s", b.Desc, err, b.Stderr.String())
 					}
 				}
 
 				// A's program, by its pid as sockjail's host sees it.
-				pid := escFindProcess(t, token)
+				pid := escapetest.FindProcess(t, "tmp", token)
 				for _, tr := range []struct{ prog, name, pol string }{
 					{"kill", "kill", "default"},
 					{"kill", "kill", "signals"},
 					{"ptrace", "ptrace", "ptrace"},
 				} {
-					want := escPIDNSOrScope[m.name+"/"]
-					if m.name == "unprivileged-no-userns" && tr.pol == "signals" {
+					want := escPIDNSOrScope[m.Name+"/"]
+					if m.Name == "unprivileged-no-userns" && tr.pol == "signals" {
 						// Same uid, no PID namespace, and the
 						// policy turned the scope off.
 						want = "ok"
 					}
-					b, out, code := e.run(t, m, tr.pol, nil, e.expand([]string{"{bin}/" + tr.prog, strconv.Itoa(pid)}, nil))
-					if _, err := escVerify(tr.name, want, out, code); err != nil {
-						t.Errorf("%s (session A is pid %d): %v\nsockjail's log:\n%s", b.desc, pid, err, b.stderr.String())
+					b, out, code := e.Run(t, m, tr.pol, nil, e.Expand([]string{"{bin}/" + tr.prog, strconv.Itoa(pid)}, nil))
+					if _, err := escapetest.Verify(tr.name, want, out, code); err != nil {
+						t.Errorf("%s (session A is pid %d): %v\nsockjail's log:\n%s", b.Desc, pid, err, b.Stderr.String())
 					}
 				}
 
@@ -1256,65 +579,21 @@ func TestEscapeOtherSession(t *testing.T) {
 				// and B's own sockjail, must live on: A's last line
 				// below, and B's exit status, show it.
 				killAll := "ESRCH"
-				if m.name == "unprivileged-no-userns" {
+				if m.Name == "unprivileged-no-userns" {
 					killAll = "ok"
 				}
-				b, out, code := e.run(t, m, "default", nil, e.expand([]string{"{bin}/kill", "-1", "9"}, nil))
-				if _, err := escVerify("kill", killAll, out, code); err != nil {
-					t.Errorf("%s: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+				b, out, code := e.Run(t, m, "default", nil, e.Expand([]string{"{bin}/kill", "-1", "9"}, nil))
+				if _, err := escapetest.Verify("kill", killAll, out, code); err != nil {
+					t.Errorf("%s: %v\nsockjail's log:\n%s", b.Desc, err, b.Stderr.String())
 				}
 
-				out, code = a.finish()
-				if _, err := escVerify("tmp-intact", "ok", out, code); err != nil {
-					t.Errorf("%s: A's marker after B's attempts: %v", a.desc, err)
+				out, code = a.Finish()
+				if _, err := escapetest.Verify("tmp-intact", "ok", out, code); err != nil {
+					t.Errorf("%s: A's marker after B's attempts: %v", a.Desc, err)
 				}
 			})
 		}
 	}
-}
-
-// escFindProcess returns the pid of the one process whose command line holds
-// token.
-func escFindProcess(t *testing.T, token string) int {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var pids []int
-		for _, pid := range allPIDs() {
-			args := procCmdline(pid)
-			// The program itself, not sockjail nor sh with it in argv.
-			if len(args) >= 3 && filepath.Base(args[0]) == "tmp" && slices.Contains(args, token) {
-				pids = append(pids, pid)
-			}
-		}
-		if len(pids) == 1 {
-			return pids[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("want one process with %q in its command line, found %v", token, pids)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// escProcessesOf returns the pids of processes whose real uid is uid.
-func escProcessesOf(uid int) []int {
-	var pids []int
-	for _, pid := range allPIDs() {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
-				f := strings.Fields(rest)
-				if len(f) > 0 && f[0] == strconv.Itoa(uid) && escAlive(pid) {
-					pids = append(pids, pid)
-				}
-			}
-		}
-	}
-	return pids
 }
 
 // TestEscapeDynamicUser: two concurrent sessions with user = "dynamic" get
@@ -1323,22 +602,22 @@ func escProcessesOf(uid int) []int {
 // remains (not even a setsid grandchild left behind) and both uids can be
 // taken again.
 func TestEscapeDynamicUser(t *testing.T) {
-	e := escSetup(t)
-	m := escapeModes[0]
+	e := setupEscape(t)
+	m := escapetest.Modes[0]
 	lo, hi := escDynamicLo, escDynamicLo+1
 
-	startTwo := func() (*escSession, *escSession, []int) {
-		a := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid", "orphan"}, nil))
-		b := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid", "orphan"}, nil))
+	startTwo := func() (*escapetest.Session, *escapetest.Session, []int) {
+		a := e.Start(t, m, "dynamic", nil, e.Expand([]string{"{bin}/uid", "orphan"}, nil))
+		b := e.Start(t, m, "dynamic", nil, e.Expand([]string{"{bin}/uid", "orphan"}, nil))
 		var uids []int
-		for _, s := range []*escSession{a, b} {
-			r := s.line()
-			uid, err := strconv.Atoi(r.fields["uid"])
-			if err != nil || r.fields["gid"] != r.fields["uid"] || r.fields["orphan"] != "ok" {
-				t.Fatalf("%s: want uid=N gid=N orphan=ok, got %q\n%s", s.desc, r.raw, s.stderr.String())
+		for _, s := range []*escapetest.Session{a, b} {
+			r := s.Line()
+			uid, err := strconv.Atoi(r.Fields["uid"])
+			if err != nil || r.Fields["gid"] != r.Fields["uid"] || r.Fields["orphan"] != "ok" {
+				t.Fatalf("%s: want uid=N gid=N orphan=ok, got %q\n%s", s.Desc, r.Raw, s.Stderr.String())
 			}
 			if uid < lo || uid > hi {
-				t.Errorf("%s: uid %d is outside dynamic_uids %d-%d", s.desc, uid, lo, hi)
+				t.Errorf("%s: uid %d is outside dynamic_uids %d-%d", s.Desc, uid, lo, hi)
 			}
 			uids = append(uids, uid)
 		}
@@ -1356,21 +635,21 @@ func TestEscapeDynamicUser(t *testing.T) {
 	// Both uids are taken: a third session must not start its program.
 	// sockjail reports the exhausted range as a failed start (71, as for
 	// any resource a start needs), not as a policy refusal (69).
-	c := e.start(t, m, "dynamic", nil, e.expand([]string{"{bin}/uid"}, nil))
-	out, code := c.finish()
-	if log := c.stderr.String(); out != "" || code != exitcode.OSError || !strings.Contains(log, "dynamic uids") {
-		t.Errorf("%s: with the range used up, want exit %d, nothing written and a log line about dynamic uids, got exit %d and %q\n%s", c.desc, exitcode.OSError, code, out, log)
+	c := e.Start(t, m, "dynamic", nil, e.Expand([]string{"{bin}/uid"}, nil))
+	out, code := c.Finish()
+	if log := c.Stderr.String(); out != "" || code != exitcode.OSError || !strings.Contains(log, "dynamic uids") {
+		t.Errorf("%s: with the range used up, want exit %d, nothing written and a log line about dynamic uids, got exit %d and %q\n%s", c.Desc, exitcode.OSError, code, out, log)
 	}
-	t.Logf("third session refused: exit %d, log: %s", code, strings.TrimSpace(c.stderr.String()))
-	for _, s := range []*escSession{a, b} {
-		if out, code := s.finish(); code != 0 {
-			t.Errorf("%s: exit %d, output %q\n%s", s.desc, code, out, s.stderr.String())
+	t.Logf("third session refused: exit %d, log: %s", code, strings.TrimSpace(c.Stderr.String()))
+	for _, s := range []*escapetest.Session{a, b} {
+		if out, code := s.Finish(); code != 0 {
+			t.Errorf("%s: exit %d, output %q\n%s", s.Desc, code, out, s.Stderr.String())
 		}
 	}
 	// sockjail has exited: every process of the session, the orphaned
 	// grandchild included, must be gone.
 	for _, uid := range uids {
-		if pids := escProcessesOf(uid); len(pids) > 0 {
+		if pids := proctest.ProcessesOf(uid); len(pids) > 0 {
 			t.Errorf("uid %d still has processes %v after its session ended", uid, pids)
 		}
 	}
@@ -1379,17 +658,17 @@ func TestEscapeDynamicUser(t *testing.T) {
 	if !slices.Equal(uids, uids2) {
 		t.Errorf("after release got uids %v, want %v again", uids2, uids)
 	}
-	a.finish()
-	b.finish()
+	a.Finish()
+	b.Finish()
 
 	// Started unprivileged, sockjail cannot switch to a dynamic uid: the
 	// strict policy refuses rather than run the program as nobody.
 	t.Run("unprivileged", func(t *testing.T) {
 		testenv.LookTool(t, "setpriv")
-		s := e.start(t, escapeModes[1], "dynamic", nil, e.expand([]string{"{bin}/uid"}, nil))
-		out, code := s.finish()
-		if log := s.stderr.String(); out != "" || code != exitcode.Refused || !strings.Contains(log, "dynamic") {
-			t.Errorf("%s: want exit %d, nothing written and a log line about the dynamic user, got exit %d and %q\n%s", s.desc, exitcode.Refused, code, out, log)
+		s := e.Start(t, escapetest.Modes[1], "dynamic", nil, e.Expand([]string{"{bin}/uid"}, nil))
+		out, code := s.Finish()
+		if log := s.Stderr.String(); out != "" || code != exitcode.Refused || !strings.Contains(log, "dynamic") {
+			t.Errorf("%s: want exit %d, nothing written and a log line about the dynamic user, got exit %d and %q\n%s", s.Desc, exitcode.Refused, code, out, log)
 		}
 	})
 }
@@ -1405,29 +684,29 @@ const escDynamicLo = 4242420
 // log line that says what is missing. With best-effort, the program runs
 // and the log says what was skipped.
 func TestEscapeStrictRefuses(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	hook := []string{"SOCKJAIL_TEST_MAX_LANDLOCK_ABI=3"}
-	for _, m := range escapeModes[:2] {
-		t.Run(m.name, func(t *testing.T) {
-			s := e.start(t, m, "connect", hook, e.expand([]string{"{bin}/read", "/etc/hostname"}, nil))
-			out, code := s.finish()
-			log := s.stderr.String()
+	for _, m := range escapetest.Modes[:2] {
+		t.Run(m.Name, func(t *testing.T) {
+			s := e.Start(t, m, "connect", hook, e.Expand([]string{"{bin}/read", "/etc/hostname"}, nil))
+			out, code := s.Finish()
+			log := s.Stderr.String()
 			if code != exitcode.Refused || out != "" {
-				t.Errorf("%s: want exit %d and nothing written, got exit %d and %q\n%s", s.desc, exitcode.Refused, code, out, log)
+				t.Errorf("%s: want exit %d and nothing written, got exit %d and %q\n%s", s.Desc, exitcode.Refused, code, out, log)
 			}
 			if !strings.Contains(log, "Landlock") || !strings.Contains(log, "TCP") {
-				t.Errorf("%s: the log does not say that Landlock's TCP rules are missing:\n%s", s.desc, log)
+				t.Errorf("%s: the log does not say that Landlock's TCP rules are missing:\n%s", s.Desc, log)
 			}
 			t.Logf("refusal log: %s", strings.TrimSpace(log))
 
-			s = e.start(t, m, "best-effort", hook, e.expand([]string{"{bin}/read", "/etc/hostname"}, nil))
-			out, code = s.finish()
-			log = s.stderr.String()
-			if _, err := escVerify("read", "ok", out, code); err != nil {
-				t.Errorf("%s: %v\n%s", s.desc, err, log)
+			s = e.Start(t, m, "best-effort", hook, e.Expand([]string{"{bin}/read", "/etc/hostname"}, nil))
+			out, code = s.Finish()
+			log = s.Stderr.String()
+			if _, err := escapetest.Verify("read", "ok", out, code); err != nil {
+				t.Errorf("%s: %v\n%s", s.Desc, err, log)
 			}
 			if !strings.Contains(log, "TCP") {
-				t.Errorf("%s: the log does not say that Landlock's TCP rules were skipped:\n%s", s.desc, log)
+				t.Errorf("%s: the log does not say that Landlock's TCP rules were skipped:\n%s", s.Desc, log)
 			}
 		})
 	}
@@ -1442,9 +721,9 @@ func TestEscapePolicies(t *testing.T) {
 	vars := map[string]string{
 		"secretdir": "/srv/escape/secret", "writedir": "/srv/escape/writable",
 		"execdir": "/srv/escape/noexec", "connectport": "1111", "bindport": "2222",
-		"unprivuid": strconv.Itoa(escUnprivUID),
+		"unprivuid": strconv.Itoa(escapetest.UnprivUID),
 	}
-	files := escRenderPolicies(t, t.TempDir(), vars)
+	files := escapetest.RenderPolicies(t, t.TempDir(), vars)
 	def := policy.Default()
 	defLines := escMarshalLines(t, def)
 	defAllowed := escAllowedSyscalls(t, def.Syscalls)
@@ -1577,35 +856,35 @@ func escAllowedSyscalls(t *testing.T, s policy.Syscalls) map[string]bool {
 // (LANDLOCK_ACCESS_FS_RESOLVE_UNIX, EACCES); below that the sandbox's
 // seccomp filter refuses socket(AF_UNIX) with the same errno.
 func TestEscapeUnixSocket(t *testing.T) {
-	e := escSetup(t)
-	argv := e.expand([]string{"{bin}/unixpath", "{unixsock}"}, nil)
+	e := setupEscape(t)
+	argv := e.Expand([]string{"{bin}/unixpath", "{unixsock}"}, nil)
 	t.Run("bare", func(t *testing.T) {
-		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], argv...)...).Output()
+		out, err := exec.Command("setpriv", append(escapetest.Setpriv(escapetest.UnprivUID)[1:], argv...)...).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := escVerify("unix-path", "ok", string(out), 0); err != nil {
+		if _, err := escapetest.Verify("unix-path", "ok", string(out), 0); err != nil {
 			t.Errorf("unconfined as nobody: %v", err)
 		}
 	})
-	for _, m := range escapeModes {
-		t.Run(m.name, func(t *testing.T) {
-			s, out, code := e.run(t, m, "default", nil, argv)
-			r, err := escVerify("unix-path", "EACCES", out, code)
+	for _, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
+			s, out, code := e.Run(t, m, "default", nil, argv)
+			r, err := escapetest.Verify("unix-path", "EACCES", out, code)
 			if err == nil {
-				err = escStep("socket")(m.name, "default", r.fields)
+				err = escapetest.Step("socket")(m.Name, "default", r.Fields)
 			}
 			if err != nil {
-				t.Errorf("%s: %v\nsockjail's log:\n%s", s.desc, err, s.stderr.String())
+				t.Errorf("%s: %v\nsockjail's log:\n%s", s.Desc, err, s.Stderr.String())
 			}
 
 			// The policy that turns the abstract scope off gets unix
 			// sockets, and with them pathname connects that this
 			// kernel's Landlock can't restrict: a limitation the
 			// session's log line must report.
-			s, out, code = e.run(t, m, "abstract", nil, argv)
-			if _, err := escVerify("unix-path", "ok", out, code); err != nil || !strings.Contains(s.stderr.String(), "pathname unix sockets") {
-				t.Errorf("%s: want ok and a log line about pathname unix sockets, got %v\nsockjail's log:\n%s", s.desc, err, s.stderr.String())
+			s, out, code = e.Run(t, m, "abstract", nil, argv)
+			if _, err := escapetest.Verify("unix-path", "ok", out, code); err != nil || !strings.Contains(s.Stderr.String(), "pathname unix sockets") {
+				t.Errorf("%s: want ok and a log line about pathname unix sockets, got %v\nsockjail's log:\n%s", s.Desc, err, s.Stderr.String())
 			}
 		})
 	}
@@ -1616,55 +895,36 @@ func TestEscapeUnixSocket(t *testing.T) {
 // exits. Without one (unprivileged, no user namespaces, no dynamic user) the
 // sandbox cannot end it, and the session's log line must say so.
 func TestEscapeOutlive(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	testenv.LookTool(t, "setpriv")
-	for _, m := range escapeModes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
 			token := fmt.Sprintf("outlive-%d-%d", os.Getpid(), time.Now().UnixNano())
-			s, r := e.startLine(t, m, "default", e.expand([]string{"{bin}/uid", "orphan", token}, nil))
-			if r.fields["orphan"] != "ok" {
-				t.Fatalf("%s: the program could not leave a grandchild: %q", s.desc, r.raw)
+			s, r := e.StartLine(t, m, "default", e.Expand([]string{"{bin}/uid", "orphan", token}, nil))
+			if r.Fields["orphan"] != "ok" {
+				t.Fatalf("%s: the program could not leave a grandchild: %q", s.Desc, r.Raw)
 			}
-			if _, code := s.finish(); code != 0 {
-				t.Fatalf("%s: exit %d\n%s", s.desc, code, s.stderr.String())
+			if _, code := s.Finish(); code != 0 {
+				t.Fatalf("%s: exit %d\n%s", s.Desc, code, s.Stderr.String())
 			}
-			left := escProcessesWith(token)
+			left := proctest.ProcessesWith(token)
 			t.Cleanup(func() {
 				for _, pid := range left {
 					syscall.Kill(pid, syscall.SIGKILL)
 				}
 			})
-			if m.name == "unprivileged-no-userns" {
-				if log := s.stderr.String(); !strings.Contains(log, "skipped=") || !strings.Contains(log, "pid namespace") {
-					t.Errorf("%s: without a PID namespace the log must say what is not enforced:\n%s", s.desc, log)
+			if m.Name == "unprivileged-no-userns" {
+				if log := s.Stderr.String(); !strings.Contains(log, "skipped=") || !strings.Contains(log, "pid namespace") {
+					t.Errorf("%s: without a PID namespace the log must say what is not enforced:\n%s", s.Desc, log)
 				}
 				t.Logf("without a PID namespace, left behind: %v", left)
 				return
 			}
 			if len(left) > 0 {
-				t.Errorf("%s: processes %v outlived the session", s.desc, left)
+				t.Errorf("%s: processes %v outlived the session", s.Desc, left)
 			}
 		})
 	}
-}
-
-// escProcessesWith returns the pids of the processes whose command line
-// holds token.
-func escProcessesWith(token string) []int {
-	var pids []int
-	for _, pid := range allPIDs() {
-		if slices.Contains(procCmdline(pid), token) && escAlive(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// escAlive reports whether pid exists and is not a zombie (a zombie runs
-// nothing; its parent has yet to reap it).
-func escAlive(pid int) bool {
-	state, _, ok := procStat(pid)
-	return ok && state != 'Z'
 }
 
 // TestEscapeUDP: a UDP datagram to a listener on 127.0.0.1, outside the
@@ -1673,7 +933,7 @@ func escAlive(pid int) bool {
 // (EACCES) while Landlock TCP rules are in force; the listener must get
 // nothing.
 func TestEscapeUDP(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -1709,25 +969,25 @@ func TestEscapeUDP(t *testing.T) {
 
 	t.Run("bare", func(t *testing.T) {
 		token := fmt.Sprintf("bare-%d", time.Now().UnixNano())
-		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], filepath.Join(e.bin, "udp"), "127.0.0.1", port, token)...).Output()
+		out, err := exec.Command("setpriv", append(escapetest.Setpriv(escapetest.UnprivUID)[1:], filepath.Join(e.Bin, "udp"), "127.0.0.1", port, token)...).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := escVerify("udp-send", "ok", string(out), 0); err != nil || !received(token) {
+		if _, err := escapetest.Verify("udp-send", "ok", string(out), 0); err != nil || !received(token) {
 			t.Errorf("unconfined: %v, datagram received: false", err)
 		}
 	})
-	for _, m := range escapeModes {
-		t.Run(m.name, func(t *testing.T) {
-			token := fmt.Sprintf("%s-%d", m.name, time.Now().UnixNano())
-			s, out, code := e.run(t, m, "default", nil, e.expand([]string{"{bin}/udp", "127.0.0.1", port, token}, nil))
+	for _, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
+			token := fmt.Sprintf("%s-%d", m.Name, time.Now().UnixNano())
+			s, out, code := e.Run(t, m, "default", nil, e.Expand([]string{"{bin}/udp", "127.0.0.1", port, token}, nil))
 			arrived := received(token)
-			r, err := escVerify("udp-send", "EACCES", out, code)
+			r, err := escapetest.Verify("udp-send", "EACCES", out, code)
 			if err == nil {
-				err = escStep("socket")(m.name, "default", r.fields)
+				err = escapetest.Step("socket")(m.Name, "default", r.Fields)
 			}
 			if err != nil || arrived {
-				t.Errorf("%s: %v, datagram received: %v\nsockjail's log:\n%s", s.desc, err, arrived, s.stderr.String())
+				t.Errorf("%s: %v, datagram received: %v\nsockjail's log:\n%s", s.Desc, err, arrived, s.Stderr.String())
 			}
 		})
 	}
@@ -1742,42 +1002,42 @@ func TestEscapeUDP(t *testing.T) {
 // uid is sockjail's own and owns the file; the file's mode afterwards shows
 // whether the chmod went through.
 func TestEscapeMetadata(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	testenv.LookTool(t, "setpriv")
-	for _, m := range escapeModes[1:] {
+	for _, m := range escapetest.Modes[1:] {
 		for _, op := range []string{"chmod", "utime", "setxattr"} {
-			t.Run(m.name+"/"+op, func(t *testing.T) {
-				f := filepath.Join(e.root, "secret", "owned-"+m.name+"-"+op)
-				escWriteFile(t, f, "the service user's own file\n", 0o600)
-				if err := os.Chown(f, escUnprivUID, escUnprivUID); err != nil {
+			t.Run(m.Name+"/"+op, func(t *testing.T) {
+				f := filepath.Join(e.Root, "secret", "owned-"+m.Name+"-"+op)
+				escapetest.WriteFile(t, f, "the service user's own file\n", 0o600)
+				if err := os.Chown(f, escapetest.UnprivUID, escapetest.UnprivUID); err != nil {
 					t.Fatal(err)
 				}
 				old, err := os.Stat(f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "meta"), op, f})
+				s, out, code := e.Run(t, m, "default", nil, []string{filepath.Join(e.Bin, "meta"), op, f})
 				now, err := os.Stat(f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := escVerify("meta-"+op, "EACCES", out, code); err != nil || now.Mode() != old.Mode() {
-					t.Errorf("%s: %v; mode %v, was %v\nsockjail's log:\n%s", s.desc, err, now.Mode(), old.Mode(), s.stderr.String())
+				if _, err := escapetest.Verify("meta-"+op, "EACCES", out, code); err != nil || now.Mode() != old.Mode() {
+					t.Errorf("%s: %v; mode %v, was %v\nsockjail's log:\n%s", s.Desc, err, now.Mode(), old.Mode(), s.Stderr.String())
 				}
 			})
 		}
 	}
 	t.Run("bare", func(t *testing.T) {
-		f := filepath.Join(e.root, "secret", "owned-bare")
-		escWriteFile(t, f, "the service user's own file\n", 0o600)
-		if err := os.Chown(f, escUnprivUID, escUnprivUID); err != nil {
+		f := filepath.Join(e.Root, "secret", "owned-bare")
+		escapetest.WriteFile(t, f, "the service user's own file\n", 0o600)
+		if err := os.Chown(f, escapetest.UnprivUID, escapetest.UnprivUID); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], filepath.Join(e.bin, "meta"), "chmod", f)...).Output()
+		out, err := exec.Command("setpriv", append(escapetest.Setpriv(escapetest.UnprivUID)[1:], filepath.Join(e.Bin, "meta"), "chmod", f)...).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := escVerify("meta-chmod", "ok", string(out), 0); err != nil {
+		if _, err := escapetest.Verify("meta-chmod", "ok", string(out), 0); err != nil {
 			t.Errorf("unconfined: %v", err)
 		}
 	})
@@ -1788,23 +1048,23 @@ func TestEscapeMetadata(t *testing.T) {
 // configuration) are refused with EAFNOSUPPORT in every mode. Unconfined,
 // the netlink socket works, so the refusal is the sandbox's.
 func TestEscapeAddressFamilies(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	testenv.LookTool(t, "setpriv")
 	t.Run("bare", func(t *testing.T) {
-		out, err := exec.Command("setpriv", append(escSetpriv(escUnprivUID)[1:], filepath.Join(e.bin, "family"), "netlink")...).Output()
+		out, err := exec.Command("setpriv", append(escapetest.Setpriv(escapetest.UnprivUID)[1:], filepath.Join(e.Bin, "family"), "netlink")...).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := escVerify("family-netlink", "ok", string(out), 0); err != nil {
+		if _, err := escapetest.Verify("family-netlink", "ok", string(out), 0); err != nil {
 			t.Errorf("unconfined: %v", err)
 		}
 	})
-	for _, m := range escapeModes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
 			for _, fam := range []string{"vsock", "netlink"} {
-				s, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "family"), fam})
-				if _, err := escVerify("family-"+fam, "EAFNOSUPPORT", out, code); err != nil {
-					t.Errorf("%s: %s socket: %v\nsockjail's log:\n%s", s.desc, fam, err, s.stderr.String())
+				s, out, code := e.Run(t, m, "default", nil, []string{filepath.Join(e.Bin, "family"), fam})
+				if _, err := escapetest.Verify("family-"+fam, "EAFNOSUPPORT", out, code); err != nil {
+					t.Errorf("%s: %s socket: %v\nsockjail's log:\n%s", s.Desc, fam, err, s.Stderr.String())
 				}
 			}
 		})
@@ -1819,10 +1079,10 @@ func TestEscapeAddressFamilies(t *testing.T) {
 // (unprivileged, no user namespaces) the sandbox cannot give a session its
 // own IPC namespace, so seccomp refuses System V IPC there with EACCES.
 func TestEscapeIPC(t *testing.T) {
-	e := escSetup(t)
+	e := setupEscape(t)
 	testenv.LookTool(t, "setpriv")
-	for i, m := range escapeModes {
-		t.Run(m.name, func(t *testing.T) {
+	for i, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
 			key := 0x5e5c0000 | (os.Getpid()&0xfff)<<4 | i
 			t.Cleanup(func() {
 				if id, err := unix.SysvShmGet(key, 0, 0); err == nil {
@@ -1830,28 +1090,28 @@ func TestEscapeIPC(t *testing.T) {
 				}
 			})
 			hex := fmt.Sprintf("0x%x", key)
-			if slices.Contains(m.env, sandbox.EnvNoUserNS+"=1") {
+			if slices.Contains(m.Env, sandbox.EnvNoUserNS+"=1") {
 				for _, op := range []string{"hold", "get"} {
-					b, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "ipc"), op, hex})
-					if _, err := escVerify("shm-"+op, "EACCES", out, code); err != nil {
-						t.Errorf("%s: without an IPC namespace: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+					b, out, code := e.Run(t, m, "default", nil, []string{filepath.Join(e.Bin, "ipc"), op, hex})
+					if _, err := escapetest.Verify("shm-"+op, "EACCES", out, code); err != nil {
+						t.Errorf("%s: without an IPC namespace: %v\nsockjail's log:\n%s", b.Desc, err, b.Stderr.String())
 					}
 				}
 				return
 			}
-			a, r := e.startLine(t, m, "default", []string{filepath.Join(e.bin, "ipc"), "hold", hex})
-			if r.fields["result"] != "ok" {
-				t.Fatalf("%s: %q", a.desc, r.raw)
+			a, r := e.StartLine(t, m, "default", []string{filepath.Join(e.Bin, "ipc"), "hold", hex})
+			if r.Fields["result"] != "ok" {
+				t.Fatalf("%s: %q", a.Desc, r.Raw)
 			}
-			b, out, code := e.run(t, m, "default", nil, []string{filepath.Join(e.bin, "ipc"), "get", hex})
-			if _, err := escVerify("shm-get", "ENOENT", out, code); err != nil {
-				t.Errorf("%s: another session's segment: %v\nsockjail's log:\n%s", b.desc, err, b.stderr.String())
+			b, out, code := e.Run(t, m, "default", nil, []string{filepath.Join(e.Bin, "ipc"), "get", hex})
+			if _, err := escapetest.Verify("shm-get", "ENOENT", out, code); err != nil {
+				t.Errorf("%s: another session's segment: %v\nsockjail's log:\n%s", b.Desc, err, b.Stderr.String())
 			}
-			if _, code := a.finish(); code != 0 {
-				t.Errorf("%s: exit %d", a.desc, code)
+			if _, code := a.Finish(); code != 0 {
+				t.Errorf("%s: exit %d", a.Desc, code)
 			}
 			if _, err := unix.SysvShmGet(key, 0, 0); err != unix.ENOENT {
-				t.Errorf("%s: the segment outlived the session (shmget from outside: %v)", a.desc, err)
+				t.Errorf("%s: the segment outlived the session (shmget from outside: %v)", a.Desc, err)
 			}
 		})
 	}

@@ -22,6 +22,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/sockjail/sockjail/internal/proctest"
 	"github.com/sockjail/sockjail/internal/relay/termtest"
 	"github.com/sockjail/sockjail/internal/telnet"
 	"github.com/sockjail/sockjail/internal/testenv"
@@ -31,7 +32,7 @@ import (
 type interactive struct {
 	addr   string
 	ssa    *exec.Cmd
-	stderr *lockedBuffer // systemd-socket-activate's and sockjail's logs
+	stderr *testenv.LockedBuffer // systemd-socket-activate's and sockjail's logs
 }
 
 // interactiveBin builds the menu program once per test into a directory
@@ -100,7 +101,7 @@ func serveInteractive(t *testing.T, bin, terminal, idle string, argv ...string) 
 	ln.Close()
 
 	args := append([]string{"-l", addr, "--accept", "--inetd", sj, "run", "--policy", polPath, "--"}, argv...)
-	s := &interactive{addr: addr, stderr: &lockedBuffer{}}
+	s := &interactive{addr: addr, stderr: &testenv.LockedBuffer{}}
 	s.ssa = exec.Command(ssaPath, args...)
 	s.ssa.Env = os.Environ()
 	s.ssa.Stderr = s.stderr
@@ -152,20 +153,6 @@ func (s *interactive) dial(t *testing.T) *net.TCPConn {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	return c.(*net.TCPConn)
-}
-
-// procStatusKB returns a "VmRSS"-style field of /proc/pid/status in KiB.
-func procStatusKB(pid int, field string) (int, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		}
-	}
-	return 0, io.EOF
 }
 
 const interactiveWait = 10 * time.Second
@@ -383,7 +370,7 @@ func TestInteractiveSlowClient1MiB(t *testing.T) {
 	if err := syscall.SetNonblock(int(sf.Fd()), false); err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &testenv.LockedBuffer{}
 	cmd := exec.Command(testenv.Sockjail(t), "run", "--policy", polPath, "--", filepath.Join(bin, "menu"), "bytes", strconv.Itoa(size))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = sf, sf, stderr
 	if err := cmd.Start(); err != nil {
@@ -404,7 +391,7 @@ func TestInteractiveSlowClient1MiB(t *testing.T) {
 	pid := cmd.Process.Pid
 	rss := func(field string) int {
 		t.Helper()
-		v, err := procStatusKB(pid, field)
+		v, err := proctest.StatusKB(pid, field)
 		if err != nil {
 			t.Fatalf("reading sockjail's %s: %v", field, err)
 		}
@@ -483,7 +470,7 @@ func TestInteractiveServeConcurrent(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	stderr := &lockedBuffer{}
+	stderr := &testenv.LockedBuffer{}
 	srv := exec.Command(testenv.Sockjail(t), "serve", "--listen", addr, "--policy", polPath, "--", filepath.Join(bin, "menu"))
 	srv.Stderr = stderr
 	if err := srv.Start(); err != nil {
@@ -569,7 +556,7 @@ func TestInteractiveSocat(t *testing.T) {
 			}
 			addr := ln.Addr().(*net.TCPAddr)
 			ln.Close()
-			stderr := &lockedBuffer{}
+			stderr := &testenv.LockedBuffer{}
 			exe := fmt.Sprintf("EXEC:%s run --policy %s -- %s%s", testenv.Sockjail(t), polPath, filepath.Join(bin, "menu"), opts)
 			cmd := exec.Command(socat, fmt.Sprintf("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr", addr.Port), exe)
 			cmd.Stderr = stderr

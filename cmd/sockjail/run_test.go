@@ -9,11 +9,10 @@ package main
 // serve_test.go.
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -26,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/proctest"
 	"github.com/sockjail/sockjail/internal/testenv"
 )
 
@@ -64,39 +64,11 @@ var runLaunchers = []runLauncher{
 	{"socat-pipes", "socat", socatExec(",pipes"), nil},
 }
 
-// runPrograms are served by these tests in addition to servePrograms.
-var runPrograms = map[string]string{
-	// Leaves a child holding the connection behind.
-	"background.sh": "#!/bin/sh\nsleep 600 &\necho started\n",
-	// The seed's hello world as a bash script, without sleep.
-	"hello.bash": "#!/bin/bash\nprintf 'Hello World\\n'\n",
-	"noexec.sh":  "#!/bin/sh\necho never\n",
-	// Answers each forwarded signal on the connection; TERM ends it.
-	"traps.sh": "#!/bin/sh\ntrap 'echo got HUP' HUP\ntrap 'echo got INT' INT\ntrap 'echo got TERM; exit 0' TERM\necho ready\nwhile :; do sleep 0.05; done\n",
-}
-
 // runTestTables runs each program as its own transient user: RLIMIT_NPROC
 // counts processes per uid, and other tests running at the same time as
 // nobody (serve with hundreds of idle sessions, say) must not make these
 // programs' execve fail with EAGAIN.
 var runTestTables = map[string]string{"program": `user = "dynamic"`}
-
-// newRunFixture is serve's fixture plus runPrograms.
-func newRunFixture(t *testing.T) *serveFixture {
-	t.Helper()
-	f := newServeFixture(t)
-	for name, body := range runPrograms {
-		mode := os.FileMode(0o755)
-		if name == "noexec.sh" {
-			mode = 0o644
-		}
-		if err := os.WriteFile(f.prog(name), []byte(body), mode); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(f.prog(name), mode) // past the umask
-	}
-	return f
-}
 
 // launched is a running launcher.
 type launched struct {
@@ -154,17 +126,16 @@ func launchCommand(t *testing.T, l runLauncher, run []string) *launched {
 // /proc/net/tcp rather than connecting, which would start a session.
 func waitListening(t *testing.T, port string, exited <-chan struct{}) {
 	t.Helper()
-	p, _ := strconv.Atoi(port)
-	want := fmt.Sprintf("0100007F:%04X", p)
+	addr, err := netip.ParseAddrPort("127.0.0.1:" + port)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile("/proc/net/tcp")
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			fs := strings.Fields(sc.Text())
-			if len(fs) > 3 && fs[1] == want && fs[3] == "0A" {
-				return
-			}
+		if _, ok, err := proctest.TCPListenQueue(addr); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			return
 		}
 		select {
 		case <-exited:
@@ -369,7 +340,7 @@ func TestRunNeverReadingClient(t *testing.T) {
 			if el < 2*time.Second || el > 10*time.Second {
 				t.Fatalf("session took %v, want about 2.2s", el)
 			}
-			waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
+			proctest.WaitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
 		})
 	}
 }
@@ -393,7 +364,7 @@ func TestRunBackgroundChild(t *testing.T) {
 			t.Fatalf("EOF after %v: the background child held the connection", el)
 		}
 		s.logs.wait(t, 10*time.Second, msgIs("connection"))
-		waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
+		proctest.WaitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
 	})
 }
 
@@ -405,13 +376,7 @@ func TestRunEnv(t *testing.T) {
 	pol := f.policy(t, "default", runTestTables)
 	forEachLauncher(t, func(t *testing.T, l runLauncher) {
 		s := launch(t, l, pol, f.prog("env.sh"))
-		c := dialFrom(t, "127.0.0.9", s.addr)
-		defer c.Close()
-		local := c.LocalAddr().(*net.TCPAddr)
-		want := fmt.Sprintf("127.0.0.9 %d 127.0.0.9 %d 127.0.0.1 TCP", local.Port, local.Port)
-		if got := readLine(t, c); got != want {
-			t.Fatalf("environment = %q, want %q", got, want)
-		}
+		expectClientEnv(t, s.addr)
 	})
 }
 
@@ -455,8 +420,8 @@ func sockjailBelow(t *testing.T, launcher int) int {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, pid := range descendants(launcher) {
-			if _, ppid, ok := procStat(pid); ok && procComm(pid) == "sockjail" && procComm(ppid) != "sockjail" {
+		for _, pid := range proctest.Descendants(launcher) {
+			if _, ppid, ok := proctest.Stat(pid); ok && proctest.Comm(pid) == "sockjail" && proctest.Comm(ppid) != "sockjail" {
 				return pid
 			}
 		}

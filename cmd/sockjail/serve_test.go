@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,97 +24,12 @@ import (
 	"time"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/proctest"
 	"github.com/sockjail/sockjail/internal/serve"
 	"github.com/sockjail/sockjail/internal/testenv"
 	"github.com/sockjail/sockjail/policy"
 	"golang.org/x/sys/unix"
 )
-
-// serveFixture is a directory outside /tmp (the programs get a private
-// /tmp) holding the served programs, a world-writable marker directory and
-// the policies.
-type serveFixture struct {
-	dir     string
-	markers string
-}
-
-// servePrograms are the shell programs the tests serve.
-var servePrograms = map[string]string{
-	"hello.sh": "#!/bin/sh\necho 'Hello World'\n",
-	"env.sh":   "#!/bin/sh\necho \"$REMOTE_ADDR $REMOTE_PORT $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $PROTO\"\nexec cat\n",
-	// 1 MiB out, without reading the client's input.
-	"big.sh": "#!/bin/sh\nexec head -c 1048576 /dev/zero\n",
-	// Greets, then answers one line: a session that stays open until the
-	// client speaks.
-	"line.sh": "#!/bin/sh\necho \"ready $GREETING\"\nread line\necho \"got $line\"\n",
-	// Reads to EOF, then answers: only works if a half-close is honoured.
-	"count.sh": "#!/bin/sh\nn=$(wc -c)\necho \"read $n\"\n",
-	"echo.sh":  "#!/bin/sh\nexec cat\n",
-	"sleep.sh": "#!/bin/sh\necho ready\nexec sleep 600\n",
-	// Proves that the program ran.
-	"marker.sh": "#!/bin/sh\ntouch \"$MARKERS/ran-$TCPREMOTEIP\"\necho ran\n",
-	// Writes more than the socket buffers hold for a client that never
-	// reads.
-	"flood.sh": "#!/bin/sh\nexec head -c 67108864 /dev/zero\n",
-}
-
-func newServeFixture(t *testing.T) *serveFixture {
-	t.Helper()
-	testenv.RequireRoot(t)
-	dir, err := os.MkdirTemp("/srv", "sockjail-serve-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	for name, body := range servePrograms {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f := &serveFixture{dir: dir, markers: filepath.Join(dir, "markers")}
-	if err := os.Mkdir(f.markers, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(f.markers, 0o777)
-	return f
-}
-
-func (f *serveFixture) prog(name string) string { return filepath.Join(f.dir, name) }
-
-// policy writes a policy file: the default's lists with the fixture
-// directory added, and the given extra TOML tables (each "[table]\nkey = v").
-func (f *serveFixture) policy(t *testing.T, name string, tables map[string]string) string {
-	t.Helper()
-	sections := map[string]string{
-		"program": "",
-	}
-	if !strings.Contains(tables["program"], "env =") {
-		sections["program"] = fmt.Sprintf("env = { LANG = \"C.UTF-8\", PATH = \"/usr/local/bin:/usr/bin:/bin\", MARKERS = %q }\n", f.markers)
-	}
-	sections["filesystem"] = fmt.Sprintf("read_only = [\"/usr\", \"/etc\", \"-/lib\", \"-/lib64\", \"-/bin\", \"-/sbin\", %q]\n", f.dir) +
-		fmt.Sprintf("read_write = [%q]\n", f.markers) +
-		fmt.Sprintf("exec = [\"/usr/bin\", \"/usr/sbin\", \"/usr/lib\", \"-/usr/libexec\", \"-/usr/local/bin\", \"-/bin\", \"-/lib\", \"-/lib64\", %q]\n", f.dir)
-	for k, v := range tables {
-		sections[k] += v + "\n"
-	}
-	var b strings.Builder
-	b.WriteString("version = 1\n")
-	for _, k := range []string{"program", "connection", "filesystem", "limits", "serve"} {
-		if s, ok := sections[k]; ok {
-			fmt.Fprintf(&b, "[%s]\n%s\n", k, s)
-			delete(sections, k)
-		}
-	}
-	if len(sections) > 0 {
-		t.Fatalf("unknown policy tables %v", sections)
-	}
-	p := filepath.Join(f.dir, name+".toml")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // serveProc is a running `sockjail serve`.
 type serveProc struct {
@@ -438,13 +352,7 @@ func TestServeHello(t *testing.T) {
 	}
 
 	env := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("env.sh"))
-	c := dialFrom(t, "127.0.0.9", env.addr)
-	defer c.Close()
-	local := c.LocalAddr().(*net.TCPAddr)
-	want := fmt.Sprintf("127.0.0.9 %d 127.0.0.9 %d 127.0.0.1 TCP", local.Port, local.Port)
-	if got := readLine(t, c); got != want {
-		t.Fatalf("environment = %q, want %q", got, want)
-	}
+	expectClientEnv(t, env.addr)
 }
 
 // TestServeListeners: --listen is repeatable; a dual-stack listener
@@ -563,16 +471,7 @@ func TestServeNeverReadingClient(t *testing.T) {
 	if el > 10*time.Second {
 		t.Fatalf("session took %v, want about max_duration + flush_timeout (3s)", el)
 	}
-	waitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
-}
-
-func fdCount(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	proctest.WaitNoDescendants(t, s.cmd.Process.Pid, 5*time.Second)
 }
 
 // expectRefused checks a refused connection: the optional message, then
@@ -1060,8 +959,22 @@ func TestServeLoad(t *testing.T) {
 	warm.Close()
 	s.logs.wait(t, 10*time.Second, msgIs("connection"))
 	time.Sleep(200 * time.Millisecond)
-	fdsBefore := fdCount(t, pid)
-	rssBefore := rssKiB(t, pid)
+	fdCount := func() int {
+		n, err := proctest.FDCount(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rssKiB := func() int {
+		n, err := proctest.StatusKB(pid, "VmRSS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	fdsBefore := fdCount()
+	rssBefore := rssKiB()
 
 	const held, short = 500, 2000
 	start := time.Now()
@@ -1088,7 +1001,7 @@ func TestServeLoad(t *testing.T) {
 	wg.Wait()
 	// sockjail's memory per open idle connection (the programs' own is
 	// not counted: they are other processes).
-	rssHeld := rssKiB(t, pid)
+	rssHeld := rssKiB()
 	perConn := float64(rssHeld-rssBefore) / held
 	t.Logf("serve RSS: %d KiB idle, %d KiB with %d open connections: %.1f KiB per connection", rssBefore, rssHeld, held, perConn)
 	// The target is 64 KiB; twice that is a regression, not noise.
@@ -1167,32 +1080,15 @@ func TestServeLoad(t *testing.T) {
 	if r := s.logs.count(msgIs("connection refused")); r != 0 {
 		t.Fatalf("%d connections refused", r)
 	}
-	waitNoDescendants(t, pid, 10*time.Second)
+	proctest.WaitNoDescendants(t, pid, 10*time.Second)
 	deadline = time.Now().Add(10 * time.Second)
-	for fdCount(t, pid) != fdsBefore && time.Now().Before(deadline) {
+	for fdCount() != fdsBefore && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if after := fdCount(t, pid); after != fdsBefore {
+	if after := fdCount(); after != fdsBefore {
 		t.Fatalf("serve holds %d fds after the load, %d before", after, fdsBefore)
 	}
 	t.Logf("%d held + %d short connections in %v", held, short, time.Since(start).Round(time.Millisecond))
-}
-
-// rssKiB returns the resident set size of process pid.
-func rssKiB(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	t.Fatalf("no VmRSS for pid %d", pid)
-	return 0
 }
 
 func raiseNoFile(t *testing.T, n uint64) {
@@ -1299,13 +1195,9 @@ func waitGone(t *testing.T, line map[string]any) {
 		t.Fatalf("log line without a pid: %v", line)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", int(pid)))
-		if err != nil || strings.Contains(string(b), ") Z ") {
-			return
-		}
+	for proctest.Alive(int(pid)) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the program (pid %d) outlived serve: %s", int(pid), b)
+			t.Fatalf("the program (pid %d) outlived serve: %q", int(pid), proctest.Cmdline(int(pid)))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

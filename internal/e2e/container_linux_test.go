@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockjail/sockjail/internal/proctest"
 	"golang.org/x/sys/unix"
 )
 
@@ -309,21 +310,16 @@ func containerInit(nspawn int) int {
 // nsPID returns pid's pid in its innermost PID namespace (the last NSpid
 // field), or 0.
 func nsPID(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := proctest.Status(pid, "NSpid")
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			f := strings.Fields(rest)
-			if len(f) < 2 {
-				return 0 // not in a nested PID namespace
-			}
-			n, _ := strconv.Atoi(f[len(f)-1])
-			return n
-		}
+	f := strings.Fields(v)
+	if len(f) < 2 {
+		return 0 // not in a nested PID namespace
 	}
-	return 0
+	n, _ := strconv.Atoi(f[len(f)-1])
+	return n
 }
 
 // exec runs argv inside the container (all its namespaces) and returns its

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockjail/sockjail/internal/proctest"
 	"github.com/sockjail/sockjail/internal/testenv"
 	"github.com/sockjail/sockjail/internal/unit"
 )
@@ -678,28 +679,14 @@ func listenQueue(t *testing.T, addr string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile("/proc/net/tcp")
+	n, ok, err := proctest.TCPListenQueue(ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := ap.Addr().As4()
-	// /proc/net/tcp writes the address as a little-endian hex word.
-	local := fmt.Sprintf("%02X%02X%02X%02X:%04X", b[3], b[2], b[1], b[0], ap.Port())
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		// sl local_address rem_address st tx_queue:rx_queue ...
-		if len(f) < 5 || f[1] != local || f[3] != "0A" {
-			continue
-		}
-		_, rx, _ := strings.Cut(f[4], ":")
-		n, err := strconv.ParseInt(rx, 16, 64)
-		if err != nil {
-			t.Fatalf("parsing /proc/net/tcp line %q: %v", line, err)
-		}
-		return int(n)
+	if !ok {
+		t.Fatalf("no listening socket on %s in /proc/net/tcp", addr)
 	}
-	t.Fatalf("no listening socket on %s in /proc/net/tcp", addr)
-	return 0
+	return n
 }
 
 // testGracefulStop stops a serve service while a session runs: with the

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -186,7 +185,7 @@ func TestSystemdListeners(t *testing.T) {
 			}
 			args = append(args, self)
 			cmd := exec.Command(ssa, args...)
-			out := &syncBuffer{}
+			out := &testenv.LockedBuffer{}
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -219,25 +218,6 @@ func TestSystemdListeners(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is an output buffer that the test may read while the child's
-// output is still being copied into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func dialRetry(t *testing.T, addr string) net.Conn {

@@ -4,14 +4,16 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"github.com/sockjail/sockjail/internal/buildflags"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sockjail/sockjail/internal/buildflags"
 )
 
 // NoSkipEnv names the environment variable that turns skips for missing
@@ -118,4 +120,23 @@ func FreeTCPPort(t testing.TB) int {
 	_, port, _ := net.SplitHostPort(FreeLoopbackAddr(t))
 	n, _ := strconv.Atoi(port)
 	return n
+}
+
+// LockedBuffer collects a process's output (its stderr, say) while the test
+// reads it from another goroutine.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
