@@ -16,7 +16,9 @@ BUILD_DEPS := gcc:gcc /usr/include/seccomp.h:libseccomp-dev pkg-config:pkg-confi
 TEST_DEPS := socat:socat haproxy:haproxy telnet:inetutils-telnet \
 	systemd-socket-activate:systemd systemd-analyze:systemd setpriv:util-linux \
 	systemd-nspawn:systemd-container debootstrap:debootstrap expect:expect \
-	dialog:dialog /usr/include/ncurses.h:libncurses-dev nc:netcat-openbsd
+	dialog:dialog /usr/include/ncurses.h:libncurses-dev nc:netcat-openbsd \
+	/usr/bin/python3:python3 /usr/bin/perl:perl /usr/bin/node:nodejs /usr/bin/ps:procps \
+	/usr/bin/hostname:hostname
 
 
 .PHONY: all build demo test test-go fuzz deps-build deps-test clean e2e-systemd bench

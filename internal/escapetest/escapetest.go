@@ -111,7 +111,7 @@ var Programs = []string{
 	"read", "write", "exec", "helper", "tmp", "connect", "bind", "abstract",
 	"ptrace", "kill", "mount", "unshare", "clone", "link", "unixpath", "udp",
 	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring", "sys",
-	"meta", "paths", "ipc", "family",
+	"meta", "paths", "ipc", "family", "proc",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 }
 
@@ -633,6 +633,15 @@ func (e *Env) StartLine(t *testing.T, m Mode, pol string, argv []string) (*Sessi
 			continue
 		}
 		t.Fatalf("%s: reading a line: %v (got %q, then %q, exit %d)\nsockjail's log:\n%s", s.Desc, err, l, out, code, s.Stderr.String())
+	}
+}
+
+// Send writes data to the program's stdin (the connection) while the
+// session goes on.
+func (s *Session) Send(data string) {
+	s.t.Helper()
+	if _, err := io.WriteString(s.client, data); err != nil {
+		s.t.Fatalf("%s: writing to the connection: %v", s.Desc, err)
 	}
 }
 
