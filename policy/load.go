@@ -39,7 +39,7 @@ var defaultPolicy = sync.OnceValue(func() *Policy {
 	if err != nil {
 		// The embedded file is part of the program and tested; this is a
 		// build defect, not bad input.
-		panic("sockjail: the embedded default policy is invalid: " + err.Error())
+		panic("the embedded default policy is invalid: " + err.Error())
 	}
 	// The default's bounds apply where they can; only a policy file
 	// that writes one requires it.

@@ -107,7 +107,7 @@ func writeCache(key string, b []byte) error {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(bpfCacheDir, key)); err != nil {
-		return fmt.Errorf("sockjail: caching the seccomp filter: %w", err)
+		return fmt.Errorf("caching the seccomp filter: %w", err)
 	}
 	return nil
 }

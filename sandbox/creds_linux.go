@@ -57,7 +57,7 @@ func (s *Sandbox) planCreds(g *gaps) error {
 	case prog.User == policy.UserDynamic:
 		r := prog.DynamicUIDs
 		if r.Lo == 0 || r.Hi < r.Lo {
-			return fmt.Errorf("sockjail: program.dynamic_uids %d-%d is not a usable range", r.Lo, r.Hi)
+			return fmt.Errorf("program.dynamic_uids %d-%d is not a usable range", r.Lo, r.Hi)
 		}
 		if !root {
 			g.add(`user = "dynamic" needs sockjail to start as root (it runs as uid %d)`, c.uid)
@@ -78,7 +78,7 @@ func (s *Sandbox) planCreds(g *gaps) error {
 	default:
 		u, err := lookupUser(prog.User)
 		if err != nil {
-			return fmt.Errorf("sockjail: program.user %q: %w", prog.User, err)
+			return fmt.Errorf("program.user %q: %w", prog.User, err)
 		}
 		uid, gid := int(u.UID), int(u.GID)
 		if !root {
@@ -91,14 +91,14 @@ func (s *Sandbox) planCreds(g *gaps) error {
 		c.setIDs, c.setGroups = true, true
 		groups, err := users.SupplementaryGroups(u)
 		if err != nil {
-			return fmt.Errorf("sockjail: program.user %q: its groups: %w", prog.User, err)
+			return fmt.Errorf("program.user %q: its groups: %w", prog.User, err)
 		}
 		c.groups = groups
 	}
 	if prog.Group != "" {
 		gid, err := lookupGroup(prog.Group)
 		if err != nil {
-			return fmt.Errorf("sockjail: program.group %q: %w", prog.Group, err)
+			return fmt.Errorf("program.group %q: %w", prog.Group, err)
 		}
 		if !root && gid != c.gid {
 			g.add("program.group %q needs sockjail to start as root", prog.Group)
@@ -134,7 +134,7 @@ func lookupGroup(name string) (int, error) {
 func readLastCap() (int, error) {
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
-		return 0, fmt.Errorf("sockjail: reading the highest capability number: %w", err)
+		return 0, fmt.Errorf("reading the highest capability number: %w", err)
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
@@ -154,7 +154,7 @@ var dynamicNext atomic.Uint32 // where the next search starts, to spread content
 // signal takes the whole namespace down with sockjail).
 func allocDynamicUID(lo, hi uint32, sweep bool) (*dynamicUID, error) {
 	if err := os.MkdirAll(DynamicLockDir, 0o700); err != nil {
-		return nil, fmt.Errorf("sockjail: creating %s: %w", DynamicLockDir, err)
+		return nil, fmt.Errorf("creating %s: %w", DynamicLockDir, err)
 	}
 	n := hi - lo + 1
 	start := dynamicNext.Add(1)
@@ -163,14 +163,14 @@ func allocDynamicUID(lo, hi uint32, sweep bool) (*dynamicUID, error) {
 		path := filepath.Join(DynamicLockDir, strconv.FormatUint(uint64(uid), 10)+".lock")
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("sockjail: opening %s: %w", path, err)
+			return nil, fmt.Errorf("opening %s: %w", path, err)
 		}
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 			f.Close()
 			if errors.Is(err, unix.EWOULDBLOCK) {
 				continue
 			}
-			return nil, fmt.Errorf("sockjail: locking %s: %w", path, err)
+			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
 		if sweep {
 			if err := killUID(int(uid)); err != nil {
@@ -180,7 +180,7 @@ func allocDynamicUID(lo, hi uint32, sweep bool) (*dynamicUID, error) {
 		}
 		return &dynamicUID{uid: uid, lock: f}, nil
 	}
-	return nil, fmt.Errorf("sockjail: all %d dynamic uids %d-%d are in use (hint: widen program.dynamic_uids)", n, lo, hi)
+	return nil, fmt.Errorf("all %d dynamic uids %d-%d are in use (hint: widen program.dynamic_uids)", n, lo, hi)
 }
 
 func (d *dynamicUID) release() {
@@ -207,7 +207,7 @@ func killUID(uid int) error {
 			unix.Kill(pid, syscall.SIGKILL)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("sockjail: processes of uid %d survive SIGKILL: %v", uid, pids)
+			return fmt.Errorf("processes of uid %d survive SIGKILL: %v", uid, pids)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -221,7 +221,7 @@ func pidsOfUID(uid int) ([]int, error) {
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, fmt.Errorf("sockjail: listing /proc: %w", err)
+		return nil, fmt.Errorf("listing /proc: %w", err)
 	}
 	want := []byte(strconv.Itoa(uid))
 	var pids []int

@@ -165,7 +165,7 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 					continue
 				}
 				s.closeRuleset()
-				return fmt.Errorf("sockjail: filesystem.%s %q: %w (hint: write it as \"-%s\" to ignore a missing path)", key, p.Name, err, p.Name)
+				return fmt.Errorf("filesystem.%s %q: %w (hint: write it as \"-%s\" to ignore a missing path)", key, p.Name, err, p.Name)
 			}
 			a := dirAccess
 			if !isDir {
@@ -194,7 +194,7 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 		fd, _, err := openForRule(p)
 		if err != nil {
 			s.closeRuleset()
-			return fmt.Errorf("sockjail: opening %q for its Landlock rule: %w", p, err)
+			return fmt.Errorf("opening %q for its Landlock rule: %w", p, err)
 		}
 		l.paths = append(l.paths, llPath{name: p, access: l.mask(accessExec & accessFileMax), fd: fd})
 	}
@@ -225,7 +225,7 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 
 	if err := l.check(); err != nil {
 		s.closeRuleset()
-		return fmt.Errorf("sockjail: building the Landlock ruleset: %w", err)
+		return fmt.Errorf("building the Landlock ruleset: %w", err)
 	}
 	s.report.LandlockABI = abi
 	if l.cfg.Scoped&ll.ScopeSignal != 0 {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -109,7 +110,7 @@ func PlanPolicy(p *policy.Policy, opt Options) (Plan, error) {
 // between what p asks and what this machine gives.
 func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, error) {
 	if p == nil {
-		return nil, nil, fmt.Errorf("sockjail: no policy")
+		return nil, nil, errors.New("no policy")
 	}
 	s := &Sandbox{
 		policy:  p,
@@ -443,7 +444,7 @@ func (s *Sandbox) planLimits() error {
 		if os.Geteuid() != 0 {
 			var cur unix.Rlimit
 			if err := unix.Getrlimit(e.res, &cur); err != nil {
-				return fmt.Errorf("sockjail: getrlimit(%d): %w", e.res, err)
+				return fmt.Errorf("getrlimit(%d): %w", e.res, err)
 			}
 			v = min(v, cur.Max)
 		}
@@ -458,7 +459,7 @@ func (s *Sandbox) planLimits() error {
 func sessionTmpDir(uid int) (string, error) {
 	dir, err := os.MkdirTemp("/tmp", "sockjail.")
 	if err != nil {
-		return "", fmt.Errorf("sockjail: creating the session's TMPDIR: %w", err)
+		return "", fmt.Errorf("creating the session's TMPDIR: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		os.Remove(dir)
@@ -467,7 +468,7 @@ func sessionTmpDir(uid int) (string, error) {
 	if uid != os.Geteuid() {
 		if err := os.Lchown(dir, uid, -1); err != nil {
 			os.Remove(dir)
-			return "", fmt.Errorf("sockjail: chown %s: %w", dir, err)
+			return "", fmt.Errorf("chown %s: %w", dir, err)
 		}
 	}
 	return dir, nil

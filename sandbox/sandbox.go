@@ -57,7 +57,7 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	if v := getenv(EnvMaxLandlockABI); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return o, fmt.Errorf("sockjail: %s=%q is not a Landlock ABI number", EnvMaxLandlockABI, v)
+			return o, fmt.Errorf("%s=%q is not a Landlock ABI number", EnvMaxLandlockABI, v)
 		}
 		o.MaxLandlockABI = n
 	}
@@ -125,8 +125,8 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	return "sockjail: refusing to start the program: " + strings.Join(e.Missing, "; ") +
-		` (hint: run 'sockjail probe --policy FILE', or set enforce = "best-effort" to run with less protection)`
+	return "refusing to start the program: " + strings.Join(e.Missing, "; ") +
+		` (enforce = "best-effort" would run it with less protection)`
 }
 
 // ProgramErrorKind says why a program cannot be run.
@@ -152,7 +152,7 @@ func (e *ProgramError) Error() string {
 	if e.Kind == NotExecutable {
 		what = "not executable"
 	}
-	return fmt.Sprintf("sockjail: program %q %s: %v", e.Name, what, e.Err)
+	return fmt.Sprintf("program %q %s: %v", e.Name, what, e.Err)
 }
 
 func (e *ProgramError) Is(target error) bool {
@@ -175,7 +175,7 @@ type StartError struct {
 }
 
 func (e *StartError) Error() string {
-	return fmt.Sprintf("sockjail: starting the program failed at %s: %v", e.Step, e.Errno)
+	return fmt.Sprintf("starting the program failed at %s: %v", e.Step, e.Errno)
 }
 
 func (e *StartError) Unwrap() error { return e.Errno }
@@ -213,4 +213,4 @@ func exitFromWaitStatus(ws syscall.WaitStatus) Exit {
 	return Exit{Code: ws.ExitStatus()}
 }
 
-var errClosed = errors.New("sockjail: sandbox is closed")
+var errClosed = errors.New("sandbox is closed")

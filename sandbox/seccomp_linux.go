@@ -48,7 +48,7 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	sc := s.policy.Syscalls
 	allowed, err := sc.Resolve()
 	if err != nil {
-		return fmt.Errorf("sockjail: syscalls: %w", err)
+		return fmt.Errorf("syscalls: %w", err)
 	}
 	has := func(name string) bool { // allowed is sorted by name
 		_, found := slices.BinarySearchFunc(allowed, name, func(c policy.Syscall, name string) int { return strings.Compare(c.Name, name) })
@@ -148,7 +148,7 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	}
 	bpf = append(guards.program(), bpf...)
 	if len(bpf)/8 > 0xffff {
-		return fmt.Errorf("sockjail: seccomp filter has %d instructions, more than the kernel's limit", len(bpf)/8)
+		return fmt.Errorf("seccomp filter has %d instructions, more than the kernel's limit", len(bpf)/8)
 	}
 	s.sc = seccompPlan{bpf: bpf, rules: rules}
 	s.report.SeccompRules = rules
@@ -233,24 +233,24 @@ func (in filterInput) compile() ([]byte, error) {
 	}
 	f, err := seccomp.NewFilter(def)
 	if err != nil {
-		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	defer f.Release()
 	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
-		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	// A binary tree instead of a linear list: ~300 allowed syscalls would
 	// otherwise cost up to ~300 comparisons on every syscall.
 	if err := f.SetOptimize(2); err != nil {
-		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	// The spawner sets no_new_privs itself, before Landlock.
 	if err := f.SetNoNewPrivsBit(false); err != nil {
-		return nil, fmt.Errorf("sockjail: seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	for _, nr := range in.allow {
 		if err := f.AddRule(seccomp.ScmpSyscall(nr), seccomp.ActAllow); err != nil {
-			return nil, fmt.Errorf("sockjail: seccomp rule for syscall %d: %w", nr, err)
+			return nil, fmt.Errorf("seccomp rule for syscall %d: %w", nr, err)
 		}
 	}
 	for _, nr := range in.eacces {
@@ -258,12 +258,12 @@ func (in filterInput) compile() ([]byte, error) {
 			break // the default action already says EACCES
 		}
 		if err := f.AddRule(seccomp.ScmpSyscall(nr), seccomp.ActErrno.SetReturnCode(int16(unix.EACCES))); err != nil {
-			return nil, fmt.Errorf("sockjail: seccomp rule for syscall %d: %w", nr, err)
+			return nil, fmt.Errorf("seccomp rule for syscall %d: %w", nr, err)
 		}
 	}
 	if in.clone3ENOSYS && !(in.action == policy.ActionErrno && in.errno == unix.ENOSYS) {
 		if err := f.AddRule(seccomp.ScmpSyscall(nrClone3), seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
-			return nil, fmt.Errorf("sockjail: seccomp rule for clone3: %w", err)
+			return nil, fmt.Errorf("seccomp rule for clone3: %w", err)
 		}
 	}
 	return exportBPF(f)
@@ -274,12 +274,12 @@ func (in filterInput) compile() ([]byte, error) {
 func exportBPF(f *seccomp.ScmpFilter) ([]byte, error) {
 	fd, err := unix.MemfdCreate("sockjail-bpf", unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("sockjail: memfd for the seccomp filter: %w", err)
+		return nil, fmt.Errorf("memfd for the seccomp filter: %w", err)
 	}
 	mf := os.NewFile(uintptr(fd), "sockjail-bpf")
 	defer mf.Close()
 	if err := f.ExportBPF(mf); err != nil {
-		return nil, fmt.Errorf("sockjail: exporting the seccomp filter: %w", err)
+		return nil, fmt.Errorf("exporting the seccomp filter: %w", err)
 	}
 	if _, err := mf.Seek(0, io.SeekStart); err != nil {
 		return nil, err
@@ -289,7 +289,7 @@ func exportBPF(f *seccomp.ScmpFilter) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) == 0 || len(b)%8 != 0 {
-		return nil, fmt.Errorf("sockjail: seccomp export gave %d bytes, not a BPF program", len(b))
+		return nil, fmt.Errorf("seccomp export gave %d bytes, not a BPF program", len(b))
 	}
 	return b, nil
 }

@@ -314,7 +314,7 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 
 	pid := int(C.sj_spawn(c))
 	if pid < 0 {
-		return fail(fmt.Errorf("sockjail: clone: %w", syscall.Errno(-pid)))
+		return fail(fmt.Errorf("clone: %w", syscall.Errno(-pid)))
 	}
 	p.pid = pid
 	p.stack = c.stack
@@ -496,7 +496,7 @@ func (p *Process) wait() (Exit, error) {
 		err = werr
 	}
 	if err != nil {
-		return Exit{}, fmt.Errorf("sockjail: waiting for pid %d: %w", p.pid, err)
+		return Exit{}, fmt.Errorf("waiting for pid %d: %w", p.pid, err)
 	}
 	p.mu.Lock()
 	if !p.init {
@@ -512,7 +512,7 @@ func (p *Process) wait() (Exit, error) {
 	p.stack = nil
 	p.mu.Unlock()
 	if err != nil {
-		return Exit{}, fmt.Errorf("sockjail: reaping pid %d: %w", p.pid, err)
+		return Exit{}, fmt.Errorf("reaping pid %d: %w", p.pid, err)
 	}
 	if prog != nil {
 		return *prog, nil
@@ -578,7 +578,7 @@ func (p *Process) Close() error {
 	}
 	if p.tmpdir != "" {
 		if err := os.RemoveAll(p.tmpdir); err != nil {
-			errs = append(errs, fmt.Errorf("sockjail: removing %s: %w", p.tmpdir, err))
+			errs = append(errs, fmt.Errorf("removing %s: %w", p.tmpdir, err))
 		}
 	}
 	p.closeFiles()

@@ -4,8 +4,6 @@ package main
 // checking itself is policy.Load; this file only reports.
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,10 +20,7 @@ func init() {
 	})
 }
 
-const checkUsage = `Usage:
-  sockjail check [-v] FILE...
-
-Checks each policy FILE ("-" reads stdin) the way 'sockjail run' and
+const checkDescription = `Checks each policy FILE ("-" reads stdin) the way 'sockjail run' and
 'sockjail serve' would load it: TOML syntax, unknown keys, every value, and
 contradictions between keys. Checks that depend on this machine (users,
 groups, the uid range of user = "dynamic") are done against this machine.
@@ -35,34 +30,22 @@ Each problem is printed on stderr as
   FILE:LINE:COLUMN: message
 
 Exit status: 0 when every file is valid, 1 when any is not (or can't be
-read), 64 for a bad command line.
-
-Flags:
-`
+read), 64 for a bad command line.`
 
 func runCheck(args []string) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	verbose := fs.Bool("v", false, "print \"FILE: ok\" on stdout for each valid file")
-	// The flag package prints a parse error itself; the hint follows it.
-	// Usage is silent, since it is also called for -help.
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(os.Stdout, checkUsage)
-			fs.SetOutput(os.Stdout)
-			fs.PrintDefaults()
-			return exitcode.OK
-		}
-		fmt.Fprintln(os.Stderr, "sockjail check: hint: run 'sockjail check --help' for the flags")
-		return exitcode.Usage
+	c := newCLI("check", []string{"sockjail check [-v] FILE..."}, checkDescription)
+	verbose := c.flags.Bool("v", false, "print \"FILE: ok\" on stdout for each valid file")
+	files, _, code, ok := c.parse(args)
+	if !ok {
+		return code
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "sockjail check: no policy file given\nsockjail check: hint: sockjail check /etc/sockjail/*.toml")
-		return exitcode.Usage
+	if len(files) == 0 {
+		return c.usageError("no policy file given", "sockjail check /etc/sockjail/*.toml")
 	}
 	status := exitcode.OK
-	for _, path := range fs.Args() {
+	for _, path := range files {
+		// Each problem is a line of its own, FILE:LINE:COLUMN: message,
+		// the format editors and CI read; not an error of the command.
 		if _, err := loadPolicyArg(path); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			status = exitcode.Invalid

@@ -51,10 +51,14 @@ func dispatch(args []string) int {
 	case "--version":
 		return runVersion(args[1:])
 	case "-h", "--help", "help":
+		// `sockjail help CMD` is `sockjail CMD --help`: one usage, on
+		// stdout, from the command's own parser.
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return c.run([]string{"--help"})
+			c, ok := commands[args[1]]
+			if !ok {
+				return fail(exitcode.Usage, fmt.Errorf("unknown command %q", args[1]), "run 'sockjail --help' for the list of commands")
 			}
+			return c.run([]string{"--help"})
 		}
 		usage(os.Stdout)
 		return exitcode.OK
@@ -63,8 +67,7 @@ func dispatch(args []string) int {
 	// Otherwise hand the arguments to the subcommand.
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "sockjail: unknown command %q\nsockjail: hint: run 'sockjail --help' for the list of commands\n", args[0])
-		return exitcode.Usage
+		return fail(exitcode.Usage, fmt.Errorf("unknown command %q", args[0]), "run 'sockjail --help' for the list of commands")
 	}
 	return c.run(args[1:])
 }

@@ -6,8 +6,6 @@ package main
 // command and the documents always agree.
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,12 +23,15 @@ func init() {
 	})
 }
 
-const policyUsage = `Usage:
-  sockjail policy show [FILE]
-  sockjail policy syscalls [--markdown] [@GROUP]
-  sockjail policy reference
+// policySynopsis and policyDescription are the help of `sockjail policy`
+// and of each of its subcommands.
+var policySynopsis = []string{
+	"sockjail policy show [FILE]",
+	"sockjail policy syscalls [--markdown] [@GROUP]",
+	"sockjail policy reference",
+}
 
-show       Prints the effective policy of FILE ("-" reads stdin) as TOML:
+const policyDescription = `show       Prints the effective policy of FILE ("-" reads stdin) as TOML:
            every key, with the defaults filled in. Without FILE it prints the
            embedded default policy, the one 'sockjail run' uses without
            --policy. The output is itself a valid policy file: a good start
@@ -43,70 +44,62 @@ syscalls   Lists the syscall groups a policy's [syscalls] allow and deny can
 reference  Prints the reference of every key, as in docs/policy.md.
 
 Exit status: 0 on success, 1 when FILE is invalid (errors as
-FILE:LINE:COLUMN: message on stderr), 64 for a bad command line.
-`
+FILE:LINE:COLUMN: message on stderr), 64 for a bad command line.`
 
-func runPolicy(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "sockjail policy: missing subcommand\nsockjail policy: hint: run 'sockjail policy --help'")
-		return exitcode.Usage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		io.WriteString(os.Stdout, policyUsage)
-		return exitcode.OK
-	case "show":
-		return runPolicyShow(args[1:])
-	case "syscalls":
-		return runPolicySyscalls(args[1:])
-	case "reference":
-		return runPolicyReference(args[1:])
-	}
-	fmt.Fprintf(os.Stderr, "sockjail policy: unknown subcommand %q\nsockjail policy: hint: run 'sockjail policy --help'\n", args[0])
-	return exitcode.Usage
+// newPolicyCLI is the command line of `sockjail policy SUBCOMMAND`; they
+// share one help.
+func newPolicyCLI(sub string) *cli {
+	return newCLI("policy "+sub, policySynopsis, policyDescription)
 }
 
-// policyFlags parses a policy subcommand's flags; ok is false when the
-// command is done (help printed, or a usage error) and code is its status.
-func policyFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
-	fs.SetOutput(os.Stderr)
-	// The flag package prints a parse error itself; the hint follows it.
-	// Usage is silent, since it is also called for -help.
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(os.Stdout, policyUsage)
-			return false, exitcode.OK
-		}
-		fmt.Fprintln(os.Stderr, "sockjail policy: hint: run 'sockjail policy --help'")
-		return false, exitcode.Usage
+func runPolicy(args []string) int {
+	c := newPolicyCLI("")
+	sub, rest := "", []string(nil)
+	if len(args) > 0 {
+		sub, rest = args[0], args[1:]
 	}
-	return true, 0
+	switch sub {
+	case "show":
+		return runPolicyShow(rest)
+	case "syscalls":
+		return runPolicySyscalls(rest)
+	case "reference":
+		return runPolicyReference(rest)
+	case "help":
+		c.usage(os.Stdout)
+		return exitcode.OK
+	case "":
+		return c.usageError("missing subcommand")
+	}
+	// -h and --help, or a flag where the subcommand belongs.
+	if _, _, code, ok := c.parse(args); !ok {
+		return code
+	}
+	return c.usageError(fmt.Sprintf("unknown subcommand %q", sub))
 }
 
 func runPolicyShow(args []string) int {
-	fs := flag.NewFlagSet("policy show", flag.ContinueOnError)
-	if ok, code := policyFlags(fs, args); !ok {
+	c := newPolicyCLI("show")
+	files, _, code, ok := c.parse(args)
+	if !ok {
 		return code
 	}
 	var p *policy.Policy
-	switch fs.NArg() {
+	switch len(files) {
 	case 0:
 		p = policy.Default()
 	case 1:
 		var err error
-		if p, err = loadPolicyArg(fs.Arg(0)); err != nil {
+		if p, err = loadPolicyArg(files[0]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return exitcode.Invalid
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "sockjail policy show: give at most one FILE\nsockjail policy show: hint: run 'sockjail check' to check several")
-		return exitcode.Usage
+		return c.usageError("give at most one FILE", "run 'sockjail check' to check several")
 	}
 	data, err := p.Marshal()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail policy show: %v\n", err)
-		return exitcode.Internal
+		return fail(exitcode.Internal, err)
 	}
 	fmt.Printf("# sockjail policy from %s, effective: every key, defaults filled in\n", p.Source)
 	fmt.Printf("# sha256 %s\n", p.Hash())
@@ -115,47 +108,46 @@ func runPolicyShow(args []string) int {
 }
 
 func runPolicySyscalls(args []string) int {
-	fs := flag.NewFlagSet("policy syscalls", flag.ContinueOnError)
-	markdown := fs.Bool("markdown", false, "print the table of every group, as in docs/syscalls.md")
-	if ok, code := policyFlags(fs, args); !ok {
+	c := newPolicyCLI("syscalls")
+	markdown := c.flags.Bool("markdown", false, "print the table of every group, as in docs/syscalls.md")
+	groups, _, code, ok := c.parse(args)
+	if !ok {
 		return code
 	}
 	switch {
-	case *markdown && fs.NArg() == 0:
+	case *markdown && len(groups) == 0:
 		os.Stdout.Write(policy.SyscallsMarkdown())
-	case fs.NArg() == 0:
+	case len(groups) == 0:
 		var b strings.Builder
 		for _, g := range policy.SyscallGroups() {
 			desc, _ := policy.GroupDescription(g)
 			fmt.Fprintf(&b, "%-16s %s\n", g, desc)
 		}
 		io.WriteString(os.Stdout, b.String())
-	case fs.NArg() == 1 && !*markdown:
-		group := fs.Arg(0)
+	case len(groups) == 1 && !*markdown:
+		group := groups[0]
 		if !strings.HasPrefix(group, "@") {
 			group = "@" + group
 		}
 		members, err := policy.GroupMembers(group)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "sockjail policy syscalls: %v\n", err)
-			return exitcode.Usage
+			return c.usageError(err.Error(), "'sockjail policy syscalls' lists the groups")
 		}
 		io.WriteString(os.Stdout, strings.Join(members, "\n")+"\n")
 	default:
-		fmt.Fprintln(os.Stderr, "sockjail policy syscalls: give at most one @GROUP, and not with --markdown\nsockjail policy syscalls: hint: run 'sockjail policy --help'")
-		return exitcode.Usage
+		return c.usageError("give at most one @GROUP, and not with --markdown")
 	}
 	return exitcode.OK
 }
 
 func runPolicyReference(args []string) int {
-	fs := flag.NewFlagSet("policy reference", flag.ContinueOnError)
-	if ok, code := policyFlags(fs, args); !ok {
+	c := newPolicyCLI("reference")
+	operands, _, code, ok := c.parse(args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "sockjail policy reference: takes no arguments")
-		return exitcode.Usage
+	if len(operands) != 0 {
+		return c.usageError("policy reference takes no arguments")
 	}
 	os.Stdout.Write(policy.ReferenceMarkdown())
 	return exitcode.OK

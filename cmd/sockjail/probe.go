@@ -6,8 +6,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,20 +24,14 @@ func init() {
 	})
 }
 
-const probeUsage = `Usage:
-  sockjail probe [--policy FILE] [--json]
-
-Reports what this machine offers sockjail: the Landlock ABI, seccomp and the
+const probeDescription = `Reports what this machine offers sockjail: the Landlock ABI, seccomp and the
 filter actions the kernel supports, user, mount and PID namespaces (for the
 uid running probe: run it as the service's user), cgroup v2 delegation and
 pidfd. Then it says what the policy (FILE, or the embedded default) would
 enforce here, and what would make a strict policy refuse to start programs.
 
 Exit status: 0 when the policy can be enforced, 69 when a strict policy
-would refuse, 78 when the policy can't be loaded, 64 for a bad command line.
-
-Flags:
-`
+would refuse, 78 when the policy can't be loaded, 64 for a bad command line.`
 
 // probeOutput is the --json document.
 type probeOutput struct {
@@ -51,33 +43,23 @@ type probeOutput struct {
 }
 
 func runProbe(args []string) int {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	policyPath := fs.String("policy", "", "the policy `FILE` to plan (default: the embedded default policy)")
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(os.Stdout, probeUsage)
-			fs.SetOutput(os.Stdout)
-			fs.PrintDefaults()
-			return exitcode.OK
-		}
-		fmt.Fprintln(os.Stderr, "sockjail probe: hint: run 'sockjail probe --help' for the flags")
-		return exitcode.Usage
+	c := newCLI("probe", []string{"sockjail probe [--policy FILE] [--json]"}, probeDescription)
+	policyPath := c.flags.String("policy", "", "the policy `FILE` to plan (default: the embedded default policy)")
+	asJSON := c.flags.Bool("json", false, "print JSON instead of text")
+	operands, _, code, ok := c.parse(args)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(os.Stderr, "sockjail probe: unexpected argument %q\nsockjail probe: hint: run 'sockjail probe --help'\n", fs.Arg(0))
-		return exitcode.Usage
+	if len(operands) != 0 {
+		return c.usageError(fmt.Sprintf("unexpected argument %q", operands[0]))
 	}
 	opts, err := sandbox.OptionsFromEnv(os.Getenv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return exitcode.Usage
+		return fail(exitcode.Usage, err)
 	}
 
 	out := probeOutput{Machine: sandbox.Probe(opts), Policy: policy.DefaultSource}
-	code := exitcode.OK
+	code = exitcode.OK
 	p := policy.Default()
 	if *policyPath != "" {
 		out.Policy = *policyPath

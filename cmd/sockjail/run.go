@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -39,10 +37,9 @@ sockjail exits with PROGRAM's status (128+N when signal N killed it), or:
 func runCommand(args []string) int {
 	// Parse the flags; everything after "--" is the program.
 	var sf serviceFlags
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	sf.register(fs)
-	fs.Usage = usageFunc(fs, "sockjail run [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]", runDescription)
-	if code, ok := sf.parse(fs, args); !ok {
+	c := newCLI("run", []string{"sockjail run [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]"}, runDescription)
+	sf.register(c)
+	if code, ok := sf.parse(c, args); !ok {
 		return code
 	}
 	log := sf.logger(os.Stderr)
@@ -51,22 +48,20 @@ func runCommand(args []string) int {
 	// reported even when no client is there.
 	p, err := sf.loadPolicy()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail run: %v\nsockjail run: hint: 'sockjail check FILE' lists every error\n", err)
-		return exitcode.Config
+		return fail(exitcode.Config, err, "'sockjail check FILE' lists every error")
 	}
 
 	// Take the connection from fd 0 (or fd 3 with LISTEN_FDS).
-	c, err := conn.FromStdio()
+	client, err := conn.FromStdio()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail run: %v\nsockjail run: hint: run sockjail from systemd (Accept=yes), inetd or socat, with the connection on fd 0\n", err)
-		return exitcode.NoConnection
+		return fail(exitcode.NoConnection, err, "run sockjail from systemd (Accept=yes), inetd or socat, with the connection on fd 0")
 	}
 
 	// Prepare the sandbox. If it cannot be, the client gets a polite close
 	// and nothing else.
 	cfg, err := newSessionConfig(p, sf.argv, log)
 	if err != nil {
-		return refuseRun(c, p, sf.argv, log, err)
+		return refuseRun(client, p, sf.argv, log, err)
 	}
 
 	// Serve the connection, forwarding SIGTERM, SIGINT and SIGHUP to the
@@ -79,7 +74,7 @@ func runCommand(args []string) int {
 	// (0.2 ms here), which would delay the program's start. Until it
 	// returns a signal has its default effect, as it had during
 	// sockjail's start anyway.
-	s := session.New(c, cfg)
+	s := session.New(client, cfg)
 	sigs := make(chan os.Signal, 4)
 	defer signal.Stop(sigs)
 	go func() {

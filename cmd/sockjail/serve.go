@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
@@ -57,20 +55,13 @@ Exit status: 0 after a stop, or
   71 system error (cannot listen)   78 bad policy
   126 PROGRAM not executable    127 PROGRAM not found`
 
-// listenFlags collects repeated --listen flags.
-type listenFlags []string
-
-func (l *listenFlags) String() string     { return strings.Join(*l, ",") }
-func (l *listenFlags) Set(s string) error { *l = append(*l, s); return nil }
-
 func serveCommand(args []string) int {
 	var sf serviceFlags
-	var listen listenFlags
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	sf.register(fs)
-	fs.Var(&listen, "listen", "listen on `ADDR` (127.0.0.1:31337, [::]:31337, :31337); repeatable; default: the sockets systemd passes")
-	fs.Usage = usageFunc(fs, "sockjail serve [--listen ADDR]... [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]", serveDescription)
-	if code, ok := sf.parse(fs, args); !ok {
+	var listen stringList
+	c := newCLI("serve", []string{"sockjail serve [--listen ADDR]... [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]"}, serveDescription)
+	sf.register(c)
+	c.flags.Var(&listen, "listen", "listen on `ADDR` (127.0.0.1:31337, [::]:31337, :31337); repeatable; default: the sockets systemd passes")
+	if code, ok := sf.parse(c, args); !ok {
 		return code
 	}
 	log := sf.logger(os.Stderr)
@@ -80,13 +71,11 @@ func serveCommand(args []string) int {
 	// rather than refusing every client.
 	p, err := sf.loadPolicy()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail serve: %v\nsockjail serve: hint: 'sockjail check FILE' lists every error\n", err)
-		return exitcode.Config
+		return fail(exitcode.Config, err, "'sockjail check FILE' lists every error")
 	}
 	initial, err := newSessionConfig(p, sf.argv, log)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail serve: %v\n", err)
-		return session.StartErrorCode(err)
+		return fail(session.StartErrorCode(err), err, startHints(err)...)
 	}
 	// A reload does the same again; the server keeps the current
 	// configuration when it fails.
@@ -109,8 +98,7 @@ func serveCommand(args []string) int {
 		for _, a := range listen {
 			l, err := serve.Listen(a)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "%v\n", err)
-				return exitcode.OSError
+				return fail(exitcode.OSError, fmt.Errorf("--listen %q: %w", a, err))
 			}
 			ls = append(ls, l)
 		}
@@ -119,18 +107,15 @@ func serveCommand(args []string) int {
 		ls, err = serve.SystemdListeners()
 		if err != nil {
 			if errors.Is(err, serve.ErrNoListenFDs) {
-				fmt.Fprintf(os.Stderr, "sockjail serve: %v\nsockjail serve: hint: give --listen ADDR, or start it from a systemd socket unit with Accept=no\n", err)
-			} else {
-				fmt.Fprintf(os.Stderr, "%v\n", err)
+				return fail(exitcode.NoConnection, err, "give --listen ADDR, or start it from a systemd socket unit with Accept=no")
 			}
-			return exitcode.NoConnection
+			return fail(exitcode.NoConnection, err)
 		}
 	}
 
 	srv, err := serve.New(serve.Config{Listeners: ls, Log: log, Initial: initial, Load: load})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail serve: %v\n", err)
-		return exitcode.Internal
+		return fail(exitcode.Internal, err)
 	}
 	srv.Serve(context.Background(), sigs)
 	return exitcode.OK

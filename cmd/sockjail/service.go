@@ -5,12 +5,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/session"
@@ -25,47 +23,26 @@ type serviceFlags struct {
 	argv       []string // the program and its arguments, after "--"
 }
 
-// register adds the shared flags to fs.
-func (sf *serviceFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&sf.policyPath, "policy", "", "policy `FILE` (default: the embedded default policy, see 'sockjail policy show')")
-	fs.StringVar(&sf.logFormat, "log-format", "text", "log line format on stderr: text (key=value) or json")
+// register adds the shared flags to c.
+func (sf *serviceFlags) register(c *cli) {
+	c.withProgram()
+	c.flags.StringVar(&sf.policyPath, "policy", "", "policy `FILE` (default: the embedded default policy, see 'sockjail policy show')")
+	c.flags.StringVar(&sf.logFormat, "log-format", "text", "log line format on stderr: text (key=value) or json")
 }
 
-// parse parses args into fs and sf, requiring "--" before the program.
-// It returns an exit code and false when the command should stop.
-func (sf *serviceFlags) parse(fs *flag.FlagSet, args []string) (int, bool) {
-	dash := -1
-	for i, a := range args {
-		if a == "--" {
-			dash = i
-			break
-		}
-	}
-	flagArgs := args
-	if dash >= 0 {
-		flagArgs = args[:dash]
-	}
-	if err := fs.Parse(flagArgs); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitcode.OK, false
-		}
-		return exitcode.Usage, false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "sockjail %s: unexpected argument %q before \"--\"\nsockjail %s: hint: put the program after \"--\": sockjail %s [FLAGS] -- PROGRAM [ARGS...]\n", fs.Name(), fs.Arg(0), fs.Name(), fs.Name())
-		return exitcode.Usage, false
-	}
-	if dash < 0 || dash == len(args)-1 {
-		fmt.Fprintf(os.Stderr, "sockjail %s: no program given\nsockjail %s: hint: sockjail %s [FLAGS] -- PROGRAM [ARGS...]\n", fs.Name(), fs.Name(), fs.Name())
-		return exitcode.Usage, false
+// parse parses args into c and sf. It returns an exit code and false when
+// the command should stop.
+func (sf *serviceFlags) parse(c *cli, args []string) (int, bool) {
+	_, program, code, ok := c.parse(args)
+	if !ok {
+		return code, false
 	}
 	switch sf.logFormat {
 	case "text", "json":
 	default:
-		fmt.Fprintf(os.Stderr, "sockjail %s: --log-format must be text or json, not %q\n", fs.Name(), sf.logFormat)
-		return exitcode.Usage, false
+		return c.usageError(fmt.Sprintf("--log-format must be text or json, not %q", sf.logFormat)), false
 	}
-	sf.argv = args[dash+1:]
+	sf.argv = program
 	return exitcode.OK, true
 }
 
@@ -100,11 +77,11 @@ func newSessionConfig(p *policy.Policy, argv []string, log *slog.Logger) (*sessi
 	return &session.Config{Policy: p, Sandbox: sb, Argv: argv, Log: log}, nil
 }
 
-// usageFunc prints a subcommand's help: its synopsis, description and flags.
-func usageFunc(fs *flag.FlagSet, synopsis, description string) func() {
-	return func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "Usage:\n  %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
-		fs.PrintDefaults()
+// startHints are the hints for an error preparing the sandbox.
+func startHints(err error) []string {
+	var refused *sandbox.RefusedError
+	if errors.As(err, &refused) {
+		return []string{"'sockjail probe --policy FILE' shows what this machine lacks; enforce = \"best-effort\" in the policy runs the program with less protection"}
 	}
+	return nil
 }

@@ -5,13 +5,11 @@ package main
 // the flags and the policy and writes the files.
 
 import (
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,11 +26,7 @@ func init() {
 	})
 }
 
-const unitUsage = `Usage:
-  sockjail unit --name NAME --listen PORT|ADDR [--policy FILE] [--accept=yes|no]
-                [--dir DIR] -- PROGRAM [ARGS...]
-
-Writes the two systemd units that serve PROGRAM on a TCP port through sockjail:
+const unitDescription = `Writes the two systemd units that serve PROGRAM on a TCP port through sockjail:
 
   --accept=yes (default)  NAME.socket with Accept=yes, and the template
                           NAME@.service: systemd accepts each connection and
@@ -50,13 +44,10 @@ PROGRAM goes into ExecStart= by its absolute path: a bare name is looked up
 in PATH now, a relative path made absolute. Without --dir the units are
 printed to stdout, each after a "# ---- FILE ----" line. Then, as root:
 
-  sockjail unit --name hello --listen 31337 --policy /etc/sockjail/hello.toml \
+  sockjail unit --name hello --listen 31337 --policy /etc/sockjail/hello.toml \\
       --dir /etc/systemd/system -- /usr/local/bin/hello
   systemctl daemon-reload
-  systemctl enable --now hello.socket
-
-Flags:
-`
+  systemctl enable --now hello.socket`
 
 // acceptFlag is a boolean flag spelled yes/no as in unit files, true/false
 // accepted too.
@@ -81,24 +72,21 @@ func (a *acceptFlag) Set(s string) error {
 	return nil
 }
 
-// listFlag collects a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
 func runUnit(args []string) int {
-	fs := flag.NewFlagSet("unit", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	c := newCLI("unit", []string{
+		"sockjail unit --name NAME --listen PORT|ADDR [--policy FILE] [--accept=yes|no]",
+		"              [--dir DIR] -- PROGRAM [ARGS...]",
+	}, unitDescription).withProgram()
 	var (
 		name       string
-		listen     listFlag
+		listen     stringList
 		policyPath string
 		accept     = acceptFlag(true)
 		dir        string
 		sockjail   string
 		version    int
 	)
+	fs := c.flags
 	fs.StringVar(&name, "name", "", "unit `NAME`: writes NAME.socket and NAME@.service (NAME.service with --accept=no)")
 	fs.Var(&listen, "listen", "`PORT` or ADDR:PORT to listen on (127.0.0.1:31337, [::1]:31337); repeatable")
 	fs.StringVar(&policyPath, "policy", "", "policy `FILE`, checked now and named in ExecStart= by its absolute path (default: the embedded default policy)")
@@ -106,45 +94,17 @@ func runUnit(args []string) int {
 	fs.StringVar(&dir, "dir", "", "write the units into `DIR` (for example /etc/systemd/system) instead of printing them")
 	fs.StringVar(&sockjail, "sockjail", "", "absolute `PATH` of sockjail in ExecStart= (default: this binary)")
 	fs.IntVar(&version, "systemd-version", 0, "`N`: write for this systemd version (default: the installed one, at least 252)")
-	// The flag package prints its error itself and then calls Usage, for
-	// --help too; the full help goes to stdout below, a hint after errors.
-	fs.Usage = func() {}
-
-	dash := len(args)
-	for i, a := range args {
-		if a == "--" {
-			dash = i
-			break
-		}
-	}
-	if err := fs.Parse(args[:dash]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			io.WriteString(os.Stdout, unitUsage)
-			fs.PrintDefaults()
-			return exitcode.OK
-		}
-		fmt.Fprintln(os.Stderr, "sockjail unit: hint: run 'sockjail unit --help' for the flags")
-		return exitcode.Usage
-	}
-	usageErr := func(msg, hint string) int {
-		fmt.Fprintf(os.Stderr, "sockjail unit: %s\n", msg)
-		if hint != "" {
-			fmt.Fprintf(os.Stderr, "sockjail unit: hint: %s\n", hint)
-		}
-		return exitcode.Usage
+	_, program, code, ok := c.parse(args)
+	if !ok {
+		return code
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageErr(fmt.Sprintf("unexpected argument %q before \"--\"", fs.Arg(0)), "put the program after \"--\": sockjail unit --name NAME --listen PORT -- PROGRAM [ARGS...]")
-	case dash >= len(args)-1:
-		return usageErr("no program given", "sockjail unit --name NAME --listen PORT -- PROGRAM [ARGS...]")
 	case name == "":
-		return usageErr("--name is required", "for example --name hello gives hello.socket")
+		return c.usageError("--name is required", "for example --name hello gives hello.socket")
 	case len(listen) == 0:
-		return usageErr("--listen is required", "for example --listen 31337 or --listen 127.0.0.1:31337")
+		return c.usageError("--listen is required", "for example --listen 31337 or --listen 127.0.0.1:31337")
 	}
-	program := append([]string(nil), args[dash+1:]...)
+	program = slices.Clone(program)
 	// ExecStart= should name the program by an absolute path, as it is
 	// now: systemd's PATH and working directory are not the shell's. An
 	// absolute path is kept as it is, since units are often written for
@@ -158,7 +118,7 @@ func runUnit(args []string) int {
 			abs, err = filepath.Abs(abs)
 		}
 		if err != nil {
-			return usageErr(fmt.Sprintf("program %q: %v", p, err), "give the program's absolute path")
+			return c.usageError(fmt.Sprintf("program %q: %v", p, err), "give the program's absolute path")
 		}
 		program[0] = abs
 	}
@@ -166,13 +126,11 @@ func runUnit(args []string) int {
 	var err error
 	if sockjail == "" {
 		if sockjail, err = os.Executable(); err != nil {
-			fmt.Fprintf(os.Stderr, "sockjail unit: finding this binary's path: %v\nsockjail unit: hint: give it with --sockjail PATH\n", err)
-			return exitcode.OSError
+			return fail(exitcode.OSError, fmt.Errorf("finding this binary's path: %w", err), "give it with --sockjail PATH")
 		}
 	}
 	if sockjail, err = filepath.Abs(sockjail); err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
-		return exitcode.OSError
+		return fail(exitcode.OSError, err)
 	}
 
 	var pol *policy.Policy
@@ -180,12 +138,10 @@ func runUnit(args []string) int {
 		pol = policy.Default()
 	} else {
 		if policyPath, err = filepath.Abs(policyPath); err != nil {
-			fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
-			return exitcode.OSError
+			return fail(exitcode.OSError, err)
 		}
 		if pol, err = policy.Load(policyPath); err != nil {
-			fmt.Fprintf(os.Stderr, "sockjail unit: %v\nsockjail unit: hint: 'sockjail check %s' explains what is wrong\n", err, policyPath)
-			return exitcode.Config
+			return fail(exitcode.Config, err, fmt.Sprintf("'sockjail check %s' explains what is wrong", policyPath))
 		}
 	}
 
@@ -198,8 +154,7 @@ func runUnit(args []string) int {
 	absDir := ""
 	if dir != "" {
 		if absDir, err = filepath.Abs(dir); err != nil {
-			fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
-			return exitcode.OSError
+			return fail(exitcode.OSError, err)
 		}
 	}
 
@@ -216,8 +171,7 @@ func runUnit(args []string) int {
 		SystemdVersion: version,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
-		return exitcode.Usage
+		return c.usageError(err.Error())
 	}
 
 	if dir == "" {
@@ -229,12 +183,11 @@ func runUnit(args []string) int {
 	for _, f := range files {
 		p := filepath.Join(absDir, f.Name)
 		if err := writeFileAtomic(p, []byte(f.Content)); err != nil {
-			fmt.Fprintf(os.Stderr, "sockjail unit: %v\n", err)
-			return exitcode.OSError
+			return fail(exitcode.OSError, err)
 		}
-		fmt.Fprintf(os.Stderr, "sockjail unit: wrote %s\n", p)
+		fmt.Fprintf(os.Stderr, "sockjail: wrote %s\n", p)
 	}
-	fmt.Fprintf(os.Stderr, "sockjail unit: hint: systemctl daemon-reload && systemctl enable --now %s.socket\n", name)
+	fmt.Fprintf(os.Stderr, "sockjail: hint: systemctl daemon-reload && systemctl enable --now %s.socket\n", name)
 	return exitcode.OK
 }
 

@@ -164,7 +164,7 @@ func TestUnitErrors(t *testing.T) {
 		{"bad name", []string{"--name", "a/b", "--listen", "1", "--", "/bin/true"}, exitcode.Usage, "systemd-escape"},
 		{"host name", []string{"--name", "a", "--listen", "localhost:80", "--", "/bin/true"}, exitcode.Usage, "host names"},
 		{"bad accept", []string{"--name", "a", "--listen", "1", "--accept=maybe", "--", "/bin/true"}, exitcode.Usage, "want yes or no"},
-		{"unknown flag", []string{"--nme", "a", "--", "/bin/true"}, exitcode.Usage, "--help"},
+		{"unknown flag", []string{"--nme", "a", "--", "/bin/true"}, exitcode.Usage, "Usage:"},
 		{"missing policy", []string{"--name", "a", "--listen", "1", "--policy", "/nonexistent/p.toml", "--", "/bin/true"}, exitcode.Config, "/nonexistent/p.toml"},
 		{"invalid policy", []string{"--name", "a", "--listen", "1", "--policy", bad, "--", "/bin/true"}, exitcode.Config, bad + ":3:"},
 		{"program not in PATH", []string{"--name", "a", "--listen", "1", "--", "no-such-program-sockjail"}, exitcode.Usage, "absolute path"},

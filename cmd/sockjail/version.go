@@ -22,23 +22,18 @@ func init() {
 	})
 }
 
-const versionUsage = `Usage:
-  sockjail version
-  sockjail --version
-
-Prints the version (from the git tag or commit sockjail was built from), the
+const versionDescription = `Prints the version (from the git tag or commit sockjail was built from), the
 Go toolchain, the newest Landlock ABI this build can use, the libseccomp
-version linked in, and the Landlock ABI of the running kernel.
-`
+version linked in, and the Landlock ABI of the running kernel.`
 
 func runVersion(args []string) int {
-	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
-		io.WriteString(os.Stdout, versionUsage)
-		return exitcode.OK
+	c := newCLI("version", []string{"sockjail version", "sockjail --version"}, versionDescription)
+	operands, _, code, ok := c.parse(args)
+	if !ok {
+		return code
 	}
-	if len(args) != 0 {
-		fmt.Fprintf(os.Stderr, "sockjail: error: version takes no arguments\n%s", versionUsage)
-		return exitcode.Usage
+	if len(operands) != 0 {
+		return c.usageError("version takes no arguments")
 	}
 	writeVersion(os.Stdout)
 	return exitcode.OK

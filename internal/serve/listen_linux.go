@@ -36,17 +36,17 @@ func (l *Listener) Close() error { return l.ln.Close() }
 func Listen(addr string) (*Listener, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("sockjail: --listen %q: %v (want HOST:PORT such as 127.0.0.1:31337, [::]:31337 or :31337)", addr, err)
+		return nil, fmt.Errorf("%v (want HOST:PORT such as 127.0.0.1:31337, [::]:31337 or :31337)", err)
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return nil, fmt.Errorf("sockjail: --listen %q: port %q is not a number from 0 to 65535", addr, port)
+		return nil, fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
 	// KeepAlive -1: the session sets SO_KEEPALIVE from the policy.
 	lc := net.ListenConfig{KeepAlive: -1}
 	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("sockjail: listening on %s: %w", addr, err)
+		return nil, fmt.Errorf("listening: %w", err)
 	}
 	return &Listener{ln: ln.(*net.TCPListener), Name: addr}, nil
 }
@@ -64,7 +64,7 @@ var ErrNoListenFDs = errors.New("no listening sockets passed (LISTEN_FDS/LISTEN_
 func SystemdListeners() ([]*Listener, error) {
 	fds, names, err := conn.PassedFDs()
 	if err != nil {
-		return nil, fmt.Errorf("sockjail: %w", err)
+		return nil, err
 	}
 	if len(fds) == 0 {
 		return nil, ErrNoListenFDs
@@ -91,11 +91,11 @@ func SystemdListeners() ([]*Listener, error) {
 	for i, f := range files {
 		fd := int(f.Fd())
 		if err := checkListening(fd); err != nil {
-			return fail(fmt.Errorf("sockjail: passed fd %d (%s): %w", fd, f.Name(), err))
+			return fail(fmt.Errorf("passed fd %d (%s): %w", fd, f.Name(), err))
 		}
 		ln, err := net.FileListener(f)
 		if err != nil {
-			return fail(fmt.Errorf("sockjail: passed fd %d (%s): %w", fd, f.Name(), err))
+			return fail(fmt.Errorf("passed fd %d (%s): %w", fd, f.Name(), err))
 		}
 		// FileListener made its own copy.
 		f.Close()

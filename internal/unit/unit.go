@@ -85,7 +85,7 @@ func Generate(c Config) ([]File, error) {
 		return nil, err
 	}
 	if len(c.Listen) == 0 {
-		return nil, errors.New("no address to listen on (give --listen PORT or --listen ADDR:PORT)")
+		return nil, errors.New("no address to listen on")
 	}
 	listen := make([]string, len(c.Listen))
 	for i, l := range c.Listen {
