@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	"unsafe"
 
+	"github.com/sockjail/sockjail/internal/fdio"
 	"golang.org/x/sys/unix"
 )
 
@@ -186,7 +186,7 @@ func (cl *closer) drain() bool {
 	}
 	got := false
 	for {
-		n, err := recvDontWait(cl.drainFD, cl.buf)
+		n, err := fdio.Recv(cl.drainFD, cl.buf, 0)
 		switch {
 		case n > 0:
 			cl.res.Drained += int64(n)
@@ -194,8 +194,6 @@ func (cl *closer) drain() bool {
 			continue
 		case err == nil:
 			cl.eof = true
-		case err == unix.EINTR:
-			continue
 		case err == unix.EAGAIN:
 		case err == unix.ECONNRESET || err == unix.EPIPE || err == unix.ETIMEDOUT || err == unix.ECONNABORTED:
 			cl.reset = true
@@ -205,16 +203,6 @@ func (cl *closer) drain() bool {
 		}
 		return got
 	}
-}
-
-// recvDontWait is recv(fd, buf, MSG_DONTWAIT) without the sockaddr that
-// unix.Recvfrom decodes.
-func recvDontWait(fd int, buf []byte) (int, error) {
-	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), unix.MSG_DONTWAIT, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
 // wait blocks until the input is readable, d passes or ctx is cancelled.
@@ -230,27 +218,18 @@ func (cl *closer) wait(d time.Duration) (hup bool) {
 	if cl.cancelFD < 0 {
 		fds[0].Fd = -1 // poll ignores negative descriptors
 	}
-	deadline := time.Now().Add(d)
-	for {
-		// Round up: poll's millisecond timeout must not turn 0.5ms into a
-		// busy loop.
-		ms := int((time.Until(deadline) + time.Millisecond - 1) / time.Millisecond)
-		if ms <= 0 {
-			return false
-		}
-		_, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			cl.fail(fmt.Errorf("poll: %w", err))
-			return false
-		}
-		if fds[0].Revents != 0 {
-			cl.aborted = true
-		}
-		return len(fds) > 1 && fds[1].Revents&(unix.POLLERR|unix.POLLHUP) != 0
+	n, err := fdio.Poll(fds, time.Now().Add(d))
+	if err != nil {
+		cl.fail(fmt.Errorf("poll: %w", err))
+		return false
 	}
+	if n == 0 {
+		return false
+	}
+	if fds[0].Revents != 0 {
+		cl.aborted = true
+	}
+	return len(fds) > 1 && fds[1].Revents&(unix.POLLERR|unix.POLLHUP) != 0
 }
 
 // waitDraining waits until deadline, or the end of the peer, draining as

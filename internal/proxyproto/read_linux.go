@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sockjail/sockjail/internal/fdio"
 	"golang.org/x/sys/unix"
 )
 
@@ -202,44 +203,27 @@ func (r *reader) eof() error {
 
 // wait blocks until the socket is readable or the deadline passes.
 func (r *reader) wait() error {
-	for {
-		left := time.Until(r.deadline)
-		if left <= 0 {
-			return fmt.Errorf("%w (%d bytes received)", ErrTimeout, len(r.buf))
-		}
-		// Round up so that a sub-millisecond remainder still waits.
-		ms := int((left + time.Millisecond - 1) / time.Millisecond)
-		fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("proxyproto: poll: %w", err)
-		}
-		if n > 0 {
-			// POLLIN, POLLHUP or POLLERR: recv reports which.
-			return nil
-		}
+	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
+	n, err := fdio.Poll(fds, r.deadline)
+	if err != nil {
+		return fmt.Errorf("proxyproto: poll: %w", err)
 	}
+	if n == 0 {
+		return fmt.Errorf("%w (%d bytes received)", ErrTimeout, len(r.buf))
+	}
+	// POLLIN, POLLHUP or POLLERR: recv reports which.
+	return nil
 }
 
-// recv receives into b without blocking, retrying on EINTR. Errors other
-// than EAGAIN are wrapped with context.
+// recv receives into b without blocking. Errors other than EAGAIN are
+// wrapped with context.
 func recv(fd int, b []byte, flags int) (int, error) {
-	for {
-		n, _, err := unix.Recvfrom(fd, b, flags|unix.MSG_DONTWAIT)
-		switch err {
-		case nil:
-			return n, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, unix.EAGAIN
-		}
-		if err == unix.ECONNRESET {
-			return 0, fmt.Errorf("%w: connection reset", ErrTruncated)
-		}
-		return 0, fmt.Errorf("proxyproto: recv: %w", err)
+	n, err := fdio.Recv(fd, b, flags)
+	switch err {
+	case nil, unix.EAGAIN:
+		return n, err
+	case unix.ECONNRESET:
+		return 0, fmt.Errorf("%w: connection reset", ErrTruncated)
 	}
+	return 0, fmt.Errorf("proxyproto: recv: %w", err)
 }

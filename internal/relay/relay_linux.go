@@ -9,6 +9,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/sockjail/sockjail/internal/fdio"
 	"github.com/sockjail/sockjail/internal/telnet"
 )
 
@@ -461,7 +462,7 @@ func (r *Relay) readConn(discard bool) error {
 	}
 	n, err := readFD(r.connIn, r.scratch[:limit], r.inSock)
 	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
+	case err == unix.EAGAIN:
 		return nil
 	case err == unix.ECONNRESET || err == unix.ETIMEDOUT || err == unix.EPIPE:
 		if discard {
@@ -494,9 +495,9 @@ func (r *Relay) readConn(discard bool) error {
 
 func (r *Relay) writeProgram() error {
 	if r.toProg.len() > 0 {
-		n, err := unix.Write(r.progIn, r.toProg.bytes())
+		n, err := fdio.Write(r.progIn, r.toProg.bytes())
 		switch {
-		case err == unix.EAGAIN || err == unix.EINTR:
+		case err == unix.EAGAIN:
 			return nil
 		case err == unix.EPIPE || err == unix.EIO:
 			// The program closed its stdin or hung up its terminal; its
@@ -562,9 +563,9 @@ func (r *Relay) readProgram() error {
 	if limit == 0 {
 		return nil
 	}
-	n, err := unix.Read(r.progOut, r.scratch[:limit])
+	n, err := fdio.Read(r.progOut, r.scratch[:limit])
 	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
+	case err == unix.EAGAIN:
 		return nil
 	case err == unix.EIO || (err == nil && n == 0):
 		// EIO: the last holder of the pty slave closed it. The kernel
@@ -628,7 +629,7 @@ func (r *Relay) writeConn() error {
 	}
 	n, err := writeFD(r.connOut, p, r.outSock)
 	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
+	case err == unix.EAGAIN:
 		return nil
 	case err == unix.EPIPE || err == unix.ECONNRESET || err == unix.ETIMEDOUT:
 		return fmt.Errorf("%w: writing to the connection: %v", ErrHangup, err)
@@ -734,15 +735,14 @@ func isSocket(fd int) (bool, error) {
 
 func readFD(fd int, p []byte, sock bool) (int, error) {
 	if sock {
-		n, _, err := unix.Recvfrom(fd, p, unix.MSG_DONTWAIT)
-		return n, err
+		return fdio.Recv(fd, p, 0)
 	}
-	return unix.Read(fd, p)
+	return fdio.Read(fd, p)
 }
 
 func writeFD(fd int, p []byte, sock bool) (int, error) {
 	if sock {
-		return unix.SendmsgN(fd, p, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		return fdio.Send(fd, p)
 	}
-	return unix.Write(fd, p)
+	return fdio.Write(fd, p)
 }

@@ -25,10 +25,9 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sockjail/sockjail/internal/conn"
 	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/fdio"
 	"github.com/sockjail/sockjail/internal/proxyproto"
 	"github.com/sockjail/sockjail/internal/relay"
 	"github.com/sockjail/sockjail/policy"
@@ -461,7 +460,7 @@ func Refuse(c *conn.Conn, cfg *Config, reason string, message string, err error)
 		if !strings.HasSuffix(message, "\n") {
 			message += "\r\n"
 		}
-		if werr := writeAll(c.OutFD(), []byte(message)); werr != nil {
+		if werr := fdio.WriteAll(c.OutFD(), []byte(message)); werr != nil {
 			attrs = append(attrs, slog.String("message_error", werr.Error()))
 		}
 	}
@@ -642,19 +641,4 @@ func peerString(p netip.AddrPort, c *conn.Conn) string {
 		return p.String()
 	}
 	return c.Kind().String()
-}
-
-// writeAll writes b to fd, for the one line a refused client may get.
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
 }
