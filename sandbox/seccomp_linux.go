@@ -146,7 +146,14 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 		guards.namespaces = true
 		rules += 2
 	}
-	bpf = append(guards.program(), bpf...)
+	setID := setIDGuard(has)
+	if setID != nil {
+		rules++
+		if has("io_uring_setup") {
+			g.add("syscalls allow io_uring_setup, whose IORING_OP_OPENAT can create set-user-ID files past the seccomp guard")
+		}
+	}
+	bpf = append(append(setID, guards.program()...), bpf...)
 	if len(bpf)/8 > 0xffff {
 		return fmt.Errorf("seccomp filter has %d instructions, more than the kernel's limit", len(bpf)/8)
 	}
@@ -393,10 +400,8 @@ func (g prefixGuards) program() []byte {
 	if !sock && !g.namespaces && !g.fastOpen && !g.listen {
 		return nil
 	}
-	var prog []bpfInsn
-	labels := map[string]int{}
-	mark := func(label string) { labels[label] = len(prog) }
-	emit := func(in ...bpfInsn) { prog = append(prog, in...) }
+	var a bpfAsm
+	mark, emit := a.mark, a.emit
 
 	emit(bpfInsn{code: bpfLdAbsW, k: offArch},
 		// Other architectures are libseccomp's to kill.
@@ -458,24 +463,47 @@ func (g prefixGuards) program() []byte {
 	}
 	// Nothing matched: on to libseccomp's program.
 	emit(bpfInsn{code: bpfJeqK, k: 0, jt: "end", jf: "end"})
-	ret := func(label string, errno unix.Errno) {
-		mark(label)
-		emit(bpfInsn{code: bpfRetK, k: seccompRetErrno | uint32(errno)})
-	}
-	ret("mptcp", MPTCPErrno)
-	ret("eacces", unix.EACCES)
-	ret("eperm", unix.EPERM)
-	ret("enosys", unix.ENOSYS)
-	ret("eafnosupport", unix.EAFNOSUPPORT)
+	a.ret("mptcp", MPTCPErrno)
+	a.ret("eacces", unix.EACCES)
+	a.ret("eperm", unix.EPERM)
+	a.ret("enosys", unix.ENOSYS)
+	a.ret("eafnosupport", unix.EAFNOSUPPORT)
 	mark("end")
+	return a.assemble()
+}
 
-	out := make([]byte, 0, 8*len(prog))
-	for i, in := range prog {
+// bpfAsm assembles a classic BPF program whose jumps name labels.
+type bpfAsm struct {
+	prog   []bpfInsn
+	labels map[string]int
+}
+
+func (a *bpfAsm) emit(in ...bpfInsn) { a.prog = append(a.prog, in...) }
+
+// mark puts label on the next instruction.
+func (a *bpfAsm) mark(label string) {
+	if a.labels == nil {
+		a.labels = map[string]int{}
+	}
+	a.labels[label] = len(a.prog)
+}
+
+// ret marks label on an instruction that fails the syscall with errno.
+func (a *bpfAsm) ret(label string, errno unix.Errno) {
+	a.mark(label)
+	a.emit(bpfInsn{code: bpfRetK, k: seccompRetErrno | uint32(errno)})
+}
+
+// assemble resolves the labels into forward jump offsets and returns the
+// program as struct sock_filter[].
+func (a *bpfAsm) assemble() []byte {
+	out := make([]byte, 0, 8*len(a.prog))
+	for i, in := range a.prog {
 		off := func(label string) uint8 {
 			if label == "" {
 				return 0
 			}
-			return uint8(labels[label] - i - 1)
+			return uint8(a.labels[label] - i - 1)
 		}
 		out = binary.LittleEndian.AppendUint16(out, in.code)
 		out = append(out, off(in.jt), off(in.jf))

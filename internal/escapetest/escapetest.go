@@ -113,6 +113,8 @@ var Programs = []string{
 	"tfo", "listen", "fds", "env", "setuid", "int80", "x32", "iouring", "sys",
 	"meta", "paths", "ipc", "family", "proc",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
+	// issue 21's findings about the program's uid
+	"setid",
 }
 
 // Setup builds sockjail and the programs and creates the targets.
