@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/sockjail/sockjail/internal/escapetest"
+	"github.com/sockjail/sockjail/internal/relay/termtest"
 	"github.com/sockjail/sockjail/internal/testenv"
 )
 
@@ -275,4 +277,45 @@ func compatFill(want, got string, argv []string) string {
 		}
 	}
 	return strings.Join(wl, "\n")
+}
+
+// compatMenuPolicy is the one setting an interactive service needs: the
+// program on a pty. Everything else is the default policy.
+const compatMenuPolicy = "[terminal]\npty = true\n"
+
+// TestCompatMenu drives the interactive menu of the interactive tests
+// through the pty, in every mode: prompts, the line discipline's echo, and
+// the program's own view of its terminal.
+func TestCompatMenu(t *testing.T) {
+	c := compatSetup(t)
+	menu := termtest.BuildMenu(t, c.dir)
+	c.Policies["menu"] = filepath.Join(c.dir, "menu.toml")
+	escapetest.WriteFile(t, c.Policies["menu"], compatMenuPolicy, 0o644)
+	const prompt = "\r\n[n] your name  [t] terminal  [h] hex input  [q] quit\r\nChoice: "
+	tty := regexp.MustCompile(`^t\r\nTERM=vt100 size=\d+x\d+\r\ntty=/dev/pts/\d+\r\n` + regexp.QuoteMeta(prompt) + `$`)
+	for _, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
+			s := c.Start(t, m, "menu", nil, []string{menu})
+			steps := []struct{ send, want string }{
+				{"", "Welcome to the sockjail test BBS.\r\n" + prompt},
+				{"n\n", "n\r\nName: "},
+				{"sockjail\n", "sockjail\r\nHello, sockjail!\r\n" + prompt},
+			}
+			for _, st := range steps {
+				s.Send(st.send)
+				if got := s.ReadUntil(st.want[len(st.want)-2:]); got != st.want {
+					t.Fatalf("%s: after %q got %q, want %q", s.Desc, st.send, got, st.want)
+				}
+			}
+			s.Send("t\n")
+			if got := s.ReadUntil("Choice: "); !tty.MatchString(got) {
+				t.Errorf("%s: the terminal: got %q", s.Desc, got)
+			}
+			s.Send("q\n")
+			out, code := s.Finish()
+			if out != "q\r\nBye.\r\n" || code != 0 {
+				t.Errorf("%s: got exit %d and %q, want exit 0 and \"q\\r\\nBye.\\r\\n\"\n%s", s.Desc, code, out, s.Stderr.String())
+			}
+		})
+	}
 }

@@ -647,6 +647,21 @@ func (s *Session) Send(data string) {
 	}
 }
 
+// ReadUntil reads from the connection until what it read ends with want,
+// and returns all of it.
+func (s *Session) ReadUntil(want string) string {
+	s.t.Helper()
+	var got []byte
+	for !bytes.HasSuffix(got, []byte(want)) {
+		b, err := s.r.ReadByte()
+		if err != nil {
+			s.t.Fatalf("%s: waiting for %q: %v (got %q)\nsockjail's log:\n%s", s.Desc, want, err, got, s.Stderr.String())
+		}
+		got = append(got, b)
+	}
+	return string(got)
+}
+
 // Finish half-closes the client's side (so the program sees EOF and
 // sockjail's lingering close ends at once), reads everything up to EOF and
 // waits for sockjail's exit code.
