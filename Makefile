@@ -79,13 +79,15 @@ e2e-systemd: deps-test
 # sockjail run and serve, bubblewrap, firejail; a table on stdout and JSON in
 # bench/results/. BENCH_N connections per target (default 300, one to three minutes).
 # bubblewrap and firejail are installed when root; a target that can't run
-# is reported as not measured.
+# is reported as not measured. run:no-proc-shm is sockjail run without the
+# fresh /proc and the private /dev/shm (bench/policies/no-proc-shm.toml),
+# beside sockjail-run, so that every run shows what the two mounts cost.
 BENCH_N ?= 300
 BENCH_DEPS := systemd-socket-activate:systemd /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev \
 	bwrap:bubblewrap firejail:firejail
 bench: deps-build
 	-@./.ci/deps $(BENCH_DEPS)
-	$(GO) run ./bench/cmd/sjbench -n $(BENCH_N)
+	$(GO) run ./bench/cmd/sjbench -n $(BENCH_N) -run-policy no-proc-shm=bench/policies/no-proc-shm.toml
 
 clean:
 	rm -rf bin
