@@ -323,16 +323,16 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return formatFloat(p.Serve.RatePerSource) },
 	},
-	cidrKey("serve.allow_from", "Client addresses allowed, as CIDRs (\"192.0.2.0/24\", \"2001:db8::/32\") or single addresses. Empty allows everyone.", func(p *Policy) *[]string { return &p.Serve.AllowFrom }),
-	cidrKey("serve.deny_from", "Client addresses refused, as CIDRs; wins over allow_from.", func(p *Policy) *[]string { return &p.Serve.DenyFrom }),
+	cidrKey("serve.allow_from", "Client addresses allowed, as CIDRs (\"192.0.2.0/24\", \"2001:db8::/32\") or single addresses. Empty allows everyone.", func(p *Policy) *[]netip.Prefix { return &p.Serve.AllowFrom }),
+	cidrKey("serve.deny_from", "Client addresses refused, as CIDRs; wins over allow_from.", func(p *Policy) *[]netip.Prefix { return &p.Serve.DenyFrom }),
 	messageKey("serve.busy_message", "A line of text sent to a connection refused for the limits above before it is closed; \"\" sends nothing.", func(p *Policy) *string { return &p.Serve.BusyMessage }),
 	{
 		path: "serve.proxy_protocol", typ: `"off" | "v1" | "v2" | "any"`,
 		doc: "Require a PROXY protocol header (from HAProxy, nginx stream, a cloud load balancer) before the client's data, and use the client address it carries. A connection without a valid header is closed without starting the program.",
 		parse: func(p *Policy, v any, c *decoder) {
-			p.Serve.ProxyProtocol = c.enum("serve.proxy_protocol", v, ProxyOff, ProxyV1, ProxyV2, ProxyAny)
+			p.Serve.ProxyProtocol = ProxyMode(c.enum("serve.proxy_protocol", v, string(ProxyOff), string(ProxyV1), string(ProxyV2), string(ProxyAny)))
 		},
-		format: func(p *Policy) string { return quote(p.Serve.ProxyProtocol) },
+		format: func(p *Policy) string { return quote(string(p.Serve.ProxyProtocol)) },
 	},
 	durationKey("serve.stop_timeout", "On SIGTERM, how long live sessions may go on before they are ended.", func(p *Policy) *Duration { return &p.Serve.StopTimeout }),
 
@@ -622,21 +622,31 @@ func syscallListKey(path, doc string, field func(*Policy) *[]string) keyDef {
 	}
 }
 
-func cidrKey(path, doc string, field func(*Policy) *[]string) keyDef {
+func cidrKey(path, doc string, field func(*Policy) *[]netip.Prefix) keyDef {
 	return keyDef{
 		path: path, typ: "list of CIDRs", doc: doc,
 		parse: func(p *Policy, v any, c *decoder) {
+			// strList reports a bad element at its line and column; the
+			// ones it keeps are valid.
 			list := c.strList(path, v, func(s string) error {
 				_, err := parseCIDR(s)
 				return err
 			})
-			for i, s := range list {
+			prefixes := make([]netip.Prefix, 0, len(list))
+			for _, s := range list {
 				pfx, _ := parseCIDR(s)
-				list[i] = pfx.String()
+				prefixes = append(prefixes, pfx)
 			}
-			*field(p) = list
+			*field(p) = prefixes
 		},
-		format: func(p *Policy) string { return quoteList(*field(p)) },
+		format: func(p *Policy) string {
+			list := *field(p)
+			s := make([]string, len(list))
+			for i, pfx := range list {
+				s[i] = pfx.String()
+			}
+			return quoteList(s)
+		},
 	}
 }
 
@@ -668,21 +678,6 @@ func parseCIDR(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: write the IPv4 form, %q", s, netip.PrefixFrom(pfx.Addr().Unmap(), max(pfx.Bits()-96, 0)).String())
 	}
 	return pfx.Masked(), nil
-}
-
-// Prefixes returns AllowFrom and DenyFrom as prefixes. They were validated
-// by Parse, so it never fails on a parsed policy.
-func (s Serve) Prefixes() (allow, deny []netip.Prefix) {
-	conv := func(list []string) []netip.Prefix {
-		out := make([]netip.Prefix, 0, len(list))
-		for _, c := range list {
-			if p, err := parseCIDR(c); err == nil {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
-	return conv(s.AllowFrom), conv(s.DenyFrom)
 }
 
 func quoteList(list []string) string {

@@ -13,6 +13,7 @@
 package policy
 
 import (
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -203,28 +204,35 @@ func (b SessionBounds) Any() bool { return b.Memory || b.Tasks || b.CPUQuota }
 
 // Serve holds the settings of `sockjail serve`.
 type Serve struct {
-	MaxConnections int      `toml:"max_connections"`
-	MaxPerSource   int      `toml:"max_per_source"`
-	RatePerSource  float64  `toml:"rate_per_source"` // new connections per second per source; 0 = no limit
-	AllowFrom      []string `toml:"allow_from"`      // CIDRs; empty = everyone
-	DenyFrom       []string `toml:"deny_from"`       // CIDRs; wins over AllowFrom
-	BusyMessage    string   `toml:"busy_message"`
+	MaxConnections int     `toml:"max_connections"`
+	MaxPerSource   int     `toml:"max_per_source"`
+	RatePerSource  float64 `toml:"rate_per_source"` // new connections per second per source; 0 = no limit
+	// AllowFrom and DenyFrom are parsed, host bits cleared; no
+	// IPv4-mapped IPv6 prefixes.
+	AllowFrom   []netip.Prefix `toml:"allow_from"` // empty = everyone
+	DenyFrom    []netip.Prefix `toml:"deny_from"`  // wins over AllowFrom
+	BusyMessage string         `toml:"busy_message"`
 	// ProxyProtocol says whether a PROXY protocol header precedes the
 	// client's stream. `run` honours it too, since a load balancer can sit
 	// in front of Accept=yes.
-	// One of ProxyOff, ProxyV1, ProxyV2, ProxyAny.
-	ProxyProtocol string   `toml:"proxy_protocol"`
-	StopTimeout   Duration `toml:"stop_timeout"`
+	ProxyProtocol ProxyMode `toml:"proxy_protocol"`
+	StopTimeout   Duration  `toml:"stop_timeout"`
 }
 
-// The values of [Serve.ProxyProtocol]. They are untyped strings, as the
-// PROXY protocol reader takes its mode as a string.
+// ProxyMode is the [Serve.ProxyProtocol] setting: which PROXY protocol
+// header versions a connection must start with, if any.
+type ProxyMode string
+
 const (
-	ProxyOff = "off" // no header expected (the default)
-	ProxyV1  = "v1"  // a text header is required
-	ProxyV2  = "v2"  // a binary header is required
-	ProxyAny = "any" // a v1 or v2 header is required
+	ProxyOff ProxyMode = "off" // no header expected (the default)
+	ProxyV1  ProxyMode = "v1"  // a text header is required
+	ProxyV2  ProxyMode = "v2"  // a binary header is required
+	ProxyAny ProxyMode = "any" // a v1 or v2 header is required
 )
+
+// Expected reports whether a connection must start with a PROXY header.
+// The zero value, as in a Policy not made by Parse, expects none.
+func (m ProxyMode) Expected() bool { return m != "" && m != ProxyOff }
 
 // Terminal configures interactive sessions. Off by default, so that plain
 // programs keep the zero-copy path.

@@ -103,5 +103,5 @@ func refuseRun(c *conn.Conn, p *policy.Policy, argv []string, log *slog.Logger, 
 	if code == exitcode.NotFound || code == exitcode.NotExecutable {
 		reason = "program"
 	}
-	return session.Refuse(c, &session.Config{Policy: p, Argv: argv, Log: log}, reason, "", err).ExitCode
+	return session.Refuse(c, session.NewConfig(p, nil, argv, log), reason, "", err).ExitCode
 }

@@ -74,7 +74,7 @@ func newSessionConfig(p *policy.Policy, argv []string, log *slog.Logger) (*sessi
 	if err != nil {
 		return nil, err
 	}
-	return &session.Config{Policy: p, Sandbox: sb, Argv: argv, Log: log}, nil
+	return session.NewConfig(p, sb, argv, log), nil
 }
 
 // startHints are the hints for an error preparing the sandbox.

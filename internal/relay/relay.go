@@ -13,7 +13,7 @@
 // The relay knows nothing about sandboxes or close logic. A session uses it
 // like this:
 //
-//	cfg, err := relay.FromPolicy(pol)        // use the relay if cfg.Needed()
+//	cfg := relay.Config{...}                 // use the relay if cfg.Needed()
 //	r, err := relay.New(cfg, connFD, connFD) // before the sandbox applies
 //	defer r.Close()                          // after Run returned
 //	err = r.Negotiate(ctx)                   // telnet = "on": TERM, window size

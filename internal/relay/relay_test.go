@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sockjail/sockjail/internal/telnet"
-	"github.com/sockjail/sockjail/policy"
 )
 
 // session is one relayed program under test: the relay, the program and
@@ -479,34 +478,6 @@ func TestConfig(t *testing.T) {
 		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v.Validate() = %v", tc.cfg, err)
 		}
-	}
-}
-
-func TestFromPolicy(t *testing.T) {
-	p, err := policy.Parse("interactive.toml", []byte(`
-version = 1
-[connection]
-idle_timeout = "90s"
-[terminal]
-telnet = true
-term = "ansi"
-idle_message = "bye"
-line_rate = 2400
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := FromPolicy(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Config{PTY: true, Telnet: telnet.On, Term: "ansi", LineRate: 2400, IdleTimeout: 90 * time.Second, IdleMessage: "bye"}
-	if c != want {
-		t.Errorf("FromPolicy = %+v, want %+v", c, want)
-	}
-	d, err := FromPolicy(policy.Default())
-	if err != nil || d.Needed() {
-		t.Errorf("default policy: %+v, %v; the relay must not be needed", d, err)
 	}
 }
 

@@ -14,7 +14,7 @@ type Rules struct {
 }
 
 // NewRules returns the rules for the given prefixes, as
-// policy.Serve.Prefixes returns them (validated, host bits cleared, no
+// policy.Serve.AllowFrom and DenyFrom hold them (validated, host bits cleared, no
 // IPv4-mapped forms).
 func NewRules(allow, deny []netip.Prefix) *Rules {
 	return &Rules{allow: allow, deny: deny}

@@ -26,7 +26,6 @@ import (
 
 	"github.com/sockjail/sockjail/internal/conn"
 	"github.com/sockjail/sockjail/internal/session"
-	"github.com/sockjail/sockjail/policy"
 	"golang.org/x/sys/unix"
 )
 
@@ -86,43 +85,32 @@ type generation struct {
 
 func newGeneration(cfg *session.Config) *generation {
 	s := cfg.Policy.Serve
-	allow, deny := s.Prefixes()
 	g := &generation{
 		cfg:   cfg,
-		rules: NewRules(allow, deny),
+		rules: NewRules(s.AllowFrom, s.DenyFrom),
 		limits: LimitSettings{
 			MaxConnections: s.MaxConnections,
 			MaxPerSource:   s.MaxPerSource,
 			RatePerSource:  s.RatePerSource,
 		},
 		busy:        s.BusyMessage,
-		proxy:       s.ProxyProtocol != "" && s.ProxyProtocol != policy.ProxyOff,
+		proxy:       s.ProxyProtocol.Expected(),
 		stopTimeout: time.Duration(s.StopTimeout),
 	}
 	if g.stopTimeout <= 0 {
 		g.stopTimeout = DefaultStopTimeout
 	}
-	g.refuseCfg = withClose(cfg, func(c *policy.Connection) {
-		c.FlushTimeout = policy.Duration(min(time.Duration(c.FlushTimeout), refuseFlushTimeout))
-		c.CloseDelay = 0
-		c.LingerIdle = policy.Duration(min(time.Duration(c.LingerIdle), refuseLingerIdle))
-		c.LingerMax = policy.Duration(min(time.Duration(c.LingerMax), refuseLingerMax))
-	})
-	g.fastCfg = withClose(cfg, func(c *policy.Connection) {
-		c.FlushTimeout, c.CloseDelay, c.LingerIdle, c.LingerMax = 0, 0, 0, 0
-	})
+	refuse := *cfg
+	refuse.Close = conn.CloseOptions{
+		FlushTimeout: min(cfg.Close.FlushTimeout, refuseFlushTimeout),
+		LingerIdle:   min(cfg.Close.LingerIdle, refuseLingerIdle),
+		LingerMax:    min(cfg.Close.LingerMax, refuseLingerMax),
+	}
+	g.refuseCfg = &refuse
+	fast := *cfg
+	fast.Close = conn.CloseOptions{}
+	g.fastCfg = &fast
 	return g
-}
-
-// withClose returns a copy of cfg whose policy's close timings are changed
-// by edit. Only the [connection] table is copied; the rest is shared and
-// read-only.
-func withClose(cfg *session.Config, edit func(*policy.Connection)) *session.Config {
-	p := *cfg.Policy
-	edit(&p.Connection)
-	c := *cfg
-	c.Policy = &p
-	return &c
 }
 
 // Server accepts and serves connections. Create it with New, run it with

@@ -42,14 +42,6 @@ const ProxyHeaderTimeout = 5 * time.Second
 // rest of a longer line is logged as further lines.
 const maxStderrLine = 4096
 
-// Config is what every session of one service shares.
-type Config struct {
-	Policy  *policy.Policy
-	Sandbox *sandbox.Sandbox // prepared from Policy for Argv
-	Argv    []string         // the program and its arguments, for the log line
-	Log     *slog.Logger     // one line per connection is written here
-}
-
 // Result is how a session ended.
 type Result struct {
 	// ExitCode is what `sockjail run` exits with: the program's status
@@ -101,11 +93,11 @@ func New(c *conn.Conn, cfg *Config) *Session {
 // when it was not called.
 func (s *Session) ReadProxyHeader() error {
 	mode := s.cfg.Policy.Serve.ProxyProtocol
-	if s.proxyRead || mode == "" || mode == "off" {
+	if s.proxyRead || !mode.Expected() {
 		return nil
 	}
 	s.proxyRead = true
-	h, err := proxyproto.Read(s.conn.InFD(), ProxyHeaderTimeout, mode)
+	h, err := proxyproto.Read(s.conn.InFD(), ProxyHeaderTimeout, string(mode))
 	if err != nil {
 		return fmt.Errorf("reading PROXY protocol header: %w", err)
 	}
@@ -328,7 +320,7 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process, relayDone <-c
 // right from its first byte. It returns nil when the program gets the
 // connection directly.
 func (s *Session) newRelay(ctx context.Context, attrs *[]slog.Attr) (*relay.Relay, error) {
-	rcfg, err := relay.FromPolicy(s.cfg.Policy)
+	rcfg, err := relayConfig(s.cfg.Policy)
 	if err != nil || !rcfg.Needed() {
 		return nil, err
 	}
@@ -348,7 +340,7 @@ func (s *Session) finishRelay(done <-chan error, stop context.CancelFunc) error 
 	if s.relayEnded {
 		return s.relayErr
 	}
-	t := time.NewTimer(time.Duration(s.cfg.Policy.Connection.FlushTimeout))
+	t := time.NewTimer(s.cfg.Close.FlushTimeout)
 	defer t.Stop()
 	select {
 	case err := <-done:
@@ -375,7 +367,6 @@ func (s *Session) finish(attrs []slog.Attr, res Result, refused bool) Result {
 // closeConn runs the flush-then-close. A second SIGTERM (AbortClose) ends
 // it at once.
 func (s *Session) closeConn() conn.CloseResult {
-	c := s.cfg.Policy.Connection
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.mu.Lock()
@@ -385,12 +376,7 @@ func (s *Session) closeConn() conn.CloseResult {
 		cancel()
 	}
 	s.mu.Unlock()
-	cr := s.conn.Close(ctx, conn.CloseOptions{
-		FlushTimeout: time.Duration(c.FlushTimeout),
-		CloseDelay:   time.Duration(c.CloseDelay),
-		LingerIdle:   time.Duration(c.LingerIdle),
-		LingerMax:    time.Duration(c.LingerMax),
-	})
+	cr := s.conn.Close(ctx, s.cfg.Close)
 	if s.onClosed != nil {
 		s.onClosed()
 	}
