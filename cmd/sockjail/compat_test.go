@@ -319,3 +319,50 @@ func TestCompatMenu(t *testing.T) {
 		})
 	}
 }
+
+// TestCompatRecipes proves the README's recipes for what the default policy
+// can't give: each program fails under the default (as asserted) and works
+// with the recipe's policy, in the modes the recipe is for.
+func TestCompatRecipes(t *testing.T) {
+	c := compatSetup(t)
+	python := c.install(t, "python.py")
+	host := compatLearnHost(t)
+	for _, tt := range []struct {
+		recipe  string
+		mode    string
+		argv    []string
+		input   string
+		without string // what the program prints under the default
+		with    *regexp.Regexp
+	}{
+		{"recipe-host-proc", "root", []string{"/usr/bin/free", "-b"}, "", "",
+			regexp.MustCompile(`^ +total +used +free +shared +buff/cache +available\nMem: +\d+`)},
+		{"recipe-no-userns", "unprivileged-no-userns", []string{python}, "hello\n",
+			"stdin=hello\nfd=PermissionError 13\ncpus=" + host.cpus + "\nsubprocess=child\ntempfile=written\nsqlite=42\npool=PermissionError 13\n",
+			regexp.MustCompile(`^stdin=hello\nfd=0,1,2,3\ncpus=` + host.cpus + `\nsubprocess=child\ntempfile=written\nsqlite=42\npool=\[1, 4, 9\]\n$`)},
+	} {
+		t.Run(tt.recipe, func(t *testing.T) {
+			pol := filepath.Join(c.dir, tt.recipe+".toml")
+			escapetest.WriteFile(t, pol, compatRead(t, tt.recipe+".toml"), 0o644)
+			c.Policies[tt.recipe] = pol
+			var m escapetest.Mode
+			for _, mm := range escapetest.Modes {
+				if mm.Name == tt.mode {
+					m = mm
+				}
+			}
+			s := c.Start(t, m, "default", nil, tt.argv)
+			s.Send(tt.input)
+			out, _ := s.Finish()
+			if out != tt.without {
+				t.Errorf("%s: under the default got %q, want %q\n%s", s.Desc, out, tt.without, s.Stderr.String())
+			}
+			s = c.Start(t, m, tt.recipe, nil, tt.argv)
+			s.Send(tt.input)
+			out, code := s.Finish()
+			if code != 0 || !tt.with.MatchString(out) {
+				t.Errorf("%s: got exit %d and %q, want exit 0 and %q\n%s", s.Desc, code, out, tt.with, s.Stderr.String())
+			}
+		})
+	}
+}
