@@ -151,13 +151,16 @@ var dynamicNext atomic.Uint32 // where the next search starts, to spread content
 // exclusive flock on its lock file and returns it. With sweep, it first kills
 // any process left with that uid by a sockjail that died without Close (only
 // possible without a PID namespace: with one, the init's parent-death
-// signal takes the whole namespace down with sockjail).
-func allocDynamicUID(lo, hi uint32, sweep bool) (*dynamicUID, error) {
+// signal takes the whole namespace down with sockjail). roots are the
+// paths the session may write: see claimDynamicFiles. A uid whose earlier
+// files can't be swept is passed over.
+func allocDynamicUID(lo, hi uint32, sweep bool, roots []string) (*dynamicUID, error) {
 	if err := os.MkdirAll(DynamicLockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", DynamicLockDir, err)
 	}
 	n := hi - lo + 1
 	start := dynamicNext.Add(1)
+	var unusable error // why the last uid that was free could not be used
 	for i := uint32(0); i < n; i++ {
 		uid := lo + (start+i)%n
 		path := filepath.Join(DynamicLockDir, strconv.FormatUint(uint64(uid), 10)+".lock")
@@ -178,7 +181,15 @@ func allocDynamicUID(lo, hi uint32, sweep bool) (*dynamicUID, error) {
 				return nil, err
 			}
 		}
+		if err := claimDynamicFiles(uid, roots); err != nil {
+			f.Close()
+			unusable = err
+			continue
+		}
 		return &dynamicUID{uid: uid, lock: f}, nil
+	}
+	if unusable != nil {
+		return nil, fmt.Errorf("all %d dynamic uids %d-%d are in use or unusable; the last one: %w", n, lo, hi, unusable)
 	}
 	return nil, fmt.Errorf("all %d dynamic uids %d-%d are in use (hint: widen program.dynamic_uids)", n, lo, hi)
 }

@@ -284,7 +284,7 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	}
 
 	if s.dynamic {
-		d, err := allocDynamicUID(s.policy.Program.DynamicUIDs.Lo, s.policy.Program.DynamicUIDs.Hi, !s.ns.init)
+		d, err := allocDynamicUID(s.policy.Program.DynamicUIDs.Lo, s.policy.Program.DynamicUIDs.Hi, !s.ns.init, s.writableRoots())
 		if err != nil {
 			return fail(err)
 		}
@@ -573,6 +573,12 @@ func (p *Process) Close() error {
 			}
 		}
 		if p.dyn != nil {
+			// The uid is handed on only once the files it leaves
+			// are root's; when that fails the record stays and the
+			// next session to take the uid sweeps first.
+			if err := releaseDynamicFiles(p.dyn.uid); err != nil {
+				errs = append(errs, err)
+			}
 			p.dyn.release()
 		}
 	}

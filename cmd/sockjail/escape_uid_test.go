@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/sockjail/sockjail/internal/escapetest"
@@ -115,4 +117,71 @@ func escNoSetIDFiles(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEscapeDynamicPersist: a dynamic uid carries nothing from one caller
+// to the next. Under a policy whose range is one uid, so that every session
+// gets the uid the previous one had, a session leaves a 0600 file and a 0700
+// directory with a 0600 file in its writable directory; the next session,
+// with the same uid, must not read them (EACCES), and they must be kept,
+// given to root. The same when sockjail is killed while the first session
+// lives, so that it never swept: the next session to take the uid sweeps
+// before its program runs.
+func TestEscapeDynamicPersist(t *testing.T) {
+	e := escapetest.Setup(t)
+	escDynamicWritePolicy(t, e)
+	m := escapetest.Modes[0]
+	uid := strconv.Itoa(escDynamicWriteUID)
+	persist := filepath.Join(e.Bin, "persist")
+	readBack := func(t *testing.T, path string) {
+		t.Helper()
+		s, out, code := e.Run(t, m, "dynamic-write", nil, []string{persist, "read", path})
+		r, err := escapetest.Verify("persist-read", "EACCES", out, code)
+		if err == nil && (r.Fields["inner"] != "EACCES" || r.Fields["uid"] != uid) {
+			err = fmt.Errorf("got %q, want inner=EACCES uid=%s", r.Raw, uid)
+		}
+		if err != nil {
+			t.Errorf("%s: the next caller with the same uid: %v\nsockjail's log:\n%s", s.Desc, err, s.Stderr.String())
+		}
+		for _, p := range []string{path, path + ".d", path + ".d/inner"} {
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Errorf("%s is gone: %v (the sweep must keep the files)", p, err)
+				continue
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
+				t.Errorf("%s is owned by %d:%d after the session, want 0:0", p, st.Uid, st.Gid)
+			}
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != "the first caller's secret\n" {
+			t.Errorf("%s holds %q (%v), want the first caller's data kept", path, b, err)
+		}
+	}
+
+	t.Run("successive", func(t *testing.T) {
+		path := filepath.Join(e.Vars["writedir"], "persist-successive")
+		s, out, code := e.Run(t, m, "dynamic-write", nil, []string{persist, "write", path})
+		if r, err := escapetest.Verify("persist-write", "ok", out, code); err != nil || r.Fields["uid"] != uid {
+			t.Fatalf("%s: %v, uid=%s (want %s)\nsockjail's log:\n%s", s.Desc, err, r.Fields["uid"], uid, s.Stderr.String())
+		}
+		readBack(t, path)
+	})
+
+	t.Run("sockjail-killed", func(t *testing.T) {
+		path := filepath.Join(e.Vars["writedir"], "persist-killed")
+		s := e.Start(t, m, "dynamic-write", nil, []string{persist, "hold", path})
+		if r := s.Line(); r.Fields["result"] != "ok" || r.Fields["uid"] != uid {
+			t.Fatalf("%s: got %q, want result=ok uid=%s", s.Desc, r.Raw, uid)
+		}
+		// sockjail dies without its Close: nothing has been swept.
+		s.KillSockjail()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != escDynamicWriteUID {
+			t.Fatalf("%s is owned by %d right after sockjail was killed, want the session's uid %d (the test's premise)", path, st.Uid, escDynamicWriteUID)
+		}
+		readBack(t, path)
+	})
 }

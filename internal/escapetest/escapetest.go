@@ -114,7 +114,7 @@ var Programs = []string{
 	"meta", "paths", "ipc", "family", "proc",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 	// issue 21's findings about the program's uid
-	"setid",
+	"setid", "persist",
 }
 
 // Setup builds sockjail and the programs and creates the targets.
@@ -636,6 +636,14 @@ func (e *Env) StartLine(t *testing.T, m Mode, pol string, argv []string) (*Sessi
 		}
 		t.Fatalf("%s: reading a line: %v (got %q, then %q, exit %d)\nsockjail's log:\n%s", s.Desc, err, l, out, code, s.Stderr.String())
 	}
+}
+
+// KillSockjail kills sockjail itself with SIGKILL, as a crash or an
+// operator's kill -9 would, so that none of its cleanup runs, and waits for
+// it to be gone.
+func (s *Session) KillSockjail() {
+	s.cmd.Process.Kill()
+	<-s.done
 }
 
 // Send writes data to the program's stdin (the connection) while the
