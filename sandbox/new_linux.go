@@ -153,17 +153,26 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 }
 
 // checkNotHiddenByTmp refuses a program (or #! interpreter) that lives under
-// /tmp or /var/tmp when the session mounts its private tmpfs over them: the
-// program would not exist inside, and execve's ENOENT would be a riddle.
+// a directory the session mounts over: /tmp and /var/tmp (the private
+// tmpfs), /dev/shm and /proc. The program would not exist inside, and
+// execve's ENOENT would be a riddle.
 func (s *Sandbox) checkNotHiddenByTmp() error {
-	if s.report.Tmp != TmpNamespace && s.report.Tmp != TmpUserNS {
-		return nil
+	type cover struct{ dir, what, key string }
+	var covers []cover
+	if s.report.Tmp == TmpNamespace || s.report.Tmp == TmpUserNS {
+		covers = append(covers, cover{"/tmp", "private /tmp", "private_tmp = false"}, cover{"/var/tmp", "private /tmp", "private_tmp = false"})
+	}
+	if s.shmOpts != "" {
+		covers = append(covers, cover{"/dev/shm", "private /dev/shm", "shm_size = 0"})
+	}
+	if s.procMount {
+		covers = append(covers, cover{"/proc", "fresh /proc", "proc = false"})
 	}
 	for _, p := range s.exec {
-		for _, dir := range []string{"/tmp", "/var/tmp"} {
-			if strings.HasPrefix(p, dir+"/") {
+		for _, c := range covers {
+			if strings.HasPrefix(p, c.dir+"/") {
 				return &ProgramError{Kind: NotFound, Name: p, Err: fmt.Errorf(
-					"it is under %s, which the session's private /tmp hides (hint: install it elsewhere, or set [filesystem] private_tmp = false)", dir)}
+					"it is under %s, which the session's %s hides (hint: install it elsewhere, or set [filesystem] %s)", c.dir, c.what, c.key)}
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/sockjail/sockjail/internal/testenv"
 	"github.com/sockjail/sockjail/policy"
@@ -181,27 +182,47 @@ func TestNoFileBelowParentFDs(t *testing.T) {
 // message that says why, instead of a bare "not found" from execve.
 func TestProgramHiddenByPrivateTmp(t *testing.T) {
 	testenv.RequireRoot(t)
-	dir, err := os.MkdirTemp("/tmp", "sockjail-hidden-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil { // the program runs as nobody
-		t.Fatal(err)
-	}
-	prog := filepath.Join(dir, "hello")
-	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	_, err = New(testPolicy(t, nil), []string{prog}, Options{})
-	var pe *ProgramError
-	if !errors.As(err, &pe) || pe.Kind != NotFound || !strings.Contains(err.Error(), "private /tmp hides") {
-		t.Errorf("New(%q) = %v, want a not-found ProgramError about the private /tmp", prog, err)
-	}
-	// Without a private /tmp the same program runs.
-	p := testPolicy(t, func(p *policy.Policy) { p.Filesystem.PrivateTmp = false })
-	if r := run(t, p, Options{}, "", prog); r.stdout != "hello\n" {
-		t.Errorf("with private_tmp = false: %v, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+	for _, tt := range []struct {
+		dir, hides string
+		off        func(p *policy.Policy)
+	}{
+		{"/tmp", "private /tmp hides", func(p *policy.Policy) { p.Filesystem.PrivateTmp = false }},
+		{"/dev/shm", "private /dev/shm hides", func(p *policy.Policy) { p.Filesystem.ShmSize = 0 }},
+	} {
+		t.Run(tt.dir, func(t *testing.T) {
+			dir, err := os.MkdirTemp(tt.dir, "sockjail-hidden-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			if err := os.Chmod(dir, 0o755); err != nil { // the program runs as nobody
+				t.Fatal(err)
+			}
+			prog := filepath.Join(dir, "hello")
+			if err := os.WriteFile(prog, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err = New(testPolicy(t, nil), []string{prog}, Options{})
+			var pe *ProgramError
+			if !errors.As(err, &pe) || pe.Kind != NotFound || !strings.Contains(err.Error(), tt.hides) {
+				t.Errorf("New(%q) = %v, want a not-found ProgramError saying the %s", prog, err, tt.hides)
+			}
+			// Without the mount the same program runs (/dev/shm is
+			// mounted noexec on most hosts: skip the run there).
+			if tt.dir == "/dev/shm" {
+				var st unix.Statfs_t
+				if unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_NOEXEC != 0 {
+					return
+				}
+			}
+			p := testPolicy(t, tt.off)
+			if tt.dir == "/dev/shm" {
+				p.Filesystem.Exec = append(p.Filesystem.Exec, policy.Path{Name: dir})
+			}
+			if r := run(t, p, Options{}, "", prog); r.stdout != "hello\n" {
+				t.Errorf("without the mount: %v, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
+			}
+		})
 	}
 }
 
