@@ -110,6 +110,7 @@ func parse(name string, data []byte, base *Policy) (*Policy, error) {
 	d := &decoder{file: name, data: data, failedPaths: map[string]bool{}}
 	p := base.Clone()
 	p.Source = name
+	p.text = data
 	p.Terminal.PTYExplicit = false
 	p.Limits.Written = SessionBounds{}
 	p.Filesystem.ProcExplicit = false

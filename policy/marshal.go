@@ -34,11 +34,13 @@ func (p *Policy) Hash() string {
 }
 
 // Equal reports whether p and q are the same policy: every setting equal.
-// Source, Terminal.PTYExplicit, Filesystem.ProcExplicit and Limits.Written,
-// which record how the policy was written, are not compared.
+// Source, Terminal.PTYExplicit, Filesystem.ProcExplicit, Limits.Written and
+// the file's text, which record how the policy was written, are not
+// compared.
 func (p *Policy) Equal(q *Policy) bool {
 	a, b := p.Clone(), q.Clone()
 	a.Source, b.Source = "", ""
+	a.text, b.text = nil, nil
 	a.Terminal.PTYExplicit, b.Terminal.PTYExplicit = false, false
 	a.Limits.Written, b.Limits.Written = SessionBounds{}, SessionBounds{}
 	a.Filesystem.ProcExplicit, b.Filesystem.ProcExplicit = false, false

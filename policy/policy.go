@@ -49,6 +49,10 @@ type Policy struct {
 	// Source names where the policy came from: a file name, or
 	// "(default)" for the embedded default. It is not part of the file.
 	Source string `toml:"-"`
+
+	// text is the file as Parse read it, for the positions of the
+	// errors that CheckHost finds later.
+	text []byte
 }
 
 // Stderr says where the program's standard error goes.

@@ -1,17 +1,13 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-
-	"github.com/sockjail/sockjail/internal/users"
 )
 
-// Checks that involve more than one key, or the machine. Each error is
-// reported at the key the file wrote; when both keys are written, at the
-// later one.
+// Checks that involve more than one key. Each error is reported at the key
+// the file wrote; when both keys are written, at the later one. What the
+// keys name on the machine (users, groups) is CheckHost's (host.go).
 
 // systemdDynamicUIDs is systemd's DynamicUser= range, which sockjail's own
 // dynamic uids must avoid.
@@ -59,73 +55,9 @@ func (d *decoder) validateProgram(p *Policy) {
 	if r.Lo <= systemdDynamicUIDs.Hi && systemdDynamicUIDs.Lo <= r.Hi {
 		d.errorf("program.dynamic_uids", "uid range %s overlaps systemd's dynamic users (%s)", r, systemdDynamicUIDs)
 	}
-	switch pr.User {
-	case "":
-	case UserDynamic:
-		if pr.Group != "" {
-			d.errorf("program.group", "group must be \"\" with user = \"dynamic\": the gid is allocated with the uid")
-		}
-		d.checkPasswdRange(r)
-	default:
-		if _, err := lookupUser(pr.User); err != nil {
-			d.errorf("program.user", "%v", err)
-		}
+	if pr.User == UserDynamic && pr.Group != "" {
+		d.errorf("program.group", "group must be \"\" with user = \"dynamic\": the gid is allocated with the uid")
 	}
-	if pr.Group != "" && pr.User != UserDynamic {
-		if _, err := lookupGroup(pr.Group); err != nil {
-			d.errorf("program.group", "%v", err)
-		}
-	}
-}
-
-// checkPasswdRange reports a user in /etc/passwd whose uid is in r.
-func (d *decoder) checkPasswdRange(r IDRange) {
-	err := users.EachLocalUser(func(u users.User) bool {
-		if r.Contains(u.UID) {
-			d.errorf(d.later("program.dynamic_uids", "program.user"), "uid range %s includes user %q (uid %d) from %s", r, u.Name, u.UID, users.PasswdFile)
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		d.errorf("program.dynamic_uids", "can't check the uid range against %s: %v", users.PasswdFile, err)
-	}
-}
-
-// lookupUser resolves a user name or numeric uid.
-func lookupUser(s string) (uint32, error) {
-	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-		if n == 1<<32-1 {
-			return 0, fmt.Errorf("uid %d is (uid_t)-1, not a user", n)
-		}
-		return uint32(n), nil
-	}
-	u, err := users.Lookup(s)
-	if errors.Is(err, users.ErrUnknown) {
-		return 0, fmt.Errorf("unknown user %q: write a user name from this machine, a numeric uid, or \"dynamic\"", s)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return u.UID, nil
-}
-
-// lookupGroup resolves a group name or numeric gid.
-func lookupGroup(s string) (uint32, error) {
-	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-		if n == 1<<32-1 {
-			return 0, fmt.Errorf("gid %d is (gid_t)-1, not a group", n)
-		}
-		return uint32(n), nil
-	}
-	gid, err := users.LookupGroup(s)
-	if errors.Is(err, users.ErrUnknown) {
-		return 0, fmt.Errorf("unknown group %q: write a group name from this machine or a numeric gid", s)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return gid, nil
 }
 
 // validatePaths reports paths that are both read-only and writable.

@@ -76,7 +76,7 @@ func (s *Sandbox) planCreds(g *gaps) error {
 			c.setIDs, c.setGroups = true, true
 		}
 	default:
-		u, err := lookupUser(prog.User)
+		u, err := users.ResolveUser(prog.User)
 		if err != nil {
 			return fmt.Errorf("program.user %q: %w", prog.User, err)
 		}
@@ -96,10 +96,11 @@ func (s *Sandbox) planCreds(g *gaps) error {
 		c.groups = groups
 	}
 	if prog.Group != "" {
-		gid, err := lookupGroup(prog.Group)
+		g32, err := users.ResolveGroup(prog.Group)
 		if err != nil {
 			return fmt.Errorf("program.group %q: %w", prog.Group, err)
 		}
+		gid := int(g32)
 		if !root && gid != c.gid {
 			g.add("program.group %q needs sockjail to start as root", prog.Group)
 		} else if root {
@@ -109,26 +110,6 @@ func (s *Sandbox) planCreds(g *gaps) error {
 	}
 	s.report.UID, s.report.GID = c.uid, c.gid
 	return nil
-}
-
-// lookupUser resolves a user name or numeric uid. A numeric uid without
-// an entry is fine: its gid is the uid.
-func lookupUser(name string) (users.User, error) {
-	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
-		if u, err := users.LookupID(uint32(n)); err == nil {
-			return u, nil
-		}
-		return users.User{Name: name, UID: uint32(n), GID: uint32(n)}, nil
-	}
-	return users.Lookup(name)
-}
-
-func lookupGroup(name string) (int, error) {
-	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
-		return int(n), nil
-	}
-	gid, err := users.LookupGroup(name)
-	return int(gid), err
 }
 
 func readLastCap() (int, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/users"
 	"github.com/sockjail/sockjail/policy"
 )
 
@@ -46,7 +47,11 @@ func runCheck(args []string) int {
 	for _, path := range files {
 		// Each problem is a line of its own, FILE:LINE:COLUMN: message,
 		// the format editors and CI read; not an error of the command.
-		if _, err := loadPolicyArg(path); err != nil {
+		p, err := loadPolicyArg(path)
+		if err == nil {
+			err = p.CheckHost(users.Host{})
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			status = exitcode.Invalid
 			continue

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/session"
+	"github.com/sockjail/sockjail/internal/users"
 	"github.com/sockjail/sockjail/policy"
 	"github.com/sockjail/sockjail/sandbox"
 )
@@ -55,12 +56,20 @@ func (sf *serviceFlags) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// loadPolicy reads the policy the flags name, or the embedded default.
+// loadPolicy reads the policy the flags name, or the embedded default, and
+// checks what it names on this host.
 func (sf *serviceFlags) loadPolicy() (*policy.Policy, error) {
 	if sf.policyPath == "" {
 		return policy.Default(), nil
 	}
-	return policy.Load(sf.policyPath)
+	p, err := policy.Load(sf.policyPath)
+	if err == nil {
+		err = p.CheckHost(users.Host{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // newSessionConfig prepares the sandbox for p and the program and returns
