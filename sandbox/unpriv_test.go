@@ -137,7 +137,11 @@ func runAsNobody(t *testing.T, job childJob) childResult {
 	args := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin}
 	if job.MaskProc != "" {
 		unshare := testenv.LookTool(t, "unshare")
-		args = append([]string{unshare, "-m", "--propagation", "private", "/bin/sh", "-c", `mount --bind /dev/null "$0" && exec "$@"`, job.MaskProc}, args...)
+		// Any other procfs mounted on the host (a chroot's, say
+		// debootstrap's) would count as the fully visible one the
+		// kernel looks for: unmount those in the new namespace.
+		mask := `grep ' - proc ' /proc/self/mountinfo | cut -d' ' -f5 | grep -vx /proc | xargs -r -n1 umount -l && mount --bind /dev/null "$0" && exec "$@"`
+		args = append([]string{unshare, "-m", "--propagation", "private", "/bin/sh", "-c", mask, job.MaskProc}, args...)
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = "/"
