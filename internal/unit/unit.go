@@ -395,13 +395,18 @@ func (g gen) service() string {
 // under all of them. The per-connection template leaves them out: systemd
 // builds them anew for every instance, at a cost of tens of milliseconds.
 // The slice is read-only.
+//
+// ProtectKernelTunables= and ProtectKernelLogs= are not among them: they
+// mount over files in /proc (sysrq-trigger, kmsg, kcore), and the kernel
+// then refuses the fresh procfs of every session in sockjail's user
+// namespace ("mount too revealing"), so programs would lose /proc/self. The
+// session's own /proc has none of those files (subset=pid), and seccomp
+// refuses syslog(2).
 var Hardening = []string{
 	"LockPersonality",
 	"RestrictRealtime",
 	"RestrictSUIDSGID",
-	"ProtectKernelTunables",
 	"ProtectKernelModules",
-	"ProtectKernelLogs",
 	"ProtectControlGroups",
 	"ProtectHostname",
 }

@@ -157,9 +157,11 @@ func TestGenerateSettings(t *testing.T) {
 			[]string{"ListenStream=31337", "Accept=no"},
 			[]string{"MaxConnections", "PollLimit"}},
 		{"service accept=no", no, "hello.service",
-			[]string{"Type=notify", "KillMode=mixed", `ExecReload=/bin/sh -c "kill -HUP $$MAINPID"`, "ProtectKernelTunables=yes", "NoNewPrivileges=yes", "DynamicUser=yes", "Requires=hello.socket",
+			[]string{"Type=notify", "KillMode=mixed", `ExecReload=/bin/sh -c "kill -HUP $$MAINPID"`, "ProtectKernelModules=yes", "NoNewPrivileges=yes", "DynamicUser=yes", "Requires=hello.socket",
 				"ExecStart=/usr/local/bin/sockjail serve --policy /etc/sockjail/hello.toml -- /usr/local/bin/hello"},
-			[]string{"StandardInput=", "CollectMode=", "[Install]"}},
+			// These two mount over /proc files, and the kernel would
+			// then refuse every session's fresh /proc.
+			[]string{"StandardInput=", "CollectMode=", "[Install]", "ProtectKernelTunables=", "ProtectKernelLogs="}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
