@@ -11,13 +11,10 @@ import (
 
 const generatedNote = "<!-- Generated from package policy; do not edit. Regenerate with: go test ./policy -run TestDocsCurrent -update -->\n"
 
-// ReferenceMarkdown returns docs/policy.md: every table and key of the
-// schema, with its type, default and meaning, from the same table that
-// Parse and Marshal use.
-func ReferenceMarkdown() []byte {
-	var b bytes.Buffer
-	b.WriteString("# Policy reference\n\n" + generatedNote + "\n")
-	b.WriteString(`A policy is a TOML file, one per service (for example
+// ReferenceIntro is the reference's opening: how a policy file is written,
+// in markdown (paragraphs, "- " lists and `code`). The man page
+// sockjail.toml(5) opens with the same text.
+const ReferenceIntro = `A policy is a TOML file, one per service (for example
 /etc/sockjail/hello.toml), given to ` + "`sockjail run --policy FILE`" + ` or
 ` + "`sockjail serve --policy FILE`" + `. Without ` + "`--policy`" + `, the embedded default
 applies; ` + "`sockjail policy show`" + ` prints it.
@@ -34,23 +31,57 @@ applies; ` + "`sockjail policy show`" + ` prints it.
   that doesn't exist; without it, a missing path refuses the connection.
 - A file has at most 1 MiB of UTF-8 text. An empty file is the default
   policy.
+`
 
-`)
+// ReferenceTable is one table of the schema, as the reference documents
+// present it; Name is "" for the top-level keys.
+type ReferenceTable struct {
+	Name string
+	Doc  string
+	Keys []ReferenceKey
+}
+
+// ReferenceKey is one key: its name within its table, its type, its
+// default as TOML, and what it means (markdown with `code`).
+type ReferenceKey struct {
+	Name, Type, Default, Doc string
+}
+
+// Reference returns every table and key of the schema in file order, from
+// the same table that Parse and Marshal use, with the embedded default's
+// values.
+func Reference() []ReferenceTable {
 	def := Default()
+	out := make([]ReferenceTable, 0, len(tables))
 	for _, t := range tables {
-		if t.name == "" {
-			b.WriteString("## Top-level keys\n\n")
-		} else {
-			fmt.Fprintf(&b, "## [%s]\n\n", t.name)
-		}
-		b.WriteString(t.doc + "\n\n")
-		b.WriteString("| Key | Type | Default | Meaning |\n|---|---|---|---|\n")
+		rt := ReferenceTable{Name: t.name, Doc: t.doc}
 		for _, k := range keys {
 			table, name := tableOf(k.path)
-			if table != t.name {
-				continue
+			if table == t.name {
+				rt.Keys = append(rt.Keys, ReferenceKey{Name: name, Type: k.typ, Default: k.format(def), Doc: k.doc})
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s |\n", name, mdCell(k.typ), mdCell(k.format(def)), mdCell(k.doc))
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+// ReferenceMarkdown returns docs/policy.md: the intro, then every table of
+// Reference with its keys, then the embedded default.
+func ReferenceMarkdown() []byte {
+	var b bytes.Buffer
+	b.WriteString("# Policy reference\n\n" + generatedNote + "\n")
+	b.WriteString(ReferenceIntro + "\n")
+	for _, t := range Reference() {
+		if t.Name == "" {
+			b.WriteString("## Top-level keys\n\n")
+		} else {
+			fmt.Fprintf(&b, "## [%s]\n\n", t.Name)
+		}
+		b.WriteString(t.Doc + "\n\n")
+		b.WriteString("| Key | Type | Default | Meaning |\n|---|---|---|---|\n")
+		for _, k := range t.Keys {
+			fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s |\n", k.Name, mdCell(k.Type), mdCell(k.Default), mdCell(k.Doc))
 		}
 		b.WriteString("\n")
 	}
