@@ -18,10 +18,11 @@ TEST_DEPS := socat:socat haproxy:haproxy telnet:inetutils-telnet \
 	systemd-nspawn:systemd-container debootstrap:debootstrap expect:expect \
 	dialog:dialog /usr/include/ncurses.h:libncurses-dev nc:netcat-openbsd \
 	/usr/bin/python3:python3 /usr/bin/perl:perl /usr/bin/node:nodejs /usr/bin/ps:procps \
-	/usr/bin/hostname:hostname
+	/usr/bin/hostname:hostname lintian:lintian man:man-db strip:binutils dpkg-deb:dpkg
 
 
-.PHONY: all build demo test test-go fuzz deps-build deps-test clean e2e-systemd bench
+.PHONY: all build demo test test-go fuzz deps-build deps-test clean e2e-systemd bench \
+	install install-files uninstall deb
 
 all: build
 
@@ -88,6 +89,45 @@ BENCH_DEPS := systemd-socket-activate:systemd /usr/lib/x86_64-linux-gnu/libc.a:l
 bench: deps-build
 	-@./.ci/deps $(BENCH_DEPS)
 	$(GO) run ./bench/cmd/sjbench -n $(BENCH_N) -run-policy no-proc-shm=bench/policies/no-proc-shm.toml
+
+# Installing, as Debian's own packages of system tools lay themselves out.
+# PREFIX is where the files go (/usr for the package), DESTDIR a staging
+# root in front of it. install-files installs an already built $(BIN);
+# uninstall removes exactly the files install put there.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+DOCDIR = $(PREFIX)/share/doc/sockjail
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+EXAMPLES := $(notdir $(wildcard testdata/policies/*.toml))
+INSTALLED = $(BINDIR)/sockjail $(MANDIR)/man1/sockjail.1 $(MANDIR)/man5/sockjail.toml.5 \
+	$(BASHCOMPDIR)/sockjail $(addprefix $(DOCDIR)/examples/,$(EXAMPLES))
+
+install: build install-files
+
+install-files:
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/sockjail
+	install -D -m 0644 docs/man/sockjail.1 $(DESTDIR)$(MANDIR)/man1/sockjail.1
+	install -D -m 0644 docs/man/sockjail.toml.5 $(DESTDIR)$(MANDIR)/man5/sockjail.toml.5
+	install -D -m 0644 docs/completion/sockjail.bash $(DESTDIR)$(BASHCOMPDIR)/sockjail
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 $(addprefix testdata/policies/,$(EXAMPLES)) $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The Debian package: `make install-files` into a staged tree with
+# PREFIX=/usr, then dpkg-deb (internal/packaging/build-deb says why not
+# dpkg-buildpackage), then lintian. The .deb lands in bin/.
+DEB_DEPS := dpkg-deb:dpkg lintian:lintian gzip:gzip
+# No errors and no warnings: internal/packaging/lintian-overrides explains
+# the few tags that are kept.
+LINTIAN_FLAGS := --fail-on error,warning
+deb: build
+	@./.ci/deps $(DEB_DEPS)
+	@deb=$$(./internal/packaging/build-deb $(BIN) bin) && lintian $(LINTIAN_FLAGS) "$$deb" && echo "$$deb"
 
 clean:
 	rm -rf bin

@@ -92,7 +92,7 @@ func TestSystemd(t *testing.T) {
 		t.Skipf("the end-to-end test under real systemd runs with %s=1 (make e2e-systemd)", gateEnv)
 	}
 	testenv.RequireRoot(t)
-	bin := testenv.Sockjail(t)
+	deb := testenv.SockjailDeb(t)
 	modRoot, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,6 @@ func TestSystemd(t *testing.T) {
 
 	stage := t.TempDir()
 	for src, dst := range map[string]string{
-		bin: "sockjail",
 		filepath.Join(modRoot, "testdata/hello.sh"): "hello",
 		"testdata/whoami.sh":                        "whoami",
 		"testdata/args.sh":                          "args",
@@ -111,18 +110,23 @@ func TestSystemd(t *testing.T) {
 	} {
 		copyFile(t, src, filepath.Join(stage, dst))
 	}
-	// The README's walk-through installs bin/sockjail from the build tree.
+	// The README's walk-through installs the package that `make deb`
+	// leaves in bin/.
 	if err := os.Mkdir(filepath.Join(stage, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, bin, filepath.Join(stage, "bin", "sockjail"))
+	copyFile(t, deb, filepath.Join(stage, "bin", filepath.Base(deb)))
 
 	c := bootContainer(t, root, stage)
 
-	// Install as an administrator would: the binary and programs under
-	// /usr/local/bin, the policy under /etc/sockjail, and the units that
-	// `sockjail unit` writes into /etc/systemd/system.
-	for _, f := range []string{"sockjail", "hello", "whoami", "args", "slow"} {
+	// Install as an administrator would: sockjail from its package, the
+	// programs under /usr/local/bin, the policy under /etc/sockjail, and
+	// the units that `sockjail unit` writes into /etc/systemd/system.
+	c.mustExec(t, "dpkg", "-i", stageDir+"/bin/"+filepath.Base(deb))
+	if out := c.mustExec(t, "sh", "-c", "command -v sockjail"); strings.TrimSpace(out) != "/usr/bin/sockjail" {
+		t.Fatalf("after dpkg -i, sockjail is %q, want /usr/bin/sockjail", out)
+	}
+	for _, f := range []string{"hello", "whoami", "args", "slow"} {
 		c.mustExec(t, "install", "-m", "0755", stageDir+"/"+f, "/usr/local/bin/"+f)
 	}
 	for _, f := range []string{"hello.toml", "named.toml"} {
@@ -211,6 +215,7 @@ func TestSystemd(t *testing.T) {
 			t.Errorf("instances still loaded:\n%s", out)
 		}
 	})
+	t.Run("purge", func(t *testing.T) { testPurge(t, c) })
 }
 
 // testHello checks the seed's hello world: Hello World then EOF quickly, no
@@ -748,4 +753,34 @@ func hardeningDropIn() string {
 		b.WriteString(d + "=yes\n")
 	}
 	return b.String()
+}
+
+// testPurge removes the package as an administrator would (dpkg --purge)
+// and checks that every file it installed is gone, and that what the
+// walk-through wrote itself (the policies and the units) is left.
+func testPurge(t *testing.T, c *container) {
+	listed := c.mustExec(t, "dpkg", "-L", "sockjail")
+	c.mustExec(t, "dpkg", "--purge", "sockjail")
+	if out, err := c.exec("dpkg", "-s", "sockjail"); err == nil {
+		t.Errorf("dpkg -s sockjail still finds the package after the purge:\n%s", out)
+	}
+	var left []string
+	for _, f := range strings.Split(strings.TrimSpace(listed), "\n") {
+		// Directories such as /usr/share/man/man1 are shared with other
+		// packages; dpkg leaves them while they hold anything.
+		if out, err := c.exec("sh", "-c", `test -e "$1" && ! test -d "$1" && echo left`, "sh", f); err == nil && strings.TrimSpace(out) == "left" {
+			left = append(left, f)
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("dpkg --purge sockjail left its files: %v", left)
+	}
+	if out, err := c.exec("test", "-d", "/usr/share/doc/sockjail"); err == nil {
+		t.Errorf("dpkg --purge sockjail left /usr/share/doc/sockjail %s", out)
+	}
+	for _, kept := range []string{"/etc/sockjail/helloworld.toml", "/etc/systemd/system/helloworld.socket", "/etc/systemd/system/helloworld@.service"} {
+		if _, err := c.exec("test", "-f", kept); err != nil {
+			t.Errorf("the purge removed %s, which the walk-through wrote and the package never owned", kept)
+		}
+	}
 }

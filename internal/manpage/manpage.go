@@ -4,12 +4,14 @@
 //
 // It understands the small markdown subset that sockjail's help and
 // reference texts use: paragraphs, "- " lists (with indented continuation
-// lines) and `code` spans. It does not cover tables, links, headings
-// inside a text, or nested lists.
+// lines), indented blocks (shown as they are), "term  meaning" lists and
+// `code` spans. It does not cover tables, links, headings inside a text,
+// or nested lists.
 package manpage
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -44,15 +46,26 @@ func (p *Page) Subsection(title string) {
 // Text adds markdown-subset text: paragraphs, "- " lists and `code`.
 func (p *Page) Text(md string) {
 	for _, block := range blocks(md) {
-		if isList(block) {
+		switch {
+		case isList(block):
 			for _, item := range listItems(block) {
 				p.b.WriteString(".IP \\(bu 2\n")
 				p.b.WriteString(inline(item) + "\n")
 			}
-			continue
+		case isIndented(block):
+			p.Literal(strings.Join(trimAll(block), "\n"))
+		case len(block) > 1 && strings.HasSuffix(block[0], ":") && isIndented(block[1:]):
+			// "It exits with:" and an indented table under it.
+			p.b.WriteString(".PP\n" + inline(strings.TrimSpace(block[0])) + "\n")
+			p.Literal(strings.Join(trimAll(block[1:]), "\n"))
+		case isDefinitions(block):
+			for _, d := range definitions(block) {
+				p.Tagged(d[0], "", d[1])
+			}
+		default:
+			p.b.WriteString(".PP\n")
+			p.b.WriteString(inline(strings.Join(trimAll(block), " ")) + "\n")
 		}
-		p.b.WriteString(".PP\n")
-		p.b.WriteString(inline(strings.Join(trimAll(block), " ")) + "\n")
 	}
 }
 
@@ -102,6 +115,48 @@ func blocks(md string) [][]string {
 	}
 	if cur != nil {
 		out = append(out, cur)
+	}
+	return out
+}
+
+// isIndented reports whether every line of block is indented: a
+// preformatted example, shown as it is.
+func isIndented(block []string) bool {
+	for _, l := range block {
+		if !strings.HasPrefix(l, "  ") {
+			return false
+		}
+	}
+	return true
+}
+
+// definitionHead matches the first line of a term and its meaning written
+// side by side: "show       Prints the …".
+var definitionHead = regexp.MustCompile(`^(\S+) {2,}(\S.*)$`)
+
+// isDefinitions reports whether block is a list of terms, each followed by
+// two or more spaces and its meaning, continued on indented lines.
+func isDefinitions(block []string) bool {
+	if !definitionHead.MatchString(block[0]) {
+		return false
+	}
+	for _, l := range block[1:] {
+		if !definitionHead.MatchString(l) && !strings.HasPrefix(l, "  ") {
+			return false
+		}
+	}
+	return true
+}
+
+// definitions splits a definitions block into terms and their meanings.
+func definitions(block []string) [][2]string {
+	var out [][2]string
+	for _, l := range block {
+		if m := definitionHead.FindStringSubmatch(l); m != nil {
+			out = append(out, [2]string{m[1], m[2]})
+			continue
+		}
+		out[len(out)-1][1] += " " + strings.TrimSpace(l)
 	}
 	return out
 }

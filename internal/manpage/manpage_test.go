@@ -30,6 +30,9 @@ func TestText(t *testing.T) {
 		{`back\slash`, ".PP\nback\\eslash\n"},
 		{"odd ` tick", ".PP\nodd ` tick\n"},
 		{"p1\n\np2", ".PP\np1\n.PP\np2\n"},
+		{"  $ cmd -x\n  out", ".PP\n.RS 4\n.nf\n$ cmd \\-x\nout\n.fi\n.RE\n"},
+		{"Codes:\n  1 one\n  2 two", ".PP\nCodes:\n.PP\n.RS 4\n.nf\n1 one\n2 two\n.fi\n.RE\n"},
+		{"show   Prints\n       more\nlist   Lists", ".TP\n\\fBshow\\fR\nPrints more\n.TP\n\\fBlist\\fR\nLists\n"},
 	} {
 		p := &Page{}
 		p.Text(tc.md)

@@ -73,6 +73,40 @@ func Sockjail(t testing.TB) string {
 	return buildPath
 }
 
+var (
+	debOnce sync.Once
+	debPath string
+	debErr  error
+)
+
+// SockjailDeb builds sockjail's Debian package from the Sockjail binary,
+// once per test process, with internal/packaging/build-deb (what `make
+// deb` runs, without its lintian check), and returns its path.
+func SockjailDeb(t testing.TB) string {
+	t.Helper()
+	bin := Sockjail(t)
+	debOnce.Do(func() {
+		root, err := ModuleRoot()
+		if err != nil {
+			debErr = err
+			return
+		}
+		cmd := exec.Command(filepath.Join(root, "internal", "packaging", "build-deb"), bin, filepath.Dir(bin))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			debErr = fmt.Errorf("internal/packaging/build-deb: %v\n%s", err, stderr.String())
+			return
+		}
+		debPath = strings.TrimSpace(string(out))
+	})
+	if debErr != nil {
+		t.Fatal(debErr)
+	}
+	return debPath
+}
+
 // ModuleRoot returns the directory holding sockjail's go.mod.
 func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
