@@ -26,9 +26,6 @@ import (
 // to plain TCP instead of failing.
 const MPTCPErrno = unix.EPROTONOSUPPORT
 
-// ipprotoMPTCP is IPPROTO_MPTCP from <netinet/in.h>.
-const ipprotoMPTCP = 262
-
 // seccompPlan is the compiled filter of a Sandbox.
 type seccompPlan struct {
 	bpf   []byte // struct sock_filter[], 8 bytes each
@@ -313,13 +310,10 @@ func seccompAvailable() bool {
 // Classic BPF for the guards that libseccomp cannot express exactly
 // (<linux/filter.h>, <linux/seccomp.h>, <linux/audit.h>).
 const (
-	bpfLdAbsW = 0x20 // BPF_LD|BPF_W|BPF_ABS
-	bpfJeqK   = 0x15 // BPF_JMP|BPF_JEQ|BPF_K
-	bpfJsetK  = 0x45 // BPF_JMP|BPF_JSET|BPF_K
-	bpfRetK   = 0x06 // BPF_RET|BPF_K
-
-	auditArchX8664  = 0xc000003e
-	seccompRetErrno = 0x00050000
+	bpfLdAbsW = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+	bpfJeqK   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+	bpfJsetK  = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
+	bpfRetK   = unix.BPF_RET | unix.BPF_K
 
 	// Offsets in struct seccomp_data; args are little-endian u64s, and
 	// these read their low 32 bits, which is all an int argument has.
@@ -405,7 +399,7 @@ func (g prefixGuards) program() []byte {
 
 	emit(bpfInsn{code: bpfLdAbsW, k: offArch},
 		// Other architectures are libseccomp's to kill.
-		bpfInsn{code: bpfJeqK, k: auditArchX8664, jf: "end"},
+		bpfInsn{code: bpfJeqK, k: unix.AUDIT_ARCH_X86_64, jf: "end"},
 		bpfInsn{code: bpfLdAbsW, k: offNr})
 	// Each block starts with the syscall number in A and falls through
 	// (or jumps) to the next block when the number is not its own.
@@ -445,7 +439,7 @@ func (g prefixGuards) program() []byte {
 		mark("inet")
 		if g.mptcp {
 			emit(bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
-				bpfInsn{code: bpfJeqK, k: ipprotoMPTCP, jt: "mptcp"})
+				bpfInsn{code: bpfJeqK, k: unix.IPPROTO_MPTCP, jt: "mptcp"})
 		}
 		if g.udp {
 			emit(bpfInsn{code: bpfLdAbsW, k: offArg1Lo},
@@ -491,7 +485,7 @@ func (a *bpfAsm) mark(label string) {
 // ret marks label on an instruction that fails the syscall with errno.
 func (a *bpfAsm) ret(label string, errno unix.Errno) {
 	a.mark(label)
-	a.emit(bpfInsn{code: bpfRetK, k: seccompRetErrno | uint32(errno)})
+	a.emit(bpfInsn{code: bpfRetK, k: unix.SECCOMP_RET_ERRNO | uint32(errno)})
 }
 
 // assemble resolves the labels into forward jump offsets and returns the

@@ -65,7 +65,7 @@ var setIDCalls = []struct {
 func setIDGuard(allowed func(string) bool) []byte {
 	var a bpfAsm
 	a.emit(bpfInsn{code: bpfLdAbsW, k: offArch},
-		bpfInsn{code: bpfJeqK, k: auditArchX8664, jf: "end"},
+		bpfInsn{code: bpfJeqK, k: unix.AUDIT_ARCH_X86_64, jf: "end"},
 		bpfInsn{code: bpfLdAbsW, k: offNr})
 	any := false
 	for _, c := range setIDCalls {

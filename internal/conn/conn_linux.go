@@ -13,10 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ipprotoMPTCP is IPPROTO_MPTCP. An MPTCP socket carries TCP semantics for
-// the program (and answers TCP_INFO and SIOCOUTQ), so it counts as TCP.
-const ipprotoMPTCP = 262
-
 // FromStdio takes the connection sockjail was started with.
 //
 // The usual shape is the connection on fd 0 (and fd 1), as systemd
@@ -223,8 +219,10 @@ func classify(fd int, st *unix.Stat_t) (Kind, error) {
 			return 0, fmt.Errorf("inspecting the socket on fd %d: %w", fd, err)
 		}
 		switch {
+		// An MPTCP socket carries TCP semantics for the program (and
+		// answers TCP_INFO and SIOCOUTQ), so it counts as TCP.
 		case (domain == unix.AF_INET || domain == unix.AF_INET6) && typ == unix.SOCK_STREAM &&
-			(proto == unix.IPPROTO_TCP || proto == ipprotoMPTCP):
+			(proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_MPTCP):
 			return KindTCP, nil
 		case domain == unix.AF_UNIX && typ == unix.SOCK_STREAM:
 			return KindUnix, nil

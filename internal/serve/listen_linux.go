@@ -12,9 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ipprotoMPTCP is IPPROTO_MPTCP, which x/sys/unix does not name.
-const ipprotoMPTCP = 262
-
 // Listener is a listening TCP socket that serve accepts connections on.
 type Listener struct {
 	ln *net.TCPListener
@@ -119,7 +116,7 @@ func checkListening(fd int) error {
 	if err != nil {
 		return fmt.Errorf("SO_PROTOCOL: %w", err)
 	}
-	if typ != unix.SOCK_STREAM || (dom != unix.AF_INET && dom != unix.AF_INET6) || (proto != unix.IPPROTO_TCP && proto != ipprotoMPTCP) {
+	if typ != unix.SOCK_STREAM || (dom != unix.AF_INET && dom != unix.AF_INET6) || (proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP) {
 		return fmt.Errorf("not a TCP stream socket (domain %d, type %d, protocol %d); sockjail serve needs ListenStream= with an IP address or port", dom, typ, proto)
 	}
 	acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)

@@ -41,7 +41,7 @@ func TestListen(t *testing.T) {
 			rc, _ := l.ln.SyscallConn()
 			rc.Control(func(fd uintptr) { lfd = int(fd) })
 			if p, _ := unix.GetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_PROTOCOL); p != unix.IPPROTO_TCP {
-				t.Fatalf("listener protocol = %d, want IPPROTO_TCP (%d), never MPTCP (%d)", p, unix.IPPROTO_TCP, ipprotoMPTCP)
+				t.Fatalf("listener protocol = %d, want IPPROTO_TCP (%d), never MPTCP (%d)", p, unix.IPPROTO_TCP, unix.IPPROTO_MPTCP)
 			}
 			_, port, _ := net.SplitHostPort(l.Addr().String())
 			c, err := net.Dial(tc.dial, net.JoinHostPort(tc.dialTo, port))
