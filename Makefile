@@ -47,10 +47,15 @@ deps-build:
 deps-test: deps-build
 	@./.ci/deps $(BUILD_DEPS) $(TEST_DEPS)
 
-# The demo: the seed's hello world, served through sockjail. Try it from
-# another terminal with:  nc 127.0.0.1 31337
+# The demo: the seed's hello world, served through sockjail, from wherever
+# this clone is (a 0700 /root or home directory, /tmp), as root or not. The
+# client it names is bash's /dev/tcp, which every machine running this
+# Makefile has (nc is not installed by default). cmd/sockjail's TestDemo
+# runs this target (with -o build) and the client it names.
+DEMO_HOST = $(firstword $(subst :, ,$(DEMO_ADDR)))
+DEMO_PORT = $(lastword $(subst :, ,$(DEMO_ADDR)))
 demo: build
-	@echo "sockjail: serving testdata/hello.sh on $(DEMO_ADDR); try: nc $(subst :, ,$(DEMO_ADDR))   (Ctrl-C stops)"
+	@echo "sockjail: serving testdata/hello.sh on $(DEMO_ADDR); try from another terminal: bash -c 'cat </dev/tcp/$(DEMO_HOST)/$(DEMO_PORT)'   (Ctrl-C stops)"
 	$(BIN) serve --listen $(DEMO_ADDR) --policy testdata/policies/hello.toml -- testdata/hello.sh
 
 # Every test: the Go suite (unit, integration against the real binary,

@@ -17,13 +17,18 @@ import (
 // Sandbox is a policy applied to one program, prepared for many starts.
 // Its methods are safe for concurrent use.
 type Sandbox struct {
-	policy  *policy.Policy
-	opt     Options
-	path    string   // resolved program
-	argv    []string // argv[0] as given
-	exec    []string // program + #! interpreters: read+execute
-	workdir string
-	dynamic bool
+	policy *policy.Policy
+	opt    Options
+	path   string   // resolved program
+	argv   []string // argv[0] as given
+	exec   []string // program + #! interpreters: read+execute
+	// progFD is the program, opened O_PATH by New: the spawner executes
+	// it through /proc/self/fd when the program's user can't reach its
+	// path (reach_linux.go). -1 when none.
+	progFD     int
+	progScript bool // the program starts with #!
+	workdir    string
+	dynamic    bool
 
 	ns        nsPlan
 	tmpMounts []string // NEWNS: where the tmpfs goes
@@ -76,6 +81,12 @@ func New(p *policy.Policy, argv []string, opt Options) (*Sandbox, error) {
 		return nil, &RefusedError{Missing: g.missing}
 	}
 	s.report.Skipped = append(s.report.Skipped, g.missing...)
+	fd, err := unix.Open(s.path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		s.closeRuleset()
+		return nil, programError(argv[0], err)
+	}
+	s.progFD = fd
 	s.buildTemplate()
 	return s, nil
 }
@@ -116,6 +127,7 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 		policy:  p,
 		opt:     opt,
 		argv:    slices.Clone(argv),
+		progFD:  -1,
 		workdir: p.Program.Workdir,
 	}
 	if len(argv) > 0 {
@@ -136,8 +148,10 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 		return nil, nil, err
 	}
 	s.planNamespaces(g)
-	if err := s.checkNotHiddenByTmp(); err != nil {
-		return nil, nil, err
+	if len(s.exec) > 0 {
+		if err := s.checkReachable(); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := s.planLimits(); err != nil {
 		return nil, nil, err
@@ -150,33 +164,6 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 		return nil, nil, err
 	}
 	return s, g, nil
-}
-
-// checkNotHiddenByTmp refuses a program (or #! interpreter) that lives under
-// a directory the session mounts over: /tmp and /var/tmp (the private
-// tmpfs), /dev/shm and /proc. The program would not exist inside, and
-// execve's ENOENT would be a riddle.
-func (s *Sandbox) checkNotHiddenByTmp() error {
-	type cover struct{ dir, what, key string }
-	var covers []cover
-	if s.report.Tmp == TmpNamespace || s.report.Tmp == TmpUserNS {
-		covers = append(covers, cover{"/tmp", "private /tmp", "private_tmp = false"}, cover{"/var/tmp", "private /tmp", "private_tmp = false"})
-	}
-	if s.shmOpts != "" {
-		covers = append(covers, cover{"/dev/shm", "private /dev/shm", "shm_size = 0"})
-	}
-	if s.procMount {
-		covers = append(covers, cover{"/proc", "fresh /proc", "proc = false"})
-	}
-	for _, p := range s.exec {
-		for _, c := range covers {
-			if strings.HasPrefix(p, c.dir+"/") {
-				return &ProgramError{Kind: NotFound, Name: p, Err: fmt.Errorf(
-					"it is under %s, which the session's %s hides (hint: install it elsewhere, or set [filesystem] %s)", c.dir, c.what, c.key)}
-			}
-		}
-	}
-	return nil
 }
 
 // gaps collects protections the policy wants and this machine lacks.
@@ -206,6 +193,10 @@ func (s *Sandbox) Close() error {
 	}
 	s.closed = true
 	s.closeRuleset()
+	if s.progFD >= 0 {
+		unix.Close(s.progFD)
+		s.progFD = -1
+	}
 	s.tmpl.free()
 	return nil
 }

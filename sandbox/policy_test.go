@@ -6,14 +6,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
 
 	"github.com/sockjail/sockjail/internal/testenv"
 	"github.com/sockjail/sockjail/policy"
@@ -174,55 +172,6 @@ func TestNoFileBelowParentFDs(t *testing.T) {
 	r := run(t, p, Options{}, "", "sh", "-c", "ulimit -n")
 	if r.exit.ExitCode() != 0 || r.stdout != "64\n" {
 		t.Errorf("program with nofile = %d under a parent holding %d fds: %v, stdout %q, stderr %q", limit, len(held), r.exit, r.stdout, r.stderr)
-	}
-}
-
-// TestProgramHiddenByPrivateTmp: a program under /tmp would not exist inside
-// a session whose private tmpfs covers /tmp, so New refuses it with a
-// message that says why, instead of a bare "not found" from execve.
-func TestProgramHiddenByPrivateTmp(t *testing.T) {
-	testenv.RequireRoot(t)
-	for _, tt := range []struct {
-		dir, hides string
-		off        func(p *policy.Policy)
-	}{
-		{"/tmp", "private /tmp hides", func(p *policy.Policy) { p.Filesystem.PrivateTmp = false }},
-		{"/dev/shm", "private /dev/shm hides", func(p *policy.Policy) { p.Filesystem.ShmSize = 0 }},
-	} {
-		t.Run(tt.dir, func(t *testing.T) {
-			dir, err := os.MkdirTemp(tt.dir, "sockjail-hidden-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			if err := os.Chmod(dir, 0o755); err != nil { // the program runs as nobody
-				t.Fatal(err)
-			}
-			prog := filepath.Join(dir, "hello")
-			if err := os.WriteFile(prog, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			_, err = New(testPolicy(t, nil), []string{prog}, Options{})
-			var pe *ProgramError
-			if !errors.As(err, &pe) || pe.Kind != NotFound || !strings.Contains(err.Error(), tt.hides) {
-				t.Errorf("New(%q) = %v, want a not-found ProgramError saying the %s", prog, err, tt.hides)
-			}
-			// Without the mount the same program runs (/dev/shm is
-			// mounted noexec on most hosts: skip the run there).
-			if tt.dir == "/dev/shm" {
-				var st unix.Statfs_t
-				if unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_NOEXEC != 0 {
-					return
-				}
-			}
-			p := testPolicy(t, tt.off)
-			if tt.dir == "/dev/shm" {
-				p.Filesystem.Exec = append(p.Filesystem.Exec, policy.Path{Name: dir})
-			}
-			if r := run(t, p, Options{}, "", prog); r.stdout != "hello\n" {
-				t.Errorf("without the mount: %v, stdout %q, stderr %q", r.exit, r.stdout, r.stderr)
-			}
-		})
 	}
 }
 

@@ -66,6 +66,10 @@ func programError(name string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return &ProgramError{Kind: NotFound, Name: name, Err: err}
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && errors.Is(err, fs.ErrPermission) {
+		err = explainDenied(pe.Path, err)
+	}
 	return &ProgramError{Kind: NotExecutable, Name: name, Err: err}
 }
 

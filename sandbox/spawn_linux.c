@@ -246,6 +246,38 @@ static void sj_rlimits(struct sj_spawn *s, int errfd, int late)
 	}
 }
 
+/* sj_exec_path returns the path to execute the program by: its own path
+ * when the program's user can reach it (checked now, after the uid change
+ * and before Landlock, so that only the file system's permissions and the
+ * session's mounts count), else /proc/self/fd/N of the descriptor sockjail
+ * opened, written into buf. A script's interpreter opens that path again
+ * after execve, so for a script N is a copy without close-on-exec: the
+ * program then holds one descriptor of its own file. */
+static const char *sj_exec_path(struct sj_spawn *s, int errfd, char buf[32])
+{
+	static const char prefix[] = "/proc/self/fd/";
+	char digits[12];
+	long fd = s->prog_fd, r;
+	int n = 0, i = 0;
+
+	if (fd < 0)
+		return s->path;
+	r = sj_sys4(SYS_faccessat, AT_FDCWD, s->path, X_OK, 0);
+	if (r != -ENOENT && r != -EACCES)
+		return s->path;
+	if (s->prog_script && (fd = sj_sys3(SYS_fcntl, fd, F_DUPFD, 3)) < 0)
+		sj_fail(errfd, SJ_STEP_PROG_FD, fd);
+	do
+		digits[n++] = '0' + fd % 10;
+	while ((fd /= 10) > 0);
+	for (; prefix[i]; i++)
+		buf[i] = prefix[i];
+	while (n > 0)
+		buf[i++] = digits[--n];
+	buf[i] = 0;
+	return buf;
+}
+
 /* sj_program turns the current (single-threaded) child into the confined
  * program. It never returns. The order matters: rlimits and the bounding set
  * need privilege, so they come before the uid change; no_new_privs before
@@ -254,6 +286,8 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 {
 	int fd[3];
 	long r;
+	char exec_buf[32];
+	const char *exec_path;
 
 	if (errfd < 3) {
 		if ((r = sj_sys3(SYS_fcntl, errfd, F_DUPFD_CLOEXEC, 3)) < 0)
@@ -323,6 +357,7 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 	}
 	if ((r = sj_sys5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
 		sj_fail(errfd, SJ_STEP_NO_NEW_PRIVS, r);
+	exec_path = sj_exec_path(s, errfd, exec_buf);
 	if (s->ll_enabled)
 		sj_landlock(s, errfd);
 	sj_rlimits(s, errfd, 1);
@@ -339,7 +374,7 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 		if ((r = sj_sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) < 0)
 			sj_fail(errfd, SJ_STEP_SECCOMP, r);
 	}
-	r = sj_sys3(SYS_execve, s->path, s->argv, s->envp);
+	r = sj_sys3(SYS_execve, exec_path, s->argv, s->envp);
 	sj_fail(errfd, SJ_STEP_EXECVE, r);
 }
 

@@ -54,6 +54,7 @@ var stepNames = [...]string{
 	C.SJ_STEP_SECCOMP:         "seccomp",
 	C.SJ_STEP_SIGMASK:         "sigprocmask",
 	C.SJ_STEP_EXECVE:          "execve",
+	C.SJ_STEP_PROG_FD:         "program_fd",
 }
 
 // cTemplate is the part of a C struct sj_spawn that is the same for every
@@ -115,6 +116,10 @@ func (s *Sandbox) buildTemplate() {
 	t := &s.tmpl
 	c := &t.s
 	c.path = t.cstring(s.path)
+	c.prog_fd = C.int(s.progFD)
+	if s.progScript {
+		c.prog_script = 1
+	}
 	c.argv = (**C.char)(unsafe.Pointer(t.cstrings(s.argv)))
 	if s.workdir != "" {
 		c.workdir = t.cstring(s.workdir)

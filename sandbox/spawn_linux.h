@@ -34,6 +34,14 @@ struct sj_llport {
  */
 struct sj_spawn {
 	const char *path;     /* absolute path of the program */
+	/* The program, opened O_PATH by sockjail (-1: none). When the
+	 * program's user can't reach path (a directory on the way closed to
+	 * it, or a mount of the session hiding it), the program is executed
+	 * through /proc/self/fd/prog_fd instead. prog_script: it is a #!
+	 * script, whose interpreter opens it again by that path after
+	 * execve, so the descriptor must stay open across it. */
+	int prog_fd;
+	int prog_script;
 	char *const *argv;    /* NULL-terminated */
 	char *const *envp;    /* NULL-terminated */
 	int fd[3];            /* become the program's 0, 1, 2 */
@@ -126,6 +134,7 @@ enum {
 	SJ_STEP_SECCOMP,
 	SJ_STEP_SIGMASK,
 	SJ_STEP_EXECVE,
+	SJ_STEP_PROG_FD,
 	SJ_STEP_COUNT
 };
 

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/testenv"
+)
+
+// demoUID is the normal user the demo runs as in the unprivileged rows: a
+// uid of its own with a 0700 home directory, as `useradd -m` makes one.
+const demoUID = 4242480
+
+// demoClone is what `make demo` needs of a clone; the binary is the one
+// testenv built, so `make -o build demo` runs the demo without building.
+var demoClone = []string{"Makefile", ".ci/deps", "testdata/hello.sh", "testdata/policies/hello.toml"}
+
+// TestDemo runs the README's `make demo` from a clone in each place a new
+// user puts one, as root and as a normal user, and connects with the
+// client the demo's hint names: it must answer Hello World. The places are
+// the test's own directories with the same modes: a 0700 directory of
+// root's under /root, /tmp (which the session's private /tmp covers), and a
+// 0700 home directory.
+func TestDemo(t *testing.T) {
+	testenv.RequireRoot(t)
+	makeBin := testenv.LookTool(t, "make")
+	setpriv := testenv.LookTool(t, "setpriv")
+	sockjail := testenv.Sockjail(t)
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		parent string // where the test's directory goes
+		mode   os.FileMode
+		uid    int // who owns the clone and runs make; 0 is root
+	}{
+		{"root/under-root-0700", "/root", 0o700, 0},
+		{"root/under-tmp", os.TempDir(), 0o755, 0},
+		{"root/home-0700", "/home", 0o700, demoUID},
+		{"user/home-0700", "/home", 0o700, demoUID},
+		{"user/under-tmp", os.TempDir(), 0o700, demoUID},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.MkdirAll(tt.parent, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			dir, err := os.MkdirTemp(tt.parent, "sockjail-demo-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			clone := filepath.Join(dir, "sockjail")
+			for _, f := range demoClone {
+				demoCopy(t, filepath.Join(root, f), filepath.Join(clone, f))
+			}
+			demoCopy(t, sockjail, filepath.Join(clone, "bin", "sockjail"))
+			if err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+				if err != nil {
+					return err
+				}
+				return os.Lchown(p, tt.uid, tt.uid)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+
+			addr := testenv.FreeLoopbackAddr(t)
+			args := []string{makeBin, "--no-print-directory", "-o", "build", "demo", "DEMO_ADDR=" + addr}
+			if strings.HasPrefix(tt.name, "user/") {
+				args = append(escSetpriv(tt.uid), args...)
+				args = append([]string{setpriv}, args[1:]...)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+			cmd.Dir = clone
+			cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + dir, "LANG=C.UTF-8"}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			var stderr lockedBuffer
+			cmd.Stderr = &stderr
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			defer func() {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(30 * time.Second):
+					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+					<-done
+				}
+				if t.Failed() {
+					t.Logf("make demo's stderr:\n%s", stderr.String())
+				}
+			}()
+
+			client := demoHint(t, stdout)
+			// The server may not listen yet: try the client until it
+			// gets an answer.
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				out, err := exec.CommandContext(ctx, "/bin/sh", "-c", client).Output()
+				if string(out) == "Hello World\n" {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("make demo ended (%v) before serving", err)
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: got %q, %v; want Hello World", client, out, err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if log := stderr.String(); !strings.Contains(log, "msg=connection ") || strings.Contains(log, "level=ERROR") {
+				t.Errorf("the demo's log has no connection line, or an error:\n%s", log)
+			}
+		})
+	}
+}
+
+// demoHint reads make's output up to the demo's hint and returns the client
+// command it names, which must be a command this machine has.
+func demoHint(t *testing.T, stdout io.Reader) string {
+	t.Helper()
+	const marker = "try from another terminal: "
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		_, after, ok := strings.Cut(sc.Text(), marker)
+		if !ok {
+			continue
+		}
+		client, _, _ := strings.Cut(after, "   (Ctrl-C")
+		go io.Copy(io.Discard, stdout)
+		name := strings.Fields(client)[0]
+		if _, err := exec.LookPath(name); err != nil {
+			t.Fatalf("the demo's hint names %q, which this machine does not have: %v", name, err)
+		}
+		return client
+	}
+	t.Fatalf("make demo printed no hint (%q): %v", marker, sc.Err())
+	return ""
+}
+
+func demoCopy(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+}
