@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockjail/sockjail/internal/escapetest"
 	"github.com/sockjail/sockjail/internal/testenv"
 )
 
@@ -79,7 +80,7 @@ func TestDemo(t *testing.T) {
 			addr := testenv.FreeLoopbackAddr(t)
 			args := []string{makeBin, "--no-print-directory", "-o", "build", "demo", "DEMO_ADDR=" + addr}
 			if strings.HasPrefix(tt.name, "user/") {
-				args = append(escSetpriv(tt.uid), args...)
+				args = append(escapetest.Setpriv(tt.uid), args...)
 				args = append([]string{setpriv}, args[1:]...)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -89,7 +90,7 @@ func TestDemo(t *testing.T) {
 			cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + dir, "LANG=C.UTF-8"}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-			var stderr lockedBuffer
+			var stderr testenv.LockedBuffer
 			cmd.Stderr = &stderr
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
