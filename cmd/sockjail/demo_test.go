@@ -133,6 +133,11 @@ func TestDemo(t *testing.T) {
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
+			// The session logs its line once its sandbox is gone, which
+			// may be after the client has its answer.
+			for !strings.Contains(stderr.String(), "msg=connection ") && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
 			if log := stderr.String(); !strings.Contains(log, "msg=connection ") || strings.Contains(log, "level=ERROR") {
 				t.Errorf("the demo's log has no connection line, or an error:\n%s", log)
 			}
