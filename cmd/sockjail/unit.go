@@ -1,21 +1,17 @@
 package main
 
 // `sockjail unit`: write the systemd units that serve a program through
-// sockjail. The units themselves are made by internal/unit; this file reads
-// the flags and the policy and writes the files.
+// sockjail. The work (paths, the policy, the units, writing them) is
+// internal/unit's; this file reads the flags and reports.
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/unit"
-	"github.com/sockjail/sockjail/policy"
 )
 
 func init() {
@@ -104,72 +100,32 @@ func runUnit(args []string) int {
 	case len(listen) == 0:
 		return c.usageError("--listen is required", "for example --listen 31337 or --listen 127.0.0.1:31337")
 	}
-	program = slices.Clone(program)
-	// ExecStart= should name the program by an absolute path, as it is
-	// now: systemd's PATH and working directory are not the shell's. An
-	// absolute path is kept as it is, since units are often written for
-	// another machine.
-	if p := program[0]; !filepath.IsAbs(p) {
-		var abs string
-		var err error
-		if strings.Contains(p, "/") {
-			abs, err = filepath.Abs(p)
-		} else if abs, err = exec.LookPath(p); err == nil {
-			abs, err = filepath.Abs(abs)
-		}
-		if err != nil {
-			return c.usageError(fmt.Sprintf("program %q: %v", p, err), "give the program's absolute path")
-		}
-		program[0] = abs
-	}
-
-	var err error
-	if sockjail == "" {
-		if sockjail, err = os.Executable(); err != nil {
-			return fail(exitcode.OSError, fmt.Errorf("finding this binary's path: %w", err), "give it with --sockjail PATH")
-		}
-	}
-	if sockjail, err = filepath.Abs(sockjail); err != nil {
-		return fail(exitcode.OSError, err)
-	}
-
-	var pol *policy.Policy
-	if policyPath == "" {
-		pol = policy.Default()
-	} else {
-		if policyPath, err = filepath.Abs(policyPath); err != nil {
-			return fail(exitcode.OSError, err)
-		}
-		if pol, err = policy.Load(policyPath); err != nil {
-			return fail(exitcode.Config, err, fmt.Sprintf("'sockjail check %s' explains what is wrong", policyPath))
-		}
-	}
-
-	if version == 0 {
-		version = installedSystemdVersion()
-	}
-	if version < unit.MinSystemdVersion {
-		version = unit.MinSystemdVersion
-	}
-	absDir := ""
-	if dir != "" {
-		if absDir, err = filepath.Abs(dir); err != nil {
-			return fail(exitcode.OSError, err)
-		}
-	}
-
-	files, err := unit.Generate(unit.Config{
+	cfg, err := unit.Prepare(unit.Request{
 		Name:           name,
 		Listen:         listen,
 		Accept:         bool(accept),
 		Sockjail:       sockjail,
 		PolicyPath:     policyPath,
-		Policy:         pol,
 		Program:        program,
 		Command:        append([]string{"sockjail", "unit"}, args...),
-		Dir:            absDir,
+		Dir:            dir,
 		SystemdVersion: version,
 	})
+	var pe *unit.PrepareError
+	if errors.As(err, &pe) {
+		switch pe.Part {
+		case unit.PartProgram:
+			return c.usageError(err.Error(), "give the program's absolute path")
+		case unit.PartSockjail:
+			return fail(exitcode.OSError, err, "give it with --sockjail PATH")
+		case unit.PartPolicy:
+			return fail(exitcode.Config, err, fmt.Sprintf("'sockjail check %s' explains what is wrong", policyPath))
+		}
+	}
+	if err != nil {
+		return fail(exitcode.OSError, err)
+	}
+	files, err := unit.Generate(cfg)
 	if err != nil {
 		return c.usageError(err.Error())
 	}
@@ -180,63 +136,13 @@ func runUnit(args []string) int {
 		}
 		return exitcode.OK
 	}
-	for _, f := range files {
-		p := filepath.Join(absDir, f.Name)
-		if err := writeFileAtomic(p, []byte(f.Content)); err != nil {
-			return fail(exitcode.OSError, err)
-		}
+	written, err := unit.Install(cfg.Dir, files)
+	for _, p := range written {
 		fmt.Fprintf(os.Stderr, "sockjail: wrote %s\n", p)
+	}
+	if err != nil {
+		return fail(exitcode.OSError, err)
 	}
 	fmt.Fprintf(os.Stderr, "sockjail: hint: systemctl daemon-reload && systemctl enable --now %s.socket\n", name)
 	return exitcode.OK
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so that systemd never reads half a unit.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return fmt.Errorf("writing %q: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %q: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %q: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %q: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %q: %w", path, err)
-	}
-	return nil
-}
-
-// installedSystemdVersion returns the version `systemctl --version` reports,
-// or 0 when systemctl is missing or says something else.
-func installedSystemdVersion() int {
-	out, err := exec.Command("systemctl", "--version").Output()
-	if err != nil {
-		return 0
-	}
-	return parseSystemdVersion(string(out))
-}
-
-// parseSystemdVersion reads the version from `systemctl --version`'s
-// first line, "systemd 252 (252.36-1~deb12u1)", or gives 0.
-func parseSystemdVersion(out string) int {
-	rest, ok := strings.CutPrefix(out, "systemd ")
-	if !ok {
-		return 0
-	}
-	end := 0
-	for end < len(rest) && '0' <= rest[end] && rest[end] <= '9' {
-		end++
-	}
-	n, _ := strconv.Atoi(rest[:end])
-	return n
 }

@@ -3,8 +3,11 @@
 // (Accept=yes, `sockjail run`) or one long-running service (Accept=no,
 // `sockjail serve`).
 //
-// The units are plain text made from a [Config]; the package runs nothing,
-// installs nothing and does not talk to systemd. It targets systemd 252
+// [Generate] makes the units as plain text from a [Config] and touches
+// nothing. [Prepare] turns a command line's [Request] into a Config on this
+// machine (absolute paths, the policy file, `systemctl --version`), and
+// [Install] writes the files; neither reads users or groups, nor reloads
+// or otherwise talks to systemd. It targets systemd 252
 // (Debian 12) and newer: directives that only newer versions know are written
 // only when [Config.SystemdVersion] says they are understood, so that
 // `systemd-analyze verify` stays quiet. It does not cover ListenStream= forms

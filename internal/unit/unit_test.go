@@ -292,3 +292,19 @@ func TestListenStream(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSystemdVersion(t *testing.T) {
+	for in, want := range map[string]int{
+		"systemd 252 (252.36-1~deb12u1)\n+PAM +AUDIT": 252,
+		"systemd 257 (257.9-1)":                       257,
+		"systemd 99":                                  99,
+		"systemd x":                                   0,
+		"":                                            0,
+		"elogind 252":                                 0,
+		" systemd 252":                                0,
+	} {
+		if got := parseSystemdVersion(in); got != want {
+			t.Errorf("parseSystemdVersion(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
