@@ -168,6 +168,18 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return quote(string(p.Program.Stderr)) },
 	},
+	intKey("program.stderr_rate", `With stderr = "log": the most lines of the program's stderr logged per second, with bursts of as many at once; past it lines are dropped, counted, and the connection's log line says stderr_dropped=N. 0 means no rate limit. Lines longer than 4096 bytes are cut there (the log line marks them cut=true).`, 0, 1e6, func(p *Policy) *int { return &p.Program.StderrRate }),
+	{
+		path: "program.stderr_max", typ: "size",
+		doc: `With stderr = "log": the most bytes of the program's stderr logged per session; past it lines are dropped and counted like those over stderr_rate. "0" means no limit. The program is never slowed by its stderr: sockjail reads it at once and drops what it doesn't log.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			n, err := parseSize(v)
+			if c.check("program.stderr_max", err) {
+				p.Program.StderrMax = Size(n)
+			}
+		},
+		format: func(p *Policy) string { return quote(p.Program.StderrMax.String()) },
+	},
 
 	// [connection]
 	durationKey("connection.flush_timeout", "How long sockjail waits, after the program ends, for the client to acknowledge its output before closing anyway.", func(p *Policy) *Duration { return &p.Connection.FlushTimeout }),

@@ -86,6 +86,11 @@ type Program struct {
 	// PassEnv names variables copied from sockjail's own environment.
 	PassEnv []string `toml:"pass_env"`
 	Stderr  Stderr   `toml:"stderr"`
+	// StderrRate and StderrMax bound what of the program's stderr is
+	// logged with [StderrLog]: lines per second (with bursts of as many)
+	// and bytes per session; 0 is no bound.
+	StderrRate int  `toml:"stderr_rate"`
+	StderrMax  Size `toml:"stderr_max"`
 }
 
 // IDRange is an inclusive range of uids or gids, written "lo-hi".

@@ -12,7 +12,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -37,10 +36,6 @@ import (
 // ProxyHeaderTimeout bounds the wait for a PROXY protocol header, so that a
 // client that never completes one cannot hold a session open.
 const ProxyHeaderTimeout = 5 * time.Second
-
-// maxStderrLine bounds one logged line of the program's standard error; the
-// rest of a longer line is logged as further lines.
-const maxStderrLine = 4096
 
 // Result is how a session ended.
 type Result struct {
@@ -249,6 +244,7 @@ func (s *Session) Run(ctx context.Context) Result {
 		attrs = append(attrs, slog.String("cleanup_error", err.Error()))
 	}
 	cleanup.wait()
+	attrs = append(attrs, cleanup.attrs()...)
 	attrs = append(attrs, reportAttrs(proc)...)
 	res := Result{ExitCode: exit.ExitCode()}
 	if werr != nil {
@@ -547,6 +543,19 @@ type programStdio struct {
 type stdioCleanup struct {
 	closeAfterStart []*os.File
 	readerDone      chan struct{}
+	stderr          *stderrLog // with stderr = "log"
+}
+
+// attrs returns what the connection's log line says of the program's
+// stderr: the lines dropped over the bounds, if any.
+func (c *stdioCleanup) attrs() []slog.Attr {
+	if c.stderr == nil {
+		return nil
+	}
+	if n := c.stderr.dropped.Load(); n > 0 {
+		return []slog.Attr{slog.Int64("stderr_dropped", n)}
+	}
+	return nil
 }
 
 func (c *stdioCleanup) afterStart() {
@@ -595,31 +604,10 @@ func (s *Session) stdio(rl *relay.Relay) (programStdio, *stdioCleanup, error) {
 		cl.closeAfterStart = append(cl.closeAfterStart, w)
 		io.err = int(w.Fd())
 		cl.readerDone = make(chan struct{})
-		go s.logStderr(r, cl.readerDone)
+		cl.stderr = newStderrLog(s)
+		go cl.stderr.run(r, cl.readerDone)
 	}
 	return io, cl, nil
-}
-
-// logStderr logs each line the program writes to its stderr, tagged with the
-// connection, until EOF.
-func (s *Session) logStderr(r *os.File, done chan<- struct{}) {
-	defer close(done)
-	defer r.Close()
-	br := bufio.NewReaderSize(r, maxStderrLine)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			text := strings.TrimRight(string(line), "\r\n")
-			info := s.Info()
-			s.cfg.Log.LogAttrs(context.Background(), slog.LevelInfo, "program stderr",
-				slog.String("peer", peerString(info.Peer, s.conn)),
-				slog.Int("pid", info.Pid),
-				slog.String("line", text))
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
 }
 
 func peerString(p netip.AddrPort, c *conn.Conn) string {
