@@ -57,6 +57,14 @@ func BenchmarkNewStages(b *testing.B) {
 	})
 	// What `run` pays: the compiled filter from the disk cache.
 	b.Run("seccomp-disk-cache", planSeccomp)
+	// The guards in front of libseccomp's program, assembled on every
+	// plan (a cache hit included), here with every guard on.
+	b.Run("seccomp-guards", func(b *testing.B) {
+		g := prefixGuards{inet: true, unix: true, families: true, fastOpen: true, listen: true, ifaceIoctls: true, attrIoctls: true, namespaces: true}
+		for b.Loop() {
+			g.program()
+		}
+	})
 	b.Run("landlock", func(b *testing.B) {
 		for b.Loop() {
 			s := &Sandbox{policy: p, exec: []string{"/usr/bin/true"}, report: Report{Tmp: TmpNamespace}}

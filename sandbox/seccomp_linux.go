@@ -52,8 +52,8 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 		return found
 	}
 	in := filterInput{action: sc.Action, errno: sc.ErrnoValue()}
-	// Landlock has no access right for metadata: chmod, chown, utimes
-	// and xattrs reach any file the program's uid owns, wherever it is.
+	// Landlock has no access right for metadata: chmod, chown, utimes,
+	// xattrs and file attributes reach any file the program's uid owns, wherever it is.
 	// Started unprivileged, that uid is sockjail's own and owns the
 	// user's files; nobody may own files too. Only a dynamic uid, fresh
 	// per session, owns nothing but the session's own files. So refuse
@@ -90,59 +90,8 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	if err != nil {
 		return err
 	}
-	var guards prefixGuards
-	if has("socket") {
-		abi := s.ll.abi
-		if s.report.LandlockNet {
-			guards.mptcp = true
-			rules++
-			if has("io_uring_setup") {
-				// IORING_OP_SOCKET creates sockets without socket(2).
-				g.add("syscalls allow io_uring_setup, which can create MPTCP sockets past the seccomp guard and so bypass Landlock TCP rules")
-			}
-			// TCP Fast Open connects inside sendto/sendmsg/sendmmsg
-			// without the connect(2) hook Landlock checks.
-			guards.fastOpen = true
-			rules++
-			// Address families Landlock has no rules for.
-			guards.families = true
-			rules++
-			if s.ll.cfg.HandledAccessNet&ll.AccessNetBindTCP != 0 {
-				if len(s.policy.Network.BindTCP) == 0 {
-					// listen(2) on an unbound socket binds an
-					// ephemeral port without the bind(2) hook; with
-					// no port to bind, nothing needs listen.
-					guards.listen = true
-					rules++
-				} else {
-					s.report.Skipped = append(s.report.Skipped, "listen(2) on an unbound TCP socket binds an ephemeral port that Landlock does not check (bind_tcp allows ports, so listen stays allowed)")
-				}
-			}
-			if abi < landlockABIUDP {
-				// No UDP keys exist: a policy that restricts the
-				// network restricts UDP too.
-				guards.udp = true
-				rules++
-			}
-		}
-		if abi > 0 && abi < landlockABIResolveUnix {
-			if s.policy.Network.ScopeAbstractUnix {
-				guards.unix = true
-				rules++
-			} else {
-				// The policy opens unix IPC (abstract sockets), so
-				// socket(AF_UNIX) must work; below ABI 9 nothing then
-				// restricts connecting to a pathname socket. Not a
-				// refusal: the policy asked for unix sockets.
-				s.report.Skipped = append(s.report.Skipped, fmt.Sprintf("connect(2) to pathname unix sockets is not restricted (Landlock ABI %d < %d) because scope_abstract_unix = false allows unix sockets", abi, landlockABIResolveUnix))
-			}
-		}
-	}
-	if !has("unshare") && !has("setns") {
-		// The policy keeps namespaces out; clone(2) can create them too.
-		guards.namespaces = true
-		rules += 2
-	}
+	guards := s.planGuards(g, has, shared)
+	rules += guards.rules()
 	setID := setIDGuard(has)
 	if setID != nil {
 		rules++
@@ -160,6 +109,72 @@ func (s *Sandbox) planSeccomp(g *gaps) error {
 	return nil
 }
 
+// planGuards decides which prefix guards the filter needs, from the
+// policy, the Landlock plan and whether the program's uid is shared
+// (has reports whether the policy allows a syscall).
+func (s *Sandbox) planGuards(g *gaps, has func(string) bool, shared bool) prefixGuards {
+	var guards prefixGuards
+	if has("ioctl") {
+		// The interface ioctls answer on any socket, the connection on
+		// fd 0 included, and that socket belongs to the host's network
+		// namespace whatever namespace the program is in.
+		guards.ifaceIoctls = true
+		// FS_IOC_SETFLAGS and its kin change a file's attributes
+		// through a descriptor opened only for reading.
+		guards.attrIoctls = shared
+	}
+	if has("socket") || has("socketpair") {
+		abi := s.ll.abi
+		if s.report.LandlockNet {
+			guards.inet = true
+			if has("io_uring_setup") {
+				// IORING_OP_SOCKET creates sockets without socket(2).
+				g.add("syscalls allow io_uring_setup, which can create MPTCP sockets past the seccomp guard and so bypass Landlock TCP rules")
+			}
+			// TCP Fast Open connects inside sendto/sendmsg/sendmmsg
+			// without the connect(2) hook Landlock checks.
+			guards.fastOpen = true
+			// Address families Landlock has no rules for.
+			guards.families = true
+			if s.ll.cfg.HandledAccessNet&ll.AccessNetBindTCP != 0 {
+				if len(s.policy.Network.BindTCP) == 0 {
+					// listen(2) on an unbound socket binds an
+					// ephemeral port without the bind(2) hook; with
+					// no port to bind, nothing needs listen.
+					guards.listen = true
+				} else {
+					s.report.Skipped = append(s.report.Skipped, "listen(2) on an unbound TCP socket binds an ephemeral port that Landlock does not check (bind_tcp allows ports, so listen stays allowed)")
+				}
+			}
+			// Landlock restricts UDP from ABI 10; below, no UDP
+			// rules exist, and a policy that restricts the network
+			// restricts UDP too.
+			guards.udpCovered = abi >= landlockABIUDP
+		}
+		if abi > 0 && abi < landlockABIResolveUnix {
+			if s.policy.Network.ScopeAbstractUnix {
+				guards.unix = true
+			} else {
+				// The policy opens unix IPC (abstract sockets), so
+				// socket(AF_UNIX) must work; below ABI 9 nothing then
+				// restricts connecting to a pathname socket. Not a
+				// refusal: the policy asked for unix sockets.
+				s.report.Skipped = append(s.report.Skipped, fmt.Sprintf("connect(2) to pathname unix sockets is not restricted (Landlock ABI %d < %d) because scope_abstract_unix = false allows unix sockets", abi, landlockABIResolveUnix))
+			}
+		}
+	}
+	if !has("unshare") && !has("setns") {
+		// The policy keeps namespaces out; clone(2) can create them too.
+		guards.namespaces = true
+	}
+	if has("inotify_add_watch") {
+		// Not a refusal: the policy asked for inotify, and no layer
+		// can confine it to the policy's paths.
+		s.report.Skipped = append(s.report.Skipped, "inotify_add_watch reports the names and accesses of files in any directory the program's uid may read: Landlock does not mediate inotify (the policy allows it)")
+	}
+	return guards
+}
+
 // ipcSyscalls reach System V IPC objects and POSIX message queues, which
 // belong to the IPC namespace.
 var ipcSyscalls = []string{
@@ -171,13 +186,16 @@ var ipcSyscalls = []string{
 
 // metadataSyscalls change a file's metadata, which Landlock does not
 // restrict. They are refused with EACCES when the program shares sockjail's
-// uid.
+// uid. The ioctls of the same kind are attrIoctlCmds. Syscalls newer than
+// the policy's table are never allowed, so a new one of this kind is
+// refused (with the policy's errno) until it is added here and there.
 var metadataSyscalls = []string{
 	"chmod", "fchmod", "fchmodat", "fchmodat2",
 	"chown", "fchown", "lchown", "fchownat",
 	"utime", "utimes", "futimesat", "utimensat",
 	"setxattr", "lsetxattr", "fsetxattr", "setxattrat",
 	"removexattr", "lremovexattr", "fremovexattr", "removexattrat",
+	"file_setattr", // FS_IOC_FSSETXATTR by path (Linux 6.17)
 }
 
 // filterInput is everything libseccomp's part of the filter depends on.
@@ -307,41 +325,6 @@ func seccompAvailable() bool {
 	return e == 0
 }
 
-// Classic BPF for the guards that libseccomp cannot express exactly
-// (<linux/filter.h>, <linux/seccomp.h>, <linux/audit.h>).
-const (
-	bpfLdAbsW = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
-	bpfJeqK   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-	bpfJsetK  = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
-	bpfRetK   = unix.BPF_RET | unix.BPF_K
-
-	// Offsets in struct seccomp_data; args are little-endian u64s, and
-	// these read their low 32 bits, which is all an int argument has.
-	offNr     = 0
-	offArch   = 4
-	offArg0Lo = 16
-	offArg2Lo = 32
-	offArg3Lo = 40
-
-	offArg1Lo = 24
-
-	bpfAndK = 0x54 // BPF_ALU|BPF_AND|BPF_K
-
-	nrSocket   = 41
-	nrClone    = 56
-	nrSendto   = 44
-	nrSendmsg  = 46
-	nrListen   = 50
-	nrSendmmsg = 307
-
-	msgFastOpen = 0x20000000 // MSG_FASTOPEN
-	nrClone3    = 435
-
-	// cloneNewMask is every CLONE_NEW* flag clone(2) accepts.
-	cloneNewMask = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
-		unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
-)
-
 // prefixGuards are checks placed in front of libseccomp's program, for
 // what Landlock cannot restrict on this kernel or what libseccomp cannot
 // express exactly. They compare only the low 32 bits of an int argument, as
@@ -349,19 +332,40 @@ const (
 // (1<<32)|IPPROTO_MPTCP) would slip past its equality rule; and libseccomp
 // lets an unconditional allow of a syscall win over a conditional errno for
 // the same syscall, which is what these need.
+//
+// The socket guards are allow-lists: a triple (family, type, protocol)
+// passes only where a Landlock rule or the policy's own choice covers it,
+// so a protocol this kernel lacks today (SCTP, SMC) is refused the day a
+// kernel has it. Not covered: sockets the program did not create (its
+// connection on fd 0 and 1), which it may use as they are.
 type prefixGuards struct {
-	// mptcp: socket(AF_INET*, …, IPPROTO_MPTCP) fails with MPTCPErrno:
-	// Landlock's TCP rules do not cover MPTCP.
-	mptcp bool
-	// udp: socket(AF_INET*, SOCK_DGRAM, …) fails with EACCES: Landlock
-	// restricts UDP only from ABI 10, and a policy has no UDP ports.
-	udp bool
-	// unix: socket(AF_UNIX, …) fails with EACCES: Landlock restricts
-	// connect(2) to pathname unix sockets (system daemons' sockets) only
-	// from ABI 9. socketpair(2) still works. Used only while the abstract
-	// unix scope is on, since it also stops abstract sockets (with EACCES
-	// at socket(2) where the scope alone gives EPERM at connect(2)).
+	// inet: socket(AF_INET or AF_INET6, …) only for what Landlock's
+	// network rules cover: SOCK_STREAM with protocol 0 or IPPROTO_TCP,
+	// and SOCK_DGRAM with 0 or IPPROTO_UDP when udpCovered. SOCK_DGRAM
+	// otherwise fails with EACCES, every other type or protocol (MPTCP,
+	// SCTP, SMC, raw, ping, UDP-Lite…) with MPTCPErrno, what a kernel
+	// without the protocol answers, so that programs fall back to TCP.
+	inet bool
+	// udpCovered: Landlock's rules cover UDP (ABI 10).
+	udpCovered bool
+	// unix: socket(AF_UNIX, …) fails with EACCES, and socketpair(AF_UNIX,
+	// …) works for SOCK_STREAM and SOCK_SEQPACKET only, else EACCES.
+	// Landlock restricts reaching pathname unix sockets (system daemons'
+	// sockets) only from ABI 9, and a datagram socket can reach them
+	// from a socketpair too: sendto(2) with an address, or connect(2),
+	// works on it, where a connected stream or seqpacket socket refuses
+	// (EISCONN) or ignores the address. SOCK_RAW is included in the
+	// refusal: AF_UNIX turns it into SOCK_DGRAM. Used only while the
+	// abstract unix scope is on, since it also stops abstract sockets
+	// (with EACCES at socket(2) where the scope alone gives EPERM at
+	// connect(2)).
 	unix bool
+	// families: socket(2) and socketpair(2) of any family but AF_UNIX,
+	// AF_INET and AF_INET6 fail with EAFNOSUPPORT, as systemd's
+	// RestrictAddressFamilies= does: Landlock has no rules for the
+	// others (AF_VSOCK reaches the hypervisor's host, AF_NETLINK the
+	// kernel's network configuration, and AF_TIPC has socketpair(2)).
+	families bool
 	// fastOpen: sendto/sendmsg/sendmmsg with MSG_FASTOPEN fail with
 	// EACCES: a TCP Fast Open send connects without Landlock's connect
 	// check.
@@ -370,120 +374,156 @@ type prefixGuards struct {
 	// an ephemeral port without Landlock's bind check; used only when the
 	// policy allows no bind at all.
 	listen bool
-	// families: socket(2) of any family but AF_UNIX, AF_INET and AF_INET6
-	// fails with EAFNOSUPPORT, as systemd's RestrictAddressFamilies= does:
-	// Landlock has no rules for the others (AF_VSOCK reaches the
-	// hypervisor's host, AF_NETLINK the kernel's network configuration).
-	families bool
+	// ifaceIoctls: the socket ioctls that read or change the host's
+	// network interfaces, routes and neighbours (SIOCGIFCONF,
+	// SIOCGIFNAME, SIOCGIFADDR, SIOCGARP, SIOCETHTOOL, the wireless
+	// extensions…: 0x890B–0x89FF and 0x8B00–0x8BFF) fail with EACCES.
+	// They answer for the socket's network namespace, the host's for
+	// the connection on fd 0, so no namespace of the program's would
+	// hide the host. A socket's own ioctls (FIOSETOWN to SIOCGSTAMPNS,
+	// 0x8901–0x8907, and SIOCOUTQNSD) still work.
+	ifaceIoctls bool
+	// attrIoctls: the ioctls that change a file's attributes through a
+	// descriptor (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR, FS_IOC_SETVERSION,
+	// FS_IOC_SET_ENCRYPTION_POLICY, FS_IOC_ENABLE_VERITY) fail with
+	// EACCES. The kernel asks only that the uid own the file, and a
+	// descriptor opened for reading is enough; the metadata guard's
+	// reason, so used with it.
+	attrIoctls bool
 	// namespaces: clone(2) with a CLONE_NEW* flag fails with EPERM, and
 	// clone3 (whose flags sit in memory a filter cannot read) with ENOSYS,
 	// so that libc falls back to clone(2).
 	namespaces bool
 }
 
-type bpfInsn struct {
-	code   uint16
-	jt, jf string // labels; "" = next instruction
-	k      uint32
-}
-
-// program assembles the guards; they fall through to libseccomp's program,
-// which starts right after them. It returns nil when there is no guard.
-func (g prefixGuards) program() []byte {
-	sock := g.mptcp || g.udp || g.unix || g.families
-	if !sock && !g.namespaces && !g.fastOpen && !g.listen {
-		return nil
-	}
-	var a bpfAsm
-	mark, emit := a.mark, a.emit
-
-	emit(bpfInsn{code: bpfLdAbsW, k: offArch},
-		// Other architectures are libseccomp's to kill.
-		bpfInsn{code: bpfJeqK, k: unix.AUDIT_ARCH_X86_64, jf: "end"},
-		bpfInsn{code: bpfLdAbsW, k: offNr})
-	// Each block starts with the syscall number in A and falls through
-	// (or jumps) to the next block when the number is not its own.
-	if g.fastOpen {
-		// flags is argument 3 of sendto and sendmmsg, 2 of sendmsg.
-		emit(bpfInsn{code: bpfJeqK, k: nrSendto, jt: "flags3"},
-			bpfInsn{code: bpfJeqK, k: nrSendmmsg, jt: "flags3"},
-			bpfInsn{code: bpfJeqK, k: nrSendmsg, jf: "notsend"},
-			bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
-			bpfInsn{code: bpfJsetK, k: msgFastOpen, jt: "eacces", jf: "end"})
-		mark("flags3")
-		emit(bpfInsn{code: bpfLdAbsW, k: offArg3Lo},
-			bpfInsn{code: bpfJsetK, k: msgFastOpen, jt: "eacces", jf: "end"})
-		mark("notsend")
-	}
-	if g.listen {
-		emit(bpfInsn{code: bpfJeqK, k: nrListen, jt: "eacces"})
-	}
-	if sock {
-		notSocket := "end"
-		if g.namespaces {
-			notSocket = "clone"
-		}
-		emit(bpfInsn{code: bpfJeqK, k: nrSocket, jf: notSocket},
-			bpfInsn{code: bpfLdAbsW, k: offArg0Lo})
-		if g.unix {
-			emit(bpfInsn{code: bpfJeqK, k: unix.AF_UNIX, jt: "eacces"})
-		} else if g.families {
-			emit(bpfInsn{code: bpfJeqK, k: unix.AF_UNIX, jt: "end"})
-		}
-		otherFamily := "end"
-		if g.families {
-			otherFamily = "eafnosupport"
-		}
-		emit(bpfInsn{code: bpfJeqK, k: unix.AF_INET, jt: "inet"},
-			bpfInsn{code: bpfJeqK, k: unix.AF_INET6, jf: otherFamily})
-		mark("inet")
-		if g.mptcp {
-			emit(bpfInsn{code: bpfLdAbsW, k: offArg2Lo},
-				bpfInsn{code: bpfJeqK, k: unix.IPPROTO_MPTCP, jt: "mptcp"})
-		}
-		if g.udp {
-			emit(bpfInsn{code: bpfLdAbsW, k: offArg1Lo},
-				bpfInsn{code: bpfAndK, k: 0xf}, // SOCK_TYPE_MASK
-				bpfInsn{code: bpfJeqK, k: unix.SOCK_DGRAM, jt: "eacces"})
+// rules is the number of rules the guards add to the report's count.
+func (g prefixGuards) rules() int {
+	n := 0
+	for _, on := range []bool{g.inet, g.unix, g.families, g.fastOpen, g.listen, g.ifaceIoctls, g.attrIoctls} {
+		if on {
+			n++
 		}
 	}
 	if g.namespaces {
-		mark("clone")
-		emit(bpfInsn{code: bpfJeqK, k: nrClone, jf: "clone3"},
-			bpfInsn{code: bpfLdAbsW, k: offArg0Lo},
-			bpfInsn{code: bpfJsetK, k: cloneNewMask, jt: "eperm", jf: "end"})
-		mark("clone3")
-		emit(bpfInsn{code: bpfJeqK, k: nrClone3, jt: "enosys", jf: "end"})
+		n += 2 // clone and clone3
 	}
-	// Nothing matched: on to libseccomp's program.
-	emit(bpfInsn{code: bpfJeqK, k: 0, jt: "end", jf: "end"})
-	a.ret("mptcp", MPTCPErrno)
-	a.ret("eacces", unix.EACCES)
-	a.ret("eperm", unix.EPERM)
-	a.ret("enosys", unix.ENOSYS)
-	a.ret("eafnosupport", unix.EAFNOSUPPORT)
-	mark("end")
-	return a.assemble()
+	return n
 }
 
-// bpfAsm assembles a classic BPF program whose jumps name labels.
+// Classic BPF for the guards that libseccomp cannot express exactly
+// (<linux/filter.h>, <linux/seccomp.h>, <linux/audit.h>).
+const (
+	bpfLdAbsW = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+	bpfJeqK   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+	bpfJgtK   = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
+	bpfJgeK   = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+	bpfJsetK  = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
+	bpfAndK   = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
+	bpfRetK   = unix.BPF_RET | unix.BPF_K
+
+	// Offsets in struct seccomp_data; args are little-endian u64s, and
+	// these read their low 32 bits, which is all an int argument has.
+	offNr     = 0
+	offArch   = 4
+	offArg0Lo = 16
+	offArg1Lo = 24
+	offArg2Lo = 32
+	offArg3Lo = 40
+
+	nrIoctl      = 16
+	nrSocket     = 41
+	nrSendto     = 44
+	nrSendmsg    = 46
+	nrListen     = 50
+	nrSocketpair = 53
+	nrClone      = 56
+	nrSendmmsg   = 307
+	nrClone3     = 435
+
+	msgFastOpen  = 0x20000000 // MSG_FASTOPEN
+	sockTypeMask = 0xf        // SOCK_TYPE_MASK: the type without SOCK_NONBLOCK, SOCK_CLOEXEC
+
+	// cloneNewMask is every CLONE_NEW* flag clone(2) accepts.
+	cloneNewMask = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+
+	// The interface ioctls (<linux/sockios.h>, <linux/wireless.h>):
+	// SIOCADDRT (0x890B) up to the end of SIOCDEVPRIVATE (0x89FF), and
+	// the wireless extensions SIOCIWFIRST to SIOCIWLAST.
+	siocIfaceFirst = 0x890b
+	siocIfaceLast  = 0x89ff
+	siocIWFirst    = 0x8b00
+	siocIWLast     = 0x8bff
+)
+
+// attrIoctlCmds are the ioctls that change a file's attributes
+// (<linux/fs.h>, <linux/fscrypt.h>, <linux/fsverity.h>), with the 32-bit
+// forms that the kernel also accepts from 64-bit programs.
+var attrIoctlCmds = []uint32{
+	unix.FS_IOC_SETFLAGS,
+	0x40046602, // FS_IOC32_SETFLAGS
+	0x40087602, // FS_IOC_SETVERSION
+	0x40047602, // FS_IOC32_SETVERSION
+	0x401c5820, // FS_IOC_FSSETXATTR
+	unix.FS_IOC_SET_ENCRYPTION_POLICY,
+	unix.FS_IOC_ENABLE_VERITY,
+}
+
+// bpfLabel names a jump target of the guards' program; 0 is the next
+// instruction.
+type bpfLabel uint8
+
+const (
+	lNext bpfLabel = iota
+	lEnd           // libseccomp's program
+	lEACCES
+	lEPERM
+	lENOSYS
+	lEAFNOSUPPORT
+	lEPROTONOSUPPORT
+	lFlags3
+	lInet
+	lDgram
+	lAttr
+	lClone3
+	lFirstFree // newLabel's, from here
+	lMax       = 32
+)
+
+type bpfInsn struct {
+	code   uint16
+	jt, jf bpfLabel
+	k      uint32
+}
+
+// bpfAsm assembles classic BPF with forward jumps to labels. It is built
+// on every `run`, so it keeps to a fixed table and one slice.
 type bpfAsm struct {
 	prog   []bpfInsn
-	labels map[string]int
+	labels [lMax]int
+	block  bpfLabel
 }
 
-func (a *bpfAsm) emit(in ...bpfInsn) { a.prog = append(a.prog, in...) }
+func (a *bpfAsm) mark(l bpfLabel)               { a.labels[l] = len(a.prog) }
+func (a *bpfAsm) emit(in ...bpfInsn)            { a.prog = append(a.prog, in...) }
+func (a *bpfAsm) load(off uint32)               { a.emit(bpfInsn{code: bpfLdAbsW, k: off}) }
+func (a *bpfAsm) jump(l bpfLabel)               { a.emit(bpfInsn{code: bpfJeqK, k: 0, jt: l, jf: l}) }
+func (a *bpfAsm) jeq(k uint32, jt, jf bpfLabel) { a.emit(bpfInsn{code: bpfJeqK, k: k, jt: jt, jf: jf}) }
 
-// mark puts label on the next instruction.
-func (a *bpfAsm) mark(label string) {
-	if a.labels == nil {
-		a.labels = map[string]int{}
+// newLabel returns a fresh label (for the end of a block, say).
+func (a *bpfAsm) newLabel() bpfLabel {
+	if a.block < lFirstFree {
+		a.block = lFirstFree
 	}
-	a.labels[label] = len(a.prog)
+	if a.block == lMax {
+		panic("sockjail: seccomp guard needs more labels than bpfAsm has")
+	}
+	a.block++
+	return a.block - 1
 }
 
 // ret marks label on an instruction that fails the syscall with errno.
-func (a *bpfAsm) ret(label string, errno unix.Errno) {
+func (a *bpfAsm) ret(label bpfLabel, errno unix.Errno) {
 	a.mark(label)
 	a.emit(bpfInsn{code: bpfRetK, k: unix.SECCOMP_RET_ERRNO | uint32(errno)})
 }
@@ -492,16 +532,152 @@ func (a *bpfAsm) ret(label string, errno unix.Errno) {
 // program as struct sock_filter[].
 func (a *bpfAsm) assemble() []byte {
 	out := make([]byte, 0, 8*len(a.prog))
-	for i, in := range a.prog {
-		off := func(label string) uint8 {
-			if label == "" {
-				return 0
-			}
-			return uint8(a.labels[label] - i - 1)
+	off := func(i int, l bpfLabel) uint8 {
+		if l == lNext {
+			return 0
 		}
+		d := a.labels[l] - i - 1
+		if d < 0 || d > 0xff {
+			panic("sockjail: seccomp guard jump out of range")
+		}
+		return uint8(d)
+	}
+	for i, in := range a.prog {
 		out = binary.LittleEndian.AppendUint16(out, in.code)
-		out = append(out, off(in.jt), off(in.jf))
+		out = append(out, off(i, in.jt), off(i, in.jf))
 		out = binary.LittleEndian.AppendUint32(out, in.k)
 	}
 	return out
+}
+
+// program assembles the guards; they fall through to libseccomp's program,
+// which starts right after them. It returns nil when there is no guard.
+// Each block starts with the syscall number in A and goes on to the next
+// block when the number is not its own; a syscall that no block refuses
+// goes to "end", libseccomp's program.
+func (g prefixGuards) program() []byte {
+	if g == (prefixGuards{}) {
+		return nil
+	}
+	a := &bpfAsm{prog: make([]bpfInsn, 0, 96)}
+	a.load(offArch)
+	a.jeq(unix.AUDIT_ARCH_X86_64, lNext, lEnd) // other architectures are libseccomp's to kill
+	a.load(offNr)
+	if g.fastOpen {
+		// flags is argument 3 of sendto and sendmmsg, 2 of sendmsg.
+		next := a.newLabel()
+		a.jeq(nrSendto, lFlags3, lNext)
+		a.jeq(nrSendmmsg, lFlags3, lNext)
+		a.jeq(nrSendmsg, lNext, next)
+		a.load(offArg2Lo)
+		a.emit(bpfInsn{code: bpfJsetK, k: msgFastOpen, jt: lEACCES, jf: lEnd})
+		a.mark(lFlags3)
+		a.load(offArg3Lo)
+		a.emit(bpfInsn{code: bpfJsetK, k: msgFastOpen, jt: lEACCES, jf: lEnd})
+		a.mark(next)
+	}
+	if g.listen {
+		a.jeq(nrListen, lEACCES, lNext)
+	}
+	otherFamily := lEnd
+	if g.families {
+		otherFamily = lEAFNOSUPPORT
+	}
+	if g.inet || g.unix || g.families {
+		next := a.newLabel()
+		a.jeq(nrSocket, lNext, next)
+		a.load(offArg0Lo)
+		unixSocket := lEnd
+		if g.unix {
+			unixSocket = lEACCES
+		}
+		a.jeq(unix.AF_UNIX, unixSocket, lNext)
+		inet := lEnd
+		if g.inet {
+			inet = lInet
+		}
+		a.jeq(unix.AF_INET, inet, lNext)
+		a.jeq(unix.AF_INET6, inet, otherFamily)
+		if g.inet {
+			a.mark(lInet)
+			a.load(offArg1Lo)
+			a.emit(bpfInsn{code: bpfAndK, k: sockTypeMask})
+			a.jeq(unix.SOCK_STREAM, lNext, lDgram)
+			a.load(offArg2Lo)
+			a.jeq(0, lEnd, lNext)
+			a.jeq(unix.IPPROTO_TCP, lEnd, lEPROTONOSUPPORT)
+			a.mark(lDgram)
+			if g.udpCovered {
+				a.jeq(unix.SOCK_DGRAM, lNext, lEPROTONOSUPPORT)
+				a.load(offArg2Lo)
+				a.jeq(0, lEnd, lNext)
+				a.jeq(unix.IPPROTO_UDP, lEnd, lEPROTONOSUPPORT)
+			} else {
+				a.jeq(unix.SOCK_DGRAM, lEACCES, lEPROTONOSUPPORT)
+			}
+		}
+		a.mark(next)
+	}
+	if g.unix || g.families {
+		next := a.newLabel()
+		a.jeq(nrSocketpair, lNext, next)
+		a.load(offArg0Lo)
+		if g.unix {
+			a.jeq(unix.AF_UNIX, lNext, otherFamily)
+			a.load(offArg1Lo)
+			a.emit(bpfInsn{code: bpfAndK, k: sockTypeMask})
+			a.jeq(unix.SOCK_STREAM, lEnd, lNext)
+			a.jeq(unix.SOCK_SEQPACKET, lEnd, lEACCES)
+		} else {
+			a.jeq(unix.AF_UNIX, lEnd, otherFamily)
+		}
+		a.mark(next)
+	}
+	if g.ifaceIoctls || g.attrIoctls {
+		next := a.newLabel()
+		a.jeq(nrIoctl, lNext, next)
+		a.load(offArg1Lo) // cmd is an unsigned int
+		above := lEnd
+		if g.attrIoctls {
+			above = lAttr
+		}
+		if g.ifaceIoctls {
+			// Ordered so that a terminal's ioctls (0x54xx) leave
+			// after four comparisons.
+			a.emit(bpfInsn{code: bpfJgtK, k: siocIWLast, jt: above},
+				bpfInsn{code: bpfJgeK, k: siocIWFirst, jt: lEACCES},
+				bpfInsn{code: bpfJgtK, k: siocIfaceLast, jt: lEnd},
+				bpfInsn{code: bpfJgeK, k: siocIfaceFirst, jf: lEnd})
+			a.jeq(unix.SIOCOUTQNSD, lEnd, lEACCES)
+		}
+		if g.attrIoctls {
+			a.mark(lAttr)
+			for i, cmd := range attrIoctlCmds {
+				jf := lNext
+				if i == len(attrIoctlCmds)-1 {
+					jf = lEnd
+				}
+				a.jeq(cmd, lEACCES, jf)
+			}
+		}
+		a.mark(next)
+	}
+	if g.namespaces {
+		next := a.newLabel()
+		a.jeq(nrClone, lNext, lClone3)
+		a.load(offArg0Lo)
+		a.emit(bpfInsn{code: bpfJsetK, k: cloneNewMask, jt: lEPERM, jf: lEnd})
+		a.mark(lClone3)
+		a.jeq(nrClone3, lENOSYS, next)
+		a.mark(next)
+	}
+	// Nothing matched: on to libseccomp's program.
+	a.jump(lEnd)
+	a.ret(lEPROTONOSUPPORT, MPTCPErrno)
+	a.ret(lEACCES, unix.EACCES)
+	a.ret(lEPERM, unix.EPERM)
+	a.ret(lENOSYS, unix.ENOSYS)
+	a.ret(lEAFNOSUPPORT, unix.EAFNOSUPPORT)
+	a.mark(lEnd)
+	return a.assemble()
 }

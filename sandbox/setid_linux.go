@@ -65,40 +65,42 @@ var setIDCalls = []struct {
 func setIDGuard(allowed func(string) bool) []byte {
 	var a bpfAsm
 	a.emit(bpfInsn{code: bpfLdAbsW, k: offArch},
-		bpfInsn{code: bpfJeqK, k: unix.AUDIT_ARCH_X86_64, jf: "end"},
+		bpfInsn{code: bpfJeqK, k: unix.AUDIT_ARCH_X86_64, jf: lEnd},
 		bpfInsn{code: bpfLdAbsW, k: offNr})
 	any := false
-	for _, c := range setIDCalls {
+	check := make([]bpfLabel, len(setIDCalls))
+	for i, c := range setIDCalls {
 		if !allowed(c.name) {
 			continue
 		}
 		any = true
 		// A holds the number here; jump to this call's check.
-		a.emit(bpfInsn{code: bpfJeqK, k: c.nr, jt: c.name})
+		check[i] = a.newLabel()
+		a.emit(bpfInsn{code: bpfJeqK, k: c.nr, jt: check[i]})
 	}
 	if allowed("openat2") {
 		any = true
-		a.emit(bpfInsn{code: bpfJeqK, k: unix.SYS_OPENAT2, jt: "enosys"})
+		a.emit(bpfInsn{code: bpfJeqK, k: unix.SYS_OPENAT2, jt: lENOSYS})
 	}
 	if !any {
 		return nil
 	}
-	a.emit(bpfInsn{code: bpfJeqK, k: 0, jt: "end", jf: "end"})
-	for _, c := range setIDCalls {
+	a.jump(lEnd)
+	for i, c := range setIDCalls {
 		if !allowed(c.name) {
 			continue
 		}
-		a.mark(c.name)
+		a.mark(check[i])
 		if c.flags >= 0 {
 			a.emit(bpfInsn{code: bpfLdAbsW, k: offArgLo(c.flags)},
-				bpfInsn{code: bpfJsetK, k: oCreateFlags, jf: "end"})
+				bpfInsn{code: bpfJsetK, k: oCreateFlags, jf: lEnd})
 		}
 		a.emit(bpfInsn{code: bpfLdAbsW, k: offArgLo(c.mode)},
-			bpfInsn{code: bpfJsetK, k: setIDBits, jt: "eperm", jf: "end"})
+			bpfInsn{code: bpfJsetK, k: setIDBits, jt: lEPERM, jf: lEnd})
 	}
-	a.ret("eperm", SetIDErrno)
-	a.ret("enosys", unix.ENOSYS)
-	a.mark("end")
+	a.ret(lEPERM, SetIDErrno)
+	a.ret(lENOSYS, unix.ENOSYS)
+	a.mark(lEnd)
 	return a.assemble()
 }
 

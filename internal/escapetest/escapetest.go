@@ -115,6 +115,8 @@ var Programs = []string{
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 	// issue 21's findings about the program's uid
 	"setid", "persist",
+	// cmd/sockjail/escape_unmediated_test.go
+	"dgram", "triple", "ifconf", "inotify", "metaall",
 }
 
 // Setup builds sockjail and the programs and creates the targets.
