@@ -272,7 +272,7 @@ var keys = []keyDef{
 	portsKey("network.bind_tcp", `TCP ports the program may bind: numbers, or "lo-hi" ranges as strings, such as [8080, "9000-9010"].`, func(p *Policy) *[]PortRange { return &p.Network.BindTCP }),
 	portsKey("network.connect_tcp", "TCP ports the program may connect to, on any host.", func(p *Policy) *[]PortRange { return &p.Network.ConnectTCP }),
 	boolKey("network.scope_signals", "The program can't signal processes outside its own sandbox.", func(p *Policy) *bool { return &p.Network.ScopeSignals }),
-	boolKey("network.scope_abstract_unix", "The program can't connect to abstract unix sockets outside its own sandbox.", func(p *Policy) *bool { return &p.Network.ScopeAbstractUnix }),
+	boolKey("network.scope_abstract_unix", "The program can't connect to abstract unix sockets outside its own sandbox. Below Landlock ABI 9, where nothing restricts pathname unix sockets, this also takes unix sockets away (EACCES), all but stream and seqpacket socketpairs.", func(p *Policy) *bool { return &p.Network.ScopeAbstractUnix }),
 
 	// [syscalls]
 	syscallListKey("syscalls.allow", "Syscalls the program may make: names and @groups.", func(p *Policy) *[]string { return &p.Syscalls.Allow }),
