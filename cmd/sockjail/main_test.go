@@ -1,14 +1,13 @@
 package main
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/sockjail/sockjail/internal/testenv"
 )
 
 // TestMain lets testscript run this test binary as the "sockjail" command,
@@ -49,13 +48,9 @@ func exitsCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("exits: bad CODE %q", args[0])
 	}
-	got := 0
-	if err := ts.Exec(args[1], args[2:]...); err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			ts.Fatalf("exits: %v", err)
-		}
-		got = ee.ExitCode()
+	got, err := testenv.ExitStatus(ts.Exec(args[1], args[2:]...))
+	if err != nil {
+		ts.Fatalf("exits: %v", err)
 	}
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)

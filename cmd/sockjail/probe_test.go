@@ -41,10 +41,8 @@ func TestProbe(t *testing.T) {
 			cmd := exec.Command(bin, append([]string{"probe"}, tt.args...)...)
 			cmd.Env = append(os.Environ(), tt.env...)
 			out, err := cmd.Output()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
+			code, err := testenv.ExitStatus(err)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if code != tt.code {

@@ -10,7 +10,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -494,15 +493,11 @@ func TestRunBadInput(t *testing.T) {
 				cmd = exec.Command("/bin/sh", append([]string{"-c", `exec "$0" "$@" <&-`, bin}, tt.args...)...)
 				cmd.Stderr = &stderr
 			}
-			err := cmd.Run()
+			code, err := testenv.ExitStatus(cmd.Run())
 			if cmd.Stdin != nil {
 				cmd.Stdin.(*os.File).Close()
 			}
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
+			if err != nil {
 				t.Fatal(err)
 			}
 			msg := stderr.String()

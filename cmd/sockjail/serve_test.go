@@ -221,15 +221,11 @@ func (s *serveProc) exitCode(timeout time.Duration) int {
 	case <-time.After(timeout):
 		s.t.Fatalf("serve did not exit within %v; log:\n%s", timeout, s.logs)
 	}
-	if s.err == nil {
-		return 0
+	code, err := testenv.ExitStatus(s.err)
+	if err != nil {
+		s.t.Fatalf("serve: %v", err)
 	}
-	var ee *exec.ExitError
-	if errors.As(s.err, &ee) {
-		return ee.ExitCode()
-	}
-	s.t.Fatalf("serve: %v", s.err)
-	return -1
+	return code
 }
 
 func (s *serveProc) signal(sig syscall.Signal) {

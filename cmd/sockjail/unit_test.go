@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,12 +20,8 @@ func runSockjail(t *testing.T, args ...string) (string, string, int) {
 	cmd := exec.Command(testenv.Sockjail(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
+	code, err := testenv.ExitStatus(cmd.Run())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return stdout.String(), stderr.String(), code

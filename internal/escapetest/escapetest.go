@@ -747,15 +747,8 @@ func (e *Env) RunBare(t *testing.T, argv []string) (out string, code int, stderr
 	var errBuf bytes.Buffer
 	cmd.Stderr = &errBuf
 	b, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		code = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			code = exitcode.SignalBase + int(ws.Signal())
-		}
+	if code, err = testenv.ExitStatus(err); err != nil {
+		t.Fatal(err)
 	}
 	return string(b), code, errBuf.String()
 }

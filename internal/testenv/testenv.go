@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/sockjail/sockjail/internal/buildflags"
+	"github.com/sockjail/sockjail/internal/exitcode"
 )
 
 // NoSkipEnv names the environment variable that turns skips for missing
@@ -173,4 +175,22 @@ func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// ExitStatus returns the status of a command from its Run, Output or Wait
+// error, as a shell reports it: 0 for nil, the exit code, or 128+N when
+// signal N killed it (as sockjail reports its program's death). An error
+// that is not an exit status (the command did not start) is returned.
+func ExitStatus(err error) (int, error) {
+	var ee *exec.ExitError
+	if err == nil {
+		return 0, nil
+	}
+	if !errors.As(err, &ee) {
+		return 0, err
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return exitcode.SignalBase + int(ws.Signal()), nil
+	}
+	return ee.ExitCode(), nil
 }
