@@ -405,7 +405,10 @@ func TestServeNoResets(t *testing.T) {
 // makes the teardown of each sandbox slow.
 func TestServeReconnectAtLimit(t *testing.T) {
 	f := newServeFixture(t)
-	pol := f.policy(t, "reconnect", nil)
+	// The program runs as a uid of its own: RLIMIT_NPROC counts nobody's
+	// processes machine-wide, other tests' included, and a session that
+	// can't fork would be a short reply, not the refusal under test.
+	pol := f.policy(t, "reconnect", map[string]string{"program": fmt.Sprintf("user = \"%d\"", reconnectUID)})
 	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("big.sh"))
 	maxPerSource := policy.Default().Serve.MaxPerSource
 	busyMachine(t)
@@ -417,6 +420,9 @@ func TestServeReconnectAtLimit(t *testing.T) {
 		t.Fatalf("%d of %d connections refused, %d reset, %d short, %d without EOF; want none", refused, conns, resets, short, len(noEOF))
 	}
 }
+
+// reconnectUID is the uid TestServeReconnectAtLimit's program runs as.
+const reconnectUID = 4242490
 
 // busyMachine keeps every CPU busy with a spinning process until the test
 // ends.
