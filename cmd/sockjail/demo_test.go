@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -183,5 +184,99 @@ func demoCopy(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, fi.Mode().Perm()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnreachableProgramRefused: where the program truly can't be reached
+// by the user who must run it, `run` and `serve` refuse to start it (exit
+// 126) with the file or directory in the way, the user and the fix: as
+// root, a script only root may read (the program runs as nobody); as a
+// normal user, a program in a 0700 directory of root's, which sockjail
+// itself can't enter.
+func TestUnreachableProgramRefused(t *testing.T) {
+	testenv.RequireRoot(t)
+	setpriv := testenv.LookTool(t, "setpriv")
+	sockjail := testenv.Sockjail(t)
+	base, err := os.MkdirTemp("/srv", "sockjail-unreachable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	private := filepath.Join(base, "root-only")
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{base, 0o755}, {private, 0o700}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ownScript := filepath.Join(base, "own.sh")
+	hidden := filepath.Join(private, "hello.sh")
+	for _, p := range []string{ownScript, hidden} {
+		mode := os.FileMode(0o755)
+		if p == ownScript {
+			mode = 0o700
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho Hello World\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		user bool // start sockjail as demoUID
+		prog string
+		want []string
+	}{
+		{"root", false, ownScript, []string{"user nobody", ownScript, "mode 0700, owner root", "chmod o+rx " + ownScript}},
+		{"user", true, hidden, []string{"sockjail runs as user 4242480", "can't enter " + private, "mode 0700, owner root", "start sockjail as root"}},
+	} {
+		for _, cmdName := range []string{"run", "serve"} {
+			t.Run(tt.name+"/"+cmdName, func(t *testing.T) {
+				args := []string{sockjail, cmdName}
+				if cmdName == "serve" {
+					args = append(args, "--listen", testenv.FreeLoopbackAddr(t))
+				}
+				args = append(args, "--", tt.prog)
+				if tt.user {
+					args = append(append([]string{setpriv}, escapetest.Setpriv(demoUID)[1:]...), args...)
+				}
+				cmd := exec.Command(args[0], args[1:]...)
+				// run wants a connection on fd 0 and 1 before anything else.
+				fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ours, theirs := os.NewFile(uintptr(fds[0]), "client"), os.NewFile(uintptr(fds[1]), "connection")
+				defer ours.Close()
+				cmd.Stdin, cmd.Stdout = theirs, theirs
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				err = cmd.Start()
+				theirs.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err = <-done:
+				case <-time.After(60 * time.Second):
+					cmd.Process.Kill()
+					t.Fatalf("%s did not refuse within a minute; stderr:\n%s", cmdName, stderr.String())
+				}
+				if code := cmd.ProcessState.ExitCode(); code != 126 {
+					t.Errorf("exit %d (%v), want 126; stderr:\n%s", code, err, stderr.String())
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(stderr.String(), w) {
+						t.Errorf("stderr does not say %q:\n%s", w, stderr.String())
+					}
+				}
+			})
+		}
 	}
 }
