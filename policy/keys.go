@@ -346,7 +346,31 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return quote(string(p.Serve.ProxyProtocol)) },
 	},
-	durationKey("serve.stop_timeout", "On SIGTERM, how long live sessions may go on before they are ended.", func(p *Policy) *Duration { return &p.Serve.StopTimeout }),
+	durationKey("serve.stop_timeout", "On SIGTERM, how long live sessions may go on before they are ended (after drain_delay).", func(p *Policy) *Duration { return &p.Serve.StopTimeout }),
+	durationKey("serve.drain_delay", "On SIGTERM, how long new connections are still served while the admin listener's /readyz already answers 503, so that a load balancer takes this backend out before its listeners close. Make it longer than the balancer's check interval times its fall count. \"0\" closes the listeners at once.", func(p *Policy) *Duration { return &p.Serve.DrainDelay }),
+	{
+		path: "serve.health_check", typ: `"off" | "proxy-local" | "tcp" | "any"`,
+		doc: `Load balancer health checks that are answered without starting the program: counted in the admin listener's metrics (sockjail_health_checks_total) and not logged one line each. "proxy-local": a connection whose PROXY v2 header has the LOCAL command (HAProxy's check-send-proxy); needs proxy_protocol "v2" or "any". "tcp": a connection that closes before sending any byte of its PROXY header (a plain TCP connect check); needs proxy_protocol other than "off", since without a header a check and a client that has not spoken yet look the same. "any": both.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			p.Serve.HealthCheck = HealthCheck(c.enum("serve.health_check", v, string(HealthCheckOff), string(HealthCheckProxyLocal), string(HealthCheckTCP), string(HealthCheckAny)))
+		},
+		format: func(p *Policy) string { return quote(string(p.Serve.HealthCheck)) },
+	},
+	{
+		path: "serve.admin_listen", typ: `string "HOST:PORT"`,
+		doc: `The admin listener: plain HTTP with /healthz, /readyz and /metrics (Prometheus), see docs/fleet.md. "" (the default) opens none. Put it on a loopback or management address: it has no authentication. The --admin-listen flag overrides it.`,
+		parse: func(p *Policy, v any, c *decoder) {
+			s := c.str("serve.admin_listen", v)
+			if c.failed("serve.admin_listen") || s == "" {
+				p.Serve.AdminListen = s
+				return
+			}
+			if c.check("serve.admin_listen", CheckListenAddr(s)) {
+				p.Serve.AdminListen = s
+			}
+		},
+		format: func(p *Policy) string { return quote(p.Serve.AdminListen) },
+	},
 
 	// [terminal]
 	{

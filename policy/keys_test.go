@@ -62,6 +62,9 @@ func TestDefaults(t *testing.T) {
 		"serve.busy_message":          `""`,
 		"serve.proxy_protocol":        `"off"`,
 		"serve.stop_timeout":          `"30s"`,
+		"serve.drain_delay":           `"0"`,
+		"serve.health_check":          `"off"`,
+		"serve.admin_listen":          `""`,
 		"terminal.pty":                `false`,
 		"terminal.telnet":             `false`,
 		"terminal.crlf":               `false`,
@@ -205,6 +208,14 @@ func TestParseKeys(t *testing.T) {
 		{"serve.proxy_protocol", `"v2"`, ``},
 		{"serve.proxy_protocol", `"any"`, ``},
 		{"serve.stop_timeout", `"5s"`, ``},
+		{"serve.drain_delay", `"5s"`, ``},
+		{"serve.health_check", `"proxy-local"`, ``},
+		{"serve.health_check", `"tcp"`, ``},
+		{"serve.health_check", `"any"`, ``},
+		{"serve.health_check", `"off"`, ``},
+		{"serve.admin_listen", `"127.0.0.1:9100"`, ``},
+		{"serve.admin_listen", `"[::1]:9100"`, ``},
+		{"serve.admin_listen", `":9100"`, ``},
 		{"terminal.pty", `true`, ``},
 		{"terminal.telnet", `true`, ``},
 		{"terminal.telnet", `"passive"`, ``},
@@ -224,6 +235,8 @@ func TestParseKeys(t *testing.T) {
 		switch tt.path {
 		case "terminal.idle_message":
 			in = "[connection]\nidle_timeout = \"1m\"\n" + in
+		case "serve.health_check":
+			in = "[serve]\nproxy_protocol = \"v2\"\n" + strings.TrimPrefix(in, "[serve]\n")
 		case "program.group":
 			in = "[program]\nuser = \"nobody\"\n" + strings.TrimPrefix(in, "[program]\n")
 		}

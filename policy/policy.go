@@ -226,7 +226,32 @@ type Serve struct {
 	// in front of Accept=yes.
 	ProxyProtocol ProxyMode `toml:"proxy_protocol"`
 	StopTimeout   Duration  `toml:"stop_timeout"`
+	// DrainDelay is how long serve goes on accepting after SIGTERM, while
+	// /readyz already says 503, so that load balancers notice first.
+	DrainDelay Duration `toml:"drain_delay"`
+	// HealthCheck names the load balancer health checks that serve
+	// answers without starting the program.
+	HealthCheck HealthCheck `toml:"health_check"`
+	// AdminListen is the admin listener's HOST:PORT; "" means none.
+	AdminListen string `toml:"admin_listen"`
 }
+
+// HealthCheck is the value of [Serve.HealthCheck].
+type HealthCheck string
+
+const (
+	HealthCheckOff        HealthCheck = "off"         // every connection is a session
+	HealthCheckProxyLocal HealthCheck = "proxy-local" // a PROXY v2 LOCAL header is a check
+	HealthCheckTCP        HealthCheck = "tcp"         // a connection closed before its PROXY header is a check
+	HealthCheckAny        HealthCheck = "any"         // both
+)
+
+// ProxyLocal reports whether a PROXY v2 LOCAL connection is a health check.
+func (h HealthCheck) ProxyLocal() bool { return h == HealthCheckProxyLocal || h == HealthCheckAny }
+
+// TCP reports whether a connection closed before sending anything is a
+// health check.
+func (h HealthCheck) TCP() bool { return h == HealthCheckTCP || h == HealthCheckAny }
 
 // ProxyMode is the [Serve.ProxyProtocol] setting: which PROXY protocol
 // header versions a connection must start with, if any.

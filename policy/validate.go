@@ -27,6 +27,7 @@ func (d *decoder) validate(p *Policy) {
 	if p.Connection.LingerIdle > p.Connection.LingerMax {
 		d.errorf(d.later("connection.linger_idle", "connection.linger_max"), "linger_idle (%s) is longer than linger_max (%s)", p.Connection.LingerIdle, p.Connection.LingerMax)
 	}
+	d.validateServe(p)
 	d.validateProgram(p)
 	d.validatePaths(p)
 	d.validateSyscalls(p)
@@ -47,6 +48,15 @@ func (d *decoder) later(paths ...string) string {
 		}
 	}
 	return best
+}
+
+func (d *decoder) validateServe(p *Policy) {
+	s := &p.Serve
+	if s.HealthCheck.ProxyLocal() && s.ProxyProtocol != ProxyV2 && s.ProxyProtocol != ProxyAny {
+		d.errorf(d.later("serve.health_check", "serve.proxy_protocol"), "health_check = %q needs proxy_protocol = \"v2\" or \"any\" (the LOCAL command exists in PROXY v2 only), not %q", s.HealthCheck, s.ProxyProtocol)
+	} else if s.HealthCheck.TCP() && (s.ProxyProtocol == "" || s.ProxyProtocol == ProxyOff) {
+		d.errorf(d.later("serve.health_check", "serve.proxy_protocol"), "health_check = %q needs a proxy_protocol: without a PROXY header, a TCP check and a client that has not spoken yet look the same; check the admin listener's /readyz instead", s.HealthCheck)
+	}
 }
 
 func (d *decoder) validateProgram(p *Policy) {

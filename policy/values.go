@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -370,4 +371,17 @@ func formatFloat(f float64) string {
 		s += ".0"
 	}
 	return s
+}
+
+// CheckListenAddr checks a listen address written HOST:PORT ("127.0.0.1:9100",
+// "[::1]:9100", ":9100"), with a numeric port. It does not resolve HOST.
+func CheckListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT (such as 127.0.0.1:9100, [::1]:9100 or :9100): %v", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
 }
