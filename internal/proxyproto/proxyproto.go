@@ -101,7 +101,8 @@ func (h *Header) HasAddr() bool {
 }
 
 // Errors returned by Read and Parse. Every error from them wraps exactly one
-// of these; test with errors.Is.
+// of these, but for ErrNothingSent, which comes with ErrTruncated; test with
+// errors.Is.
 var (
 	// ErrNoHeader: the stream does not start with a PROXY protocol
 	// signature (of an accepted version).
@@ -111,6 +112,10 @@ var (
 	// ErrTruncated: the peer closed the connection before the header was
 	// complete.
 	ErrTruncated = errors.New("connection closed inside the PROXY protocol header")
+	// ErrNothingSent: the peer closed the connection (FIN or reset)
+	// before sending any byte, as a plain TCP health check or a port
+	// scan does. An error wrapping it also wraps ErrTruncated.
+	ErrNothingSent = errors.New("closed before sending any byte")
 	// ErrTimeout: the header did not complete within the timeout.
 	ErrTimeout = errors.New("timed out waiting for the PROXY protocol header")
 )

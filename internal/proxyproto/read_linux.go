@@ -29,7 +29,11 @@ func Read(fd int, timeout time.Duration, mode string) (Header, error) {
 		return Header{}, fmt.Errorf("proxyproto: unknown mode %q (want v1, v2 or any)", mode)
 	}
 	r := reader{fd: fd, deadline: time.Now().Add(timeout), mode: mode}
-	return r.read()
+	h, err := r.read()
+	if err != nil && len(r.buf) == 0 && errors.Is(err, ErrTruncated) {
+		err = fmt.Errorf("%w (%w)", ErrNothingSent, err)
+	}
+	return h, err
 }
 
 type reader struct {

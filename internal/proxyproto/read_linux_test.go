@@ -241,3 +241,38 @@ func TestReadBadMode(t *testing.T) {
 		t.Fatal("empty mode accepted")
 	}
 }
+
+// TestReadNothingSent: a peer that closes (FIN or reset) before sending a
+// byte, as a plain TCP health check does, is ErrNothingSent (and
+// ErrTruncated); one that sent part of a header is ErrTruncated only.
+func TestReadNothingSent(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		send    string
+		reset   bool
+		nothing bool
+	}{
+		{name: "fin", nothing: true},
+		{name: "reset", reset: true, nothing: true},
+		{name: "partial fin", send: "PROXY TCP4 "},
+		{name: "partial reset", send: "\r\n\r\n\x00", reset: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fd, client := socketPair(t, "tcp")
+			if tc.send != "" {
+				client.Write([]byte(tc.send))
+			}
+			if tc.reset {
+				unix.SetsockoptLinger(int(client.Fd()), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			}
+			client.Close()
+			_, err := Read(fd, 5*time.Second, ModeAny)
+			if !errors.Is(err, ErrTruncated) {
+				t.Fatalf("error = %v, want ErrTruncated", err)
+			}
+			if got := errors.Is(err, ErrNothingSent); got != tc.nothing {
+				t.Fatalf("error = %v: ErrNothingSent %v, want %v", err, got, tc.nothing)
+			}
+		})
+	}
+}
