@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/sockjail/sockjail/internal/admin"
 	"github.com/sockjail/sockjail/internal/exitcode"
+	"github.com/sockjail/sockjail/internal/metrics"
 	"github.com/sockjail/sockjail/internal/serve"
 	"github.com/sockjail/sockjail/internal/session"
+	"github.com/sockjail/sockjail/policy"
 )
 
 func init() {
@@ -34,15 +38,24 @@ with Accept=no, or 'systemd-socket-activate -l ADDR' without --accept).
 The policy's [serve] table sets max_connections (default 64),
 max_per_source (default 8), rate_per_source, allow_from and deny_from
 (CIDRs, deny wins), busy_message, proxy_protocol (off, v1, v2, any: the
-client address then comes from the load balancer's PROXY header) and
-stop_timeout (default 30s). Refused connections get an optional
-busy_message line and a polite close, never a reset, and a log line with
-the reason; the program is not started for them.
+client address then comes from the load balancer's PROXY header),
+health_check (proxy-local, tcp, any: load balancer checks answered
+without starting the program), drain_delay (default 0) and stop_timeout
+(default 30s). Refused connections get an optional busy_message line and
+a polite close, never a reset, and a log line with the reason; the
+program is not started for them.
+
+Admin listener (off by default): --admin-listen ADDR or [serve]
+admin_listen serves plain HTTP with GET /healthz, /readyz (503 while
+draining, stopping or at max_connections) and /metrics (Prometheus text
+format). See docs/fleet.md.
 
 Signals:
-  SIGTERM, SIGINT  stop accepting, let live sessions finish within
-                   stop_timeout, then end them (their close still runs);
-                   exit 0. A second one ends everything at once.
+  SIGTERM, SIGINT  /readyz turns 503; connections are still served for
+                   drain_delay; then stop accepting, let live sessions
+                   finish within stop_timeout, then end them (their close
+                   still runs); exit 0. A second one skips the rest of the
+                   drain, or ends everything at once.
   SIGHUP           reload the policy for new connections; an invalid
                    policy is logged and the current one stays.
   SIGUSR1          log the live sessions (peer, pid, age).
@@ -58,11 +71,18 @@ Exit status: 0 after a stop, or
 func serveCommand(args []string) int {
 	var sf serviceFlags
 	var listen stringList
-	c := newCLI("serve", []string{"sockjail serve [--listen ADDR]... [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]"}, serveDescription)
+	var adminListen string
+	c := newCLI("serve", []string{"sockjail serve [--listen ADDR]... [--admin-listen ADDR] [--policy FILE] [--log-format text|json] -- PROGRAM [ARGS...]"}, serveDescription)
 	sf.register(c)
 	c.flags.Var(&listen, "listen", "listen on `ADDR` (127.0.0.1:31337, [::]:31337, :31337); repeatable; default: the sockets systemd passes")
+	c.flags.StringVar(&adminListen, "admin-listen", "", "serve /healthz, /readyz and /metrics over HTTP on `ADDR` (127.0.0.1:9100); overrides [serve] admin_listen")
 	if code, ok := sf.parse(c, args); !ok {
 		return code
+	}
+	if adminListen != "" {
+		if err := policy.CheckListenAddr(adminListen); err != nil {
+			return c.usageError(fmt.Sprintf("--admin-listen: %v", err))
+		}
 	}
 	log := sf.logger(os.Stderr)
 
@@ -113,10 +133,41 @@ func serveCommand(args []string) int {
 		}
 	}
 
-	srv, err := serve.New(serve.Config{Listeners: ls, Log: log, Initial: initial, Load: load})
+	// The admin listener is opened with the others, so that a port in use
+	// stops the service at once. It is opened once: a reload does not
+	// move it.
+	if adminListen == "" {
+		adminListen = p.Serve.AdminListen
+	}
+	var adminLn net.Listener
+	if adminListen != "" {
+		adminLn, err = admin.Listen(adminListen)
+		if err != nil {
+			return fail(exitcode.OSError, err)
+		}
+	}
+
+	m := metrics.New(serve.RefusalReasons, session.KillReasons)
+	srv, err := serve.New(serve.Config{Listeners: ls, Log: log, Initial: initial, Load: load, Metrics: m})
 	if err != nil {
 		return fail(exitcode.Internal, err)
 	}
+	adminDone := make(chan struct{})
+	if adminLn != nil {
+		as := admin.New(admin.Config{Metrics: m, Ready: srv.Ready, Healthy: srv.Healthy, Log: log})
+		log.Info("admin listening", "admin_listen", adminLn.Addr().String())
+		go func() {
+			as.Serve(adminLn)
+			close(adminDone)
+		}()
+	} else {
+		close(adminDone)
+	}
 	srv.Serve(context.Background(), sigs)
+	// Scrapes and checks are answered until the last session has ended.
+	if adminLn != nil {
+		adminLn.Close()
+	}
+	<-adminDone
 	return exitcode.OK
 }

@@ -233,6 +233,14 @@ func (l *Limits) WaitTeardown() {
 	}
 }
 
+// Full reports whether MaxConnections connections are counted, so that the
+// next one would be refused unless one of them has hung up meanwhile.
+func (l *Limits) Full() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.MaxConnections > 0 && len(l.live) >= l.set.MaxConnections
+}
+
 // Counts returns the connections served (global slots held), the sessions
 // being torn down after their client's connection closed, and the number
 // of sources tracked.

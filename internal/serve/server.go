@@ -25,7 +25,10 @@ import (
 	"time"
 
 	"github.com/sockjail/sockjail/internal/conn"
+	"github.com/sockjail/sockjail/internal/metrics"
+	"github.com/sockjail/sockjail/internal/proxyproto"
 	"github.com/sockjail/sockjail/internal/session"
+	"github.com/sockjail/sockjail/policy"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,7 +66,21 @@ type Config struct {
 	// SIGHUP. An error is logged, and the current configuration stays in
 	// force.
 	Load func() (*session.Config, error)
+	// Metrics, when not nil, is given to every session and counts the
+	// server's own events (health checks, reloads).
+	Metrics *metrics.Metrics
 }
+
+// RefusalReasons are the reasons serve refuses a connection for, as the log
+// line's reason= field and the metrics' reason label show them.
+var RefusalReasons = []string{ReasonMaxConnections, ReasonMaxPerSource, ReasonRate, ReasonDenied, ReasonProxyHeader, ReasonStopping}
+
+// The server's states, as /readyz reports them.
+const (
+	stateServing  int32 = iota
+	stateDraining       // SIGTERM came: /readyz says 503, connections are still served
+	stateStopping       // the listeners are closed
+)
 
 // generation is what one loaded policy decides for new connections.
 type generation struct {
@@ -74,7 +91,9 @@ type generation struct {
 	limits      LimitSettings
 	busy        string
 	proxy       bool
+	health      policy.HealthCheck
 	stopTimeout time.Duration
+	drainDelay  time.Duration
 
 	// refs counts the connections using this generation, retired is set
 	// when a reload replaced it; the last connection of a retired
@@ -95,7 +114,9 @@ func newGeneration(cfg *session.Config) *generation {
 		},
 		busy:        s.BusyMessage,
 		proxy:       s.ProxyProtocol.Expected(),
+		health:      s.HealthCheck,
 		stopTimeout: time.Duration(s.StopTimeout),
+		drainDelay:  time.Duration(s.DrainDelay),
 	}
 	if g.stopTimeout <= 0 {
 		g.stopTimeout = DefaultStopTimeout
@@ -136,6 +157,12 @@ type Server struct {
 	mu   sync.Mutex
 	live map[*session.Session]struct{}
 
+	metrics *metrics.Metrics
+	state   atomic.Int32
+	// acceptErr is the last accept error, cleared by the next accept
+	// that succeeds: while it is set, /healthz says why.
+	acceptErr atomic.Pointer[string]
+
 	served, refused atomic.Int64
 }
 
@@ -154,12 +181,45 @@ func New(cfg Config) (*Server, error) {
 		notify:    newNotifier(),
 		refusing:  make(chan struct{}, maxRefusing),
 		live:      make(map[*session.Session]struct{}),
+		metrics:   cfg.Metrics,
 	}
+	cfg.Initial.Metrics = cfg.Metrics
 	g := newGeneration(cfg.Initial)
 	s.gen.Store(g)
 	s.limits = NewLimits(g.limits)
 	s.killCtx, s.kill = context.WithCancel(context.Background())
+	s.metrics.SetMaxSessions(g.limits.MaxConnections)
+	s.metrics.SetReady(func() bool { ok, _ := s.Ready(); return ok })
 	return s, nil
+}
+
+// Ready reports whether new sessions are accepted, and why not: "draining"
+// after SIGTERM (during drain_delay), "stopping" once the listeners are
+// closed, or "at max_connections" while that many connections are served.
+// The admin listener's /readyz answers it.
+func (s *Server) Ready() (bool, string) {
+	switch s.state.Load() {
+	case stateDraining:
+		return false, "draining"
+	case stateStopping:
+		return false, "stopping"
+	}
+	if s.limits.Full() {
+		return false, fmt.Sprintf("at max_connections (%d)", s.gen.Load().limits.MaxConnections)
+	}
+	return true, ""
+}
+
+// Healthy reports whether the process is able to serve, and why not: it is
+// not while accepting fails (out of descriptors or memory) until an accept
+// succeeds again. Draining and stopping are healthy: a supervisor must not
+// restart a process that is stopping as asked. The admin listener's
+// /healthz answers it.
+func (s *Server) Healthy() (bool, string) {
+	if e := s.acceptErr.Load(); e != nil {
+		return false, "accept failing: " + *e
+	}
+	return true, ""
 }
 
 // Serve accepts connections until a SIGTERM or SIGINT arrives on sigs (or
@@ -212,19 +272,22 @@ func (s *Server) Serve(ctx context.Context, sigs <-chan os.Signal) {
 	}
 }
 
-// stop is the graceful stop, started by sig (nil: the context).
+// stop is the graceful stop, started by sig (nil: the context): the drain,
+// then closing the listeners and waiting for the live sessions.
 func (s *Server) stop(sig os.Signal, sigs <-chan os.Signal) {
 	g := s.gen.Load()
-	for _, l := range s.listeners {
-		l.Close()
-	}
-	s.accepts.Wait()
-	s.sendNotify("STOPPING=1\n" + s.status())
-	live := s.liveCount()
 	why := "context"
 	if sig != nil {
 		why = sig.String()
 	}
+	s.sendNotify("STOPPING=1\n" + s.status())
+	s.drain(g.drainDelay, why, sigs)
+	s.state.Store(stateStopping)
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	s.accepts.Wait()
+	live := s.liveCount()
 	s.log.Info("stopping", "signal", why, "live", live, "stop_timeout", g.stopTimeout)
 
 	done := make(chan struct{})
@@ -258,6 +321,36 @@ func (s *Server) stop(sig os.Signal, sigs <-chan os.Signal) {
 	}
 }
 
+// drain turns /readyz to 503 at once and goes on serving for delay, so that
+// load balancers stop sending new connections before the listeners close.
+// A second SIGTERM or SIGINT ends the drain early; SIGHUP and SIGUSR1 are
+// handled as usual meanwhile.
+func (s *Server) drain(delay time.Duration, why string, sigs <-chan os.Signal) {
+	s.state.Store(stateDraining)
+	if delay <= 0 {
+		return
+	}
+	s.log.Info("draining", "signal", why, "drain_delay", delay, "live", s.liveCount())
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				s.log.Warn("second stop signal, ending the drain now", "signal", sig.String())
+				return
+			case syscall.SIGHUP:
+				s.Reload()
+			case syscall.SIGUSR1:
+				s.LogSessions()
+			}
+		}
+	}
+}
+
 // Reload prepares a new configuration with Config.Load and uses it for the
 // connections accepted from then on. Live sessions keep theirs. When Load
 // fails, the error is logged and the current configuration stays.
@@ -269,10 +362,12 @@ func (s *Server) Reload() {
 	s.sendNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
 	defer s.sendNotify("READY=1\n" + s.status())
 	cfg, err := s.load()
+	s.metrics.Reloaded(err == nil)
 	if err != nil {
 		s.log.Error("policy reload failed, keeping the current policy", "error", err.Error())
 		return
 	}
+	cfg.Metrics = s.metrics
 	g := newGeneration(cfg)
 	s.mu.Lock()
 	old := s.gen.Swap(g)
@@ -283,6 +378,7 @@ func (s *Server) Reload() {
 		closeGen(old)
 	}
 	s.limits.Set(g.limits)
+	s.metrics.SetMaxSessions(g.limits.MaxConnections)
 	s.log.Info("policy reloaded", "policy", cfg.Policy.Source,
 		"max_connections", g.limits.MaxConnections, "max_per_source", g.limits.MaxPerSource,
 		"proxy_protocol", string(cfg.Policy.Serve.ProxyProtocol))
@@ -376,9 +472,14 @@ func (s *Server) acceptLoop(l *Listener) {
 				continue
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			msg := err.Error()
+			s.acceptErr.Store(&msg)
 			s.log.Error("accept failed", "listen", l.Addr().String(), "error", err.Error(), "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
+		}
+		if backoff != 0 {
+			s.acceptErr.Store(nil)
 		}
 		backoff = 0
 		s.conns.Add(1)
@@ -407,7 +508,15 @@ func (s *Server) handle(fd int) {
 		s.refuse(c, g, ReasonMaxConnections, g.busy, nil)
 		return
 	}
-	sess, reason, message, err := s.admit(c, g, slot)
+	sess, check, reason, message, err := s.admit(c, g, slot)
+	if check != "" {
+		// A load balancer's health check: answered by the close, counted,
+		// not logged, and holding no slot meanwhile.
+		slot.Release()
+		s.metrics.HealthCheck(check)
+		sess.Dismiss()
+		return
+	}
 	if reason != "" {
 		// Give the slot back before the polite close, which may take a
 		// moment: a refused connection does not count.
@@ -433,25 +542,33 @@ func (s *Server) handle(fd int) {
 // admit reads the PROXY header if the policy asks for one, and applies the
 // access rules and the per-source limits to the client's address. On
 // success it returns the session, with slot holding a per-source slot for
-// the address; otherwise the reason for refusing c, the message to send
-// and the error to log.
-func (s *Server) admit(c *conn.Conn, g *generation, slot *Slot) (sess *session.Session, reason, message string, err error) {
+// the address. A health check that the policy's health_check names comes
+// back as its kind (metrics.CheckProxyLocal, metrics.CheckTCP) with the
+// session to dismiss. Otherwise admit returns the reason for refusing c,
+// the message to send and the error to log.
+func (s *Server) admit(c *conn.Conn, g *generation, slot *Slot) (sess *session.Session, check, reason, message string, err error) {
 	sess = session.New(c, g.cfg)
 	if g.proxy {
 		// The address that the rules and limits judge is the client's,
 		// from the header.
 		if err := sess.ReadProxyHeader(); err != nil {
-			return nil, ReasonProxyHeader, "", err
+			if g.health.TCP() && errors.Is(err, proxyproto.ErrNothingSent) {
+				return sess, metrics.CheckTCP, "", "", nil
+			}
+			return nil, "", ReasonProxyHeader, "", err
+		}
+		if g.health.ProxyLocal() && sess.ProxyLocal() {
+			return sess, metrics.CheckProxyLocal, "", "", nil
 		}
 	}
 	peer := c.Peer().Addr()
 	if ok, why := g.rules.Allowed(peer); !ok {
-		return nil, ReasonDenied, "", errors.New(why)
+		return nil, "", ReasonDenied, "", errors.New(why)
 	}
 	if why := slot.AcquireSource(peer, time.Now()); why != "" {
-		return nil, why, g.busy, nil
+		return nil, "", why, g.busy, nil
 	}
-	return sess, "", "", nil
+	return sess, "", "", "", nil
 }
 
 // track registers a live session, unless the server is stopping.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sockjail/sockjail/internal/conn"
+	"github.com/sockjail/sockjail/internal/metrics"
 	"github.com/sockjail/sockjail/internal/relay"
 	"github.com/sockjail/sockjail/internal/telnet"
 	"github.com/sockjail/sockjail/policy"
@@ -25,6 +26,9 @@ type Config struct {
 	// timings (NewConfig), which serve shortens for a connection it
 	// refuses.
 	Close conn.CloseOptions
+	// Metrics counts sessions, refusals, durations, bytes, sandbox
+	// starts and kills; nil counts nothing (`sockjail run`).
+	Metrics *metrics.Metrics
 }
 
 // NewConfig returns the configuration of the sessions that serve argv

@@ -37,6 +37,10 @@ import (
 // client that never completes one cannot hold a session open.
 const ProxyHeaderTimeout = 5 * time.Second
 
+// KillReasons are the values of the log line's killed= field, the reasons
+// sockjail ends a program early.
+var KillReasons = []string{"max-duration", "idle-timeout", "hangup", "stopped", "killed"}
+
 // Result is how a session ended.
 type Result struct {
 	// ExitCode is what `sockjail run` exits with: the program's status
@@ -61,7 +65,8 @@ type Session struct {
 	cfg     *Config
 	started time.Time
 
-	proxyRead bool // the PROXY header was already consumed
+	proxyRead  bool // the PROXY header was already consumed
+	proxyLocal bool // and its command was LOCAL: the proxy's own connection
 	// relayEnded is set once the relay returned, with relayErr saying how.
 	relayEnded bool
 	relayErr   error
@@ -96,6 +101,7 @@ func (s *Session) ReadProxyHeader() error {
 	if err != nil {
 		return fmt.Errorf("reading PROXY protocol header: %w", err)
 	}
+	s.proxyLocal = h.Command == proxyproto.CmdLocal
 	if h.Source.IsValid() {
 		s.conn.SetPeer(h.Source)
 	}
@@ -103,6 +109,23 @@ func (s *Session) ReadProxyHeader() error {
 		s.conn.SetLocal(h.Dest)
 	}
 	return nil
+}
+
+// ProxyLocal reports whether ReadProxyHeader read a PROXY v2 header with
+// the LOCAL command: a connection the load balancer opened itself, such as
+// HAProxy's check-send-proxy health check.
+func (s *Session) ProxyLocal() bool { return s.proxyLocal }
+
+// Dismiss closes the connection without starting the program and without a
+// log line: for a load balancer's health check, which serve counts instead.
+// The close sends FIN after draining what the peer sent, without waiting
+// for it: a checker has nothing more to say.
+func (s *Session) Dismiss() conn.CloseResult {
+	cr := s.conn.Close(context.Background(), conn.CloseOptions{})
+	if s.onClosed != nil {
+		s.onClosed()
+	}
+	return cr
 }
 
 // Info describes the session.
@@ -174,6 +197,9 @@ func (s *Session) Run(ctx context.Context) Result {
 	if err := s.ReadProxyHeader(); err != nil {
 		return s.refuse(attrs, "proxy-header", err, exitcode.Refused)
 	}
+	// From here on the connection is a session: every way out goes
+	// through logEnd with refused false, which counts its end.
+	s.cfg.Metrics.SessionServed()
 
 	// An interactive program gets a pty or pipes through the relay instead
 	// of the connection itself; everything else keeps the zero-copy path.
@@ -193,10 +219,14 @@ func (s *Session) Run(ctx context.Context) Result {
 	if rl != nil {
 		env = append(env, rl.Env()...)
 	}
+	startedAt := time.Now()
 	proc, err := s.cfg.Sandbox.Start(sandbox.StartConfig{
 		Stdin: stdio.in, Stdout: stdio.out, Stderr: stdio.err,
 		Env: env, ControllingTTY: stdio.ctty,
 	})
+	if err == nil {
+		s.cfg.Metrics.SandboxStarted(time.Since(startedAt))
+	}
 	cleanup.afterStart()
 	if err != nil {
 		cleanup.wait()
@@ -394,6 +424,16 @@ func (s *Session) logEnd(attrs []slog.Attr, res Result, refused bool, cr conn.Cl
 	if why != "" {
 		attrs = append(attrs, slog.String("killed", why))
 	}
+	if !refused {
+		if why != "" {
+			s.cfg.Metrics.ProgramKilled(why)
+		}
+		var rx, tx int64
+		if cr.Stats.Valid {
+			rx, tx = cr.Stats.BytesReceived, cr.Stats.BytesSent
+		}
+		s.cfg.Metrics.SessionEnded(time.Since(s.started), rx, tx)
+	}
 	// Byte counts come from TCP_INFO, which only TCP connections have.
 	if st := cr.Stats; st.Valid {
 		attrs = append(attrs,
@@ -423,6 +463,7 @@ func (s *Session) logEnd(attrs []slog.Attr, res Result, refused bool, cr conn.Cl
 // refuse closes the connection politely without starting the program and
 // logs the reason; code is what `sockjail run` exits with.
 func (s *Session) refuse(attrs []slog.Attr, reason string, err error, code int) Result {
+	s.cfg.Metrics.Refused(reason)
 	attrs = append(attrs, slog.String("reason", reason))
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
