@@ -352,11 +352,12 @@ func (g gen) service() string {
 		b.WriteString("ExecReload=/bin/sh -c \"kill -HUP $$MAINPID\"\n")
 		b.WriteString("StandardOutput=journal\n")
 		b.WriteString("StandardError=journal\n")
-		b.WriteString("# SIGTERM goes to serve alone, which stops accepting and gives running\n")
+		b.WriteString("# SIGTERM goes to serve alone, which reports not ready and goes on\n")
+		b.WriteString("# serving for [serve] drain_delay, then stops accepting and gives running\n")
 		b.WriteString("# sessions [serve] stop_timeout to finish; whatever is left when\n")
 		b.WriteString("# TimeoutStopSec= runs out gets SIGKILL.\n")
 		b.WriteString("KillMode=mixed\n")
-		stop := time.Duration(p.Serve.StopTimeout) + closeBound(p) + stopMargin
+		stop := time.Duration(p.Serve.DrainDelay) + time.Duration(p.Serve.StopTimeout) + closeBound(p) + stopMargin
 		fmt.Fprintf(&b, "TimeoutStopSec=%s\n", systemdSeconds(stop))
 	}
 

@@ -211,10 +211,11 @@ func TestGenerateSettings(t *testing.T) {
 
 // TestStopTimeouts checks that systemd's stop timeout outlasts sockjail's
 // own bounds, so systemd's SIGKILL never cuts a close that is still within
-// the policy.
+// the policy, nor (for serve) the drain before it.
 func TestStopTimeouts(t *testing.T) {
 	p := policy.Default()
 	p.Serve.StopTimeout = policy.Duration(100 * time.Second)
+	p.Serve.DrainDelay = policy.Duration(15 * time.Second)
 	p.Connection.FlushTimeout = policy.Duration(30 * time.Second)
 	p.Connection.CloseDelay = policy.Duration(1500 * time.Millisecond)
 	p.Connection.LingerMax = policy.Duration(30 * time.Second)
@@ -227,7 +228,8 @@ func TestStopTimeouts(t *testing.T) {
 		}
 		want := "TimeoutStopSec=72s" // 30 + 1.5 + 30 + 10, rounded up
 		if !accept {
-			want = "TimeoutStopSec=172s"
+			want = "TimeoutStopSec=187s" // the drain, stop_timeout and the close
+
 		}
 		if !strings.Contains(files[1].Content, "\n"+want+"\n") {
 			t.Errorf("accept=%v: want %s in\n%s", accept, want, files[1].Content)
