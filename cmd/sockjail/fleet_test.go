@@ -173,9 +173,16 @@ func newFleet(t *testing.T) *fleet {
 // server name, each as a map from column name to value.
 func (fl *fleet) stats() map[string]map[string]string {
 	fl.t.Helper()
-	c, err := net.Dial("unix", fl.statsSock)
-	if err != nil {
-		fl.t.Fatalf("haproxy stats socket: %v", err)
+	// HAProxy creates the socket a moment after it starts.
+	var c net.Conn
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err = net.Dial("unix", fl.statsSock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			fl.t.Fatalf("haproxy stats socket: %v", err)
+		}
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -377,7 +384,7 @@ func TestFleetHAProxy(t *testing.T) {
 	served, busy := map[string]int{}, 0
 	for i := 0; i < 3*fleetMaxPerSource+3; i++ {
 		c := dialFrom(t, src, fl.front)
-		line := readLine(t, c)
+		line := strings.TrimSuffix(readLine(t, c), "\r")
 		if line == "busy" {
 			busy++
 			c.Close()
