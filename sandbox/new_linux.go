@@ -39,6 +39,7 @@ type Sandbox struct {
 	rlimits   []rlimit
 	ll        landlockPlan
 	sc        seccompPlan
+	cg        cgroupPlan
 
 	report Report // the template for every Process
 
@@ -88,6 +89,7 @@ func New(p *policy.Policy, argv []string, opt Options) (*Sandbox, error) {
 	}
 	s.progFD = fd
 	s.buildTemplate()
+	s.startCgroupPrefetch()
 	return s, nil
 }
 
@@ -148,6 +150,7 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 		return nil, nil, err
 	}
 	s.planNamespaces(g)
+	s.planCgroup(g)
 	if len(s.exec) > 0 {
 		if err := s.checkReachable(); err != nil {
 			return nil, nil, err
@@ -197,6 +200,7 @@ func (s *Sandbox) Close() error {
 		unix.Close(s.progFD)
 		s.progFD = -1
 	}
+	s.closeCgroups()
 	s.tmpl.free()
 	return nil
 }

@@ -1,11 +1,8 @@
 package sandbox
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"unsafe"
 
@@ -31,12 +28,15 @@ type ProbeReport struct {
 	// MountNS/PIDNS: as this euid, without a user namespace.
 	MountNS bool `json:"mountns"`
 	PIDNS   bool `json:"pidns"`
-	// CgroupV2Delegation: a cgroup2 hierarchy where sockjail's own cgroup
-	// is writable, so per-session cgroups could be made. sockjail does not
-	// use cgroups yet; PID namespaces end process trees instead.
-	CgroupV2Delegation bool   `json:"cgroup2_delegation"`
-	Cgroup             string `json:"cgroup"`
-	Pidfd              bool   `json:"pidfd"`
+	// CgroupVersion is "v1" (controllers on v1 hierarchies, as on hybrid
+	// hosts), "v2" or "none"; CgroupControllers are those sockjail would
+	// use for sessions; CgroupCreate says whether it can create session
+	// cgroups here, and Cgroup where, or why not.
+	CgroupVersion     string   `json:"cgroup_version"`
+	CgroupControllers []string `json:"cgroup_controllers"`
+	CgroupCreate      bool     `json:"cgroup_create"`
+	Cgroup            string   `json:"cgroup"`
+	Pidfd             bool     `json:"pidfd"`
 	// Simulated lists the test hooks in effect (Options).
 	Simulated []string `json:"simulated,omitempty"`
 }
@@ -86,7 +86,7 @@ func Probe(opt Options) ProbeReport {
 	}
 	r.MountNS = nsUsable(unix.CLONE_NEWNS, uid, gid) == nil
 	r.PIDNS = nsUsable(unix.CLONE_NEWPID, uid, gid) == nil
-	r.CgroupV2Delegation, r.Cgroup = cgroup2Delegation()
+	r.probeCgroups(opt)
 	if fd, err := unix.PidfdOpen(os.Getpid(), 0); err == nil {
 		unix.Close(fd)
 		r.Pidfd = true
@@ -94,49 +94,55 @@ func Probe(opt Options) ProbeReport {
 	return r
 }
 
-// cgroup2Delegation reports whether sockjail's own cgroup in a cgroup2
-// hierarchy (unified, or the hybrid layout's /sys/fs/cgroup/unified) is
-// writable, with a description either way.
-func cgroup2Delegation() (bool, string) {
-	var mount string
-	for _, m := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+// probeCgroups fills in the cgroup fields.
+func (r *ProbeReport) probeCgroups(opt Options) {
+	r.CgroupVersion = CgroupNone
+	drv, why := detectCgroups(opt)
+	switch d := drv.(type) {
+	case nil:
 		var st unix.Statfs_t
-		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			mount = m
-			break
+		if unix.Statfs("/sys/fs/cgroup", &st) == nil {
+			r.CgroupVersion = CgroupV1
+			if st.Type == unix.CGROUP2_SUPER_MAGIC {
+				r.CgroupVersion = CgroupV2
+			}
+		}
+		r.Cgroup = why
+		return
+	case *v1Driver:
+		var where []string
+		for _, c := range []string{"memory", "pids", "cpu", "cpuacct"} {
+			if h, ok := d.hier[c]; ok {
+				r.CgroupControllers = append(r.CgroupControllers, c)
+				where = append(where, h.base)
+			}
+		}
+		r.Cgroup = "sessions in " + strings.Join(where, ", ")
+		if len(d.why) > 0 {
+			var miss []string
+			for _, c := range []string{"memory", "pids", "cpu"} {
+				if w, ok := d.why[c]; ok {
+					miss = append(miss, w)
+				}
+			}
+			if len(miss) > 0 {
+				r.Cgroup += "; " + strings.Join(miss, "; ")
+			}
+		}
+	case *v2Driver:
+		for _, c := range []string{"memory", "pids", "cpu"} {
+			if d.controllers[c] {
+				r.CgroupControllers = append(r.CgroupControllers, c)
+			}
+		}
+		r.Cgroup = "sessions in " + d.parent
+		if d.leaf != "" {
+			r.Cgroup += " (delegated; sockjail moves itself to " + d.leaf + ")"
+		}
+		if d.why != "" {
+			r.Cgroup += "; " + d.why
 		}
 	}
-	if mount == "" {
-		return false, "no cgroup2 hierarchy mounted"
-	}
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return false, err.Error()
-	}
-	var path string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
-			path = p
-		}
-	}
-	if path == "" {
-		return false, "no cgroup2 entry in /proc/self/cgroup"
-	}
-	dir := filepath.Join(mount, path)
-	kind := "unified"
-	if mount != "/sys/fs/cgroup" {
-		kind = "hybrid"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "cgroup.subtree_control")); err != nil {
-		return false, fmt.Sprintf("%s cgroup2 at %s: %v", kind, dir, err)
-	}
-	ctrl, _ := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
-	if kind == "hybrid" || len(bytes.TrimSpace(ctrl)) == 0 {
-		return false, fmt.Sprintf("%s cgroup2 at %s without controllers (v1 holds them)", kind, dir)
-	}
-	if unix.Access(dir, unix.W_OK) != nil {
-		return false, fmt.Sprintf("%s cgroup2 at %s, not writable by uid %d", kind, dir, os.Geteuid())
-	}
-	return true, fmt.Sprintf("%s cgroup2 at %s, writable", kind, dir)
+	r.CgroupVersion = drv.version()
+	r.CgroupCreate = true
 }

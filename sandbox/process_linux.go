@@ -44,6 +44,11 @@ type Process struct {
 	uid int
 	// stack is the init's stack (C memory), freed once the init is reaped.
 	stack unsafe.Pointer
+	// cg is the session's cgroup, removed by Close; cgStats what it
+	// counted.
+	cg        *sessionCgroup
+	cgStats   CgroupStats
+	oomKilled bool // the OOM killer acted and sockjail ended the session
 
 	mu       sync.Mutex
 	reaped   bool
@@ -71,6 +76,22 @@ func (p *Process) Pid() int { return p.pid }
 
 // Report returns what is enforced on this process.
 func (p *Process) Report() Report { return p.report }
+
+// CgroupStats returns what the session's cgroup counted; valid after
+// Close, zero without a session cgroup.
+func (p *Process) CgroupStats() CgroupStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cgStats
+}
+
+// OOMKilled reports whether the kernel's OOM killer acted in the session's
+// cgroup, which ends the whole session.
+func (p *Process) OOMKilled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.oomKilled || p.cgStats.OOMKills > 0
+}
 
 // Signal sends sig to the program: in PID-namespace mode through its init,
 // which forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
@@ -302,6 +323,15 @@ func (p *Process) Close() error {
 				errs = append(errs, err)
 			}
 			p.dyn.release()
+		}
+	}
+	if p.cg != nil {
+		// Every process of the session is gone (Wait returned), so the
+		// cgroup is empty but for one that left the process group in a
+		// session without a PID namespace, which destroy kills.
+		p.cgStats = p.cg.stats()
+		if err := p.cg.destroy(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if p.tmpdir != "" {

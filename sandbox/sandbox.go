@@ -48,6 +48,17 @@ type Options struct {
 	MaxLandlockABI int
 	// NoUserNS forces the unprivileged fallback without user namespaces.
 	NoUserNS bool
+
+	// cgroupV2, in tests, puts the session cgroups in a v2 tree other
+	// than the machine's.
+	cgroupV2 *testCgroupTree
+}
+
+// testCgroupTree is a cgroup2 tree for tests: a mount point, sockjail's
+// cgroup in it, and the file system that holds it.
+type testCgroupTree struct {
+	root, own string
+	fs        cgroupFS
 }
 
 // OptionsFromEnv reads [EnvMaxLandlockABI] and [EnvNoUserNS] from getenv
@@ -112,8 +123,17 @@ type Report struct {
 	// Shm is the size in bytes of the private /dev/shm; 0 means none
 	// (the host's stays, and Landlock denies it).
 	Shm uint64 `json:"shm,omitempty"`
+	// Cgroup says what bounds the session's totals: CgroupV1, CgroupV2,
+	// CgroupUnit or CgroupNone.
+	Cgroup string `json:"cgroup"`
+	// MemoryMax, TasksMax and CPUQuota (percent of one CPU) are the
+	// bounds in force; 0 means none.
+	MemoryMax uint64 `json:"memory_max,omitempty"`
+	TasksMax  uint64 `json:"tasks_max,omitempty"`
+	CPUQuota  uint64 `json:"cpu_quota,omitempty"`
 	// Skipped lists protections the policy asked for that are not applied
-	// (only with enforce = "best-effort").
+	// (with enforce = "best-effort", and the default policy's bounds
+	// where no cgroup can be made).
 	Skipped []string `json:"skipped,omitempty"`
 }
 

@@ -289,6 +289,12 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 	char exec_buf[32];
 	const char *exec_path;
 
+	/* v1: join the session's cgroups before anything else, so that all
+	 * the program allocates, kernel memory included, is charged there. */
+	for (int i = 0; i < s->ncgprocs; i++)
+		if ((r = sj_sys3(SYS_write, s->cgprocs[i], "0", 1)) < 0)
+			sj_fail(errfd, SJ_STEP_CGROUP, r);
+
 	if (errfd < 3) {
 		if ((r = sj_sys3(SYS_fcntl, errfd, F_DUPFD_CLOEXEC, 3)) < 0)
 			sj_fail(errfd, SJ_STEP_DUP, r);
@@ -376,6 +382,67 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 	}
 	r = sj_sys3(SYS_execve, exec_path, s->argv, s->envp);
 	sj_fail(errfd, SJ_STEP_EXECVE, r);
+}
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+/* struct clone_args of clone3(2), spelled out: Debian 12's headers lack
+ * the cgroup field. */
+struct sj_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
+	uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* sj_clone3(args, size, fn, arg) is clone3(2) for a child on its own stack
+ * (args->stack): glibc has no clone3 wrapper. In the parent it returns the
+ * child's pid or -errno; the child calls fn(arg) and exits with its
+ * result. fn and arg ride in r8 and r9, which the syscall preserves and
+ * the kernel copies into the child. */
+long sj_clone3(struct sj_clone_args *args, unsigned long size, int (*fn)(void *), void *arg);
+__asm__(".text\n"
+	".globl sj_clone3\n"
+	".hidden sj_clone3\n"
+	".type sj_clone3,@function\n"
+	"sj_clone3:\n"
+	"	mov %rdx, %r8\n"
+	"	mov %rcx, %r9\n"
+	"	mov $" "435" ", %eax\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	ret\n"
+	"1:	xor %ebp, %ebp\n"
+	"	mov %r9, %rdi\n"
+	"	call *%r8\n"
+	"	mov %rax, %rdi\n"
+	"	mov $60, %eax\n"
+	"	syscall\n"
+	"	hlt\n"
+	".size sj_clone3, .-sj_clone3\n");
+
+/* sj_clone_into starts fn(arg) on [stack, stack+size) with clone flags
+ * (exit signal SIGCHLD), born in the cgroup cgfd when it is >= 0. It
+ * returns the pid or -errno, and the pidfd through pidfd with CLONE_PIDFD. */
+static long sj_clone_into(int (*fn)(void *), void *arg, char *stack, size_t size,
+			  unsigned long flags, int cgfd, int *pidfd)
+{
+	struct sj_clone_args ca;
+	memset(&ca, 0, sizeof ca);
+	ca.flags = flags;
+	ca.pidfd = (uint64_t)(uintptr_t)pidfd;
+	ca.exit_signal = SIGCHLD;
+	ca.stack = (uint64_t)(uintptr_t)stack;
+	ca.stack_size = size;
+	if (cgfd >= 0) {
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = cgfd;
+	}
+	return sj_clone3(&ca, sizeof ca, fn, arg);
 }
 
 /* sj_init is pid 1 of the session's PID namespace. It forwards the usual
@@ -478,10 +545,18 @@ static int sj_first(void *arg)
 	 * (CLONE_VFORK) until B's execve or exit. */
 	{
 		char *stack_b = (char *)s->stack;
-		long pid = clone(sj_program_entry, stack_b + SJ_STACK_B,
-				 CLONE_VM | CLONE_VFORK | SIGCHLD, s);
-		if (pid < 0)
-			sj_fail(errfd, SJ_STEP_FORK_PROGRAM, -EAGAIN);
+		long pid;
+		if (s->cgroup_fd >= 0) {
+			pid = sj_clone_into(sj_program_entry, s, stack_b, SJ_STACK_B,
+					    CLONE_VM | CLONE_VFORK, s->cgroup_fd, NULL);
+			if (pid < 0)
+				sj_fail(errfd, SJ_STEP_CGROUP, pid);
+		} else {
+			pid = clone(sj_program_entry, stack_b + SJ_STACK_B,
+				    CLONE_VM | CLONE_VFORK | SIGCHLD, s);
+			if (pid < 0)
+				sj_fail(errfd, SJ_STEP_FORK_PROGRAM, -EAGAIN);
+		}
 		sj_init(pid, stfd);
 	}
 }
@@ -524,8 +599,15 @@ int sj_spawn(struct sj_spawn *s)
 	 * can run in the child before it resets them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = clone(sj_first, stack + SJ_STACK_SIZE, flags, s, &pidfd);
-	e = errno;
+	if (!s->init && s->cgroup_fd >= 0) {
+		/* The program itself is the first child: born in its cgroup. */
+		pid = sj_clone_into(sj_first, s, stack, SJ_STACK_SIZE,
+				    (unsigned long)flags & ~0xffUL, s->cgroup_fd, &pidfd);
+		e = pid < 0 ? (int)-pid : 0;
+	} else {
+		pid = clone(sj_first, stack + SJ_STACK_SIZE, flags, s, &pidfd);
+		e = errno;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	close(errp[1]);

@@ -55,6 +55,7 @@ var stepNames = [...]string{
 	C.SJ_STEP_SIGMASK:         "sigprocmask",
 	C.SJ_STEP_EXECVE:          "execve",
 	C.SJ_STEP_PROG_FD:         "program_fd",
+	C.SJ_STEP_CGROUP:          "cgroup",
 }
 
 // cTemplate is the part of a C struct sj_spawn that is the same for every
@@ -125,6 +126,7 @@ func (s *Sandbox) buildTemplate() {
 		c.workdir = t.cstring(s.workdir)
 	}
 	c.clone_flags = C.ulong(s.ns.cloneFlags)
+	c.cgroup_fd = -1
 	if s.ns.init {
 		c.init = 1
 	}
@@ -273,6 +275,22 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 		env = append(append([]string(nil), env...), "TMPDIR="+dir)
 	}
 
+	if s.cg.drv != nil {
+		cg, err := s.takeCgroup()
+		if err != nil {
+			return fail(err)
+		}
+		perSession = append(perSession, func() { cg.destroy() })
+		p.cg = cg
+		if cg.dirFD >= 0 {
+			c.cgroup_fd = C.int(cg.dirFD)
+		}
+		for i, fd := range cg.procs {
+			c.cgprocs[i] = C.int(fd)
+		}
+		c.ncgprocs = C.int(len(cg.procs))
+	}
+
 	envp := cStringArray(env)
 	defer freeStringArray(envp, len(env))
 	c.envp = (**C.char)(unsafe.Pointer(envp))
@@ -312,6 +330,12 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 			}
 		}
 		return fail(&StartError{Step: name, Errno: errno})
+	}
+	if p.cg != nil {
+		// The program is in its cgroup; the descriptors that put it
+		// there are no longer needed.
+		p.cg.closeFDs()
+		p.watchOOM(p.cg)
 	}
 	return p, nil
 }

@@ -64,6 +64,14 @@ struct sj_spawn {
 	int mount_proc;
 	const char *shm_opts;
 
+	/* The session's cgroup. v1: open cgroup.procs files that the program's
+	 * process writes itself into before anything else; v2: the cgroup's
+	 * directory, which the program's process is cloned into
+	 * (CLONE_INTO_CGROUP), or -1. */
+	int ncgprocs;
+	int cgprocs[4];
+	int cgroup_fd;
+
 	/* Credentials, applied in the program's process in this order. */
 	int nrlim;
 	const struct sj_rlimit *rlim;
@@ -135,6 +143,7 @@ enum {
 	SJ_STEP_SIGMASK,
 	SJ_STEP_EXECVE,
 	SJ_STEP_PROG_FD,
+	SJ_STEP_CGROUP,
 	SJ_STEP_COUNT
 };
 

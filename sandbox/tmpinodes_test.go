@@ -49,6 +49,9 @@ func (b *bombSession) line(t testing.TB) []string {
 	if err != nil && err != io.EOF {
 		t.Fatalf("reading the bomb's report: %v", err)
 	}
+	if l == "" {
+		return nil
+	}
 	return strings.Fields(l)
 }
 

@@ -26,8 +26,9 @@ func init() {
 
 const probeDescription = `Reports what this machine offers sockjail: the Landlock ABI, seccomp and the
 filter actions the kernel supports, user, mount and PID namespaces (for the
-uid running probe: run it as the service's user), cgroup v2 delegation and
-pidfd. Then it says what the policy (FILE, or the embedded default) would
+uid running probe: run it as the service's user), the cgroup version and
+controllers and whether sockjail can create session cgroups, and pidfd.
+Then it says what the policy (FILE, or the embedded default) would
 enforce here, and what would make a strict policy refuse to start programs.
 
 Exit status: 0 when the policy can be enforced, 69 when a strict policy
@@ -91,6 +92,28 @@ func runProbe(args []string) int {
 	return code
 }
 
+// sessionBounds describes what bounds a session's totals.
+func sessionBounds(r sandbox.Report) string {
+	var parts []string
+	if r.MemoryMax != 0 {
+		parts = append(parts, "memory "+policy.Size(r.MemoryMax).String())
+	}
+	if r.TasksMax != 0 {
+		parts = append(parts, fmt.Sprintf("tasks %d", r.TasksMax))
+	}
+	if r.CPUQuota != 0 {
+		parts = append(parts, fmt.Sprintf("cpu %d%%", r.CPUQuota))
+	}
+	if len(parts) == 0 {
+		return "no memory, tasks or CPU bound (cgroup " + r.Cgroup + ")"
+	}
+	how := "cgroup " + r.Cgroup
+	if r.Cgroup == sandbox.CgroupUnit {
+		how = "the systemd unit's cgroup"
+	}
+	return strings.Join(parts, ", ") + " (" + how + ")"
+}
+
 func printProbe(w io.Writer, o probeOutput) {
 	m := o.Machine
 	yes := func(b bool) string {
@@ -117,7 +140,12 @@ func printProbe(w io.Writer, o probeOutput) {
 	fmt.Fprintf(&b, "  user namespaces:    %s\n", userns)
 	fmt.Fprintf(&b, "  mount namespaces:   %s\n", yes(m.MountNS))
 	fmt.Fprintf(&b, "  pid namespaces:     %s\n", yes(m.PIDNS))
-	fmt.Fprintf(&b, "  cgroup2 delegation: %s (%s)\n", yes(m.CgroupV2Delegation), m.Cgroup)
+	cg := m.CgroupVersion
+	if len(m.CgroupControllers) > 0 {
+		cg += " (" + strings.Join(m.CgroupControllers, ", ") + ")"
+	}
+	fmt.Fprintf(&b, "  cgroups:            %s\n", cg)
+	fmt.Fprintf(&b, "  session cgroups:    %s (%s)\n", yes(m.CgroupCreate), m.Cgroup)
 	fmt.Fprintf(&b, "  pidfd:              %s\n", yes(m.Pidfd))
 	if len(m.Simulated) > 0 {
 		fmt.Fprintf(&b, "  simulated:          %s\n", strings.Join(m.Simulated, ", "))
@@ -144,6 +172,7 @@ func printProbe(w io.Writer, o probeOutput) {
 		shm = policy.Size(r.Shm).String()
 	}
 	fmt.Fprintf(&b, "  /dev/shm:      %s\n", shm)
+	fmt.Fprintf(&b, "  session:       %s\n", sessionBounds(r))
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "  not enforced:  %s\n", s)
 	}

@@ -74,6 +74,9 @@ func runCommand(args []string) int {
 	// (0.2 ms here), which would delay the program's start. Until it
 	// returns a signal has its default effect, as it had during
 	// sockjail's start anyway.
+	// Close removes what New prepared ahead (the session's cgroup) if
+	// the program never starts.
+	defer cfg.Sandbox.Close()
 	s := session.New(client, cfg)
 	sigs := make(chan os.Signal, 4)
 	defer signal.Stop(sigs)

@@ -202,6 +202,21 @@ func TestSystemd(t *testing.T) {
 			t.Errorf("hello.socket's settings:\n%s", out)
 		}
 	})
+	t.Run("session-bounds", func(t *testing.T) {
+		// The policy's [limits] memory, tasks and cpu_quota (the
+		// defaults) made it into the per-connection template, and systemd
+		// reads them; the serve unit delegates its cgroup instead.
+		out := c.mustExec(t, "systemctl", "show", "-p", "MemoryMax", "-p", "MemorySwapMax", "-p", "TasksMax", "-p", "CPUQuotaPerSecUSec", "hello@0-bounds.service")
+		for _, want := range []string{"MemoryMax=536870912", "MemorySwapMax=0", "TasksMax=256", "CPUQuotaPerSecUSec=1s"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("systemctl show hello@0-bounds.service lacks %s:\n%s", want, out)
+			}
+		}
+		out = c.mustExec(t, "systemctl", "show", "-p", "Delegate", "hello-serve.service")
+		if !strings.Contains(out, "Delegate=yes") {
+			t.Errorf("systemctl show -p Delegate hello-serve.service: %s", out)
+		}
+	})
 	t.Run("graceful-stop", func(t *testing.T) { testGracefulStop(t, c) })
 	t.Run("instances-collected", func(t *testing.T) {
 		// CollectMode=inactive-or-failed: no per-connection instance stays

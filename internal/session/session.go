@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -274,6 +275,13 @@ func (s *Session) Run(ctx context.Context) Result {
 		attrs = append(attrs, slog.String("cleanup_error", err.Error()))
 	}
 	cleanup.wait()
+	if proc.OOMKilled() {
+		s.mu.Lock()
+		if s.killWhy == "" {
+			s.killWhy = "oom"
+		}
+		s.mu.Unlock()
+	}
 	attrs = append(attrs, cleanup.attrs()...)
 	attrs = append(attrs, reportAttrs(proc)...)
 	res := Result{ExitCode: exit.ExitCode()}
@@ -518,8 +526,33 @@ func reportAttrs(proc *sandbox.Process) []slog.Attr {
 		slog.Bool("ipcns", r.IPCNS),
 		slog.Bool("proc", r.Proc),
 	}
+	attrs = append(attrs, boundAttrs(r)...)
+	if r.Cgroup == sandbox.CgroupV1 || r.Cgroup == sandbox.CgroupV2 {
+		st := proc.CgroupStats()
+		attrs = append(attrs, slog.String("memory_peak", policy.Size(st.MemoryPeak).String()),
+			slog.Uint64("oom_kills", st.OOMKills))
+		if st.CPUUsage > 0 {
+			attrs = append(attrs, slog.Duration("cpu_usage", st.CPUUsage.Round(time.Millisecond)))
+		}
+	}
 	if len(r.Skipped) > 0 {
 		attrs = append(attrs, slog.String("skipped", strings.Join(r.Skipped, ",")))
+	}
+	return attrs
+}
+
+// boundAttrs says what bounds the session's totals: cgroup=v1|v2|unit|none
+// and the bounds in force.
+func boundAttrs(r sandbox.Report) []slog.Attr {
+	attrs := []slog.Attr{slog.String("cgroup", r.Cgroup)}
+	if r.MemoryMax != 0 {
+		attrs = append(attrs, slog.String("memory_max", policy.Size(r.MemoryMax).String()))
+	}
+	if r.TasksMax != 0 {
+		attrs = append(attrs, slog.Uint64("tasks_max", r.TasksMax))
+	}
+	if r.CPUQuota != 0 {
+		attrs = append(attrs, slog.String("cpu_quota", strconv.FormatUint(r.CPUQuota, 10)+"%"))
 	}
 	return attrs
 }

@@ -66,6 +66,7 @@ var knownKeys = map[string]bool{
 	"NoDelay": true, "KeepAlive": true, "KeepAliveTimeSec": true, "WantedBy": true,
 	"ExecStart": true, "ExecReload": true, "Type": true, "StandardInput": true, "StandardOutput": true, "StandardError": true,
 	"TimeoutStopSec": true, "RuntimeMaxSec": true, "KillMode": true, "DynamicUser": true,
+	"MemoryMax": true, "MemorySwapMax": true, "TasksMax": true, "CPUQuota": true, "Delegate": true,
 	"NoNewPrivileges": true, "LockPersonality": true, "RestrictRealtime": true, "RestrictSUIDSGID": true,
 	"ProtectKernelTunables": true, "ProtectKernelModules": true, "ProtectKernelLogs": true,
 	"ProtectControlGroups": true, "ProtectHostname": true,

@@ -361,6 +361,7 @@ func (g gen) service() string {
 		fmt.Fprintf(&b, "TimeoutStopSec=%s\n", systemdSeconds(stop))
 	}
 
+	g.bounds(&b)
 	b.WriteString("\n")
 	if p.Program.User == "" {
 		b.WriteString("# sockjail starts unprivileged, as a transient user, and confines the\n")
@@ -393,6 +394,36 @@ func (g gen) service() string {
 	return b.String()
 }
 
+// bounds writes how the session's memory, tasks and CPU are bounded:
+// per connection by the instance's own cgroup (Accept=yes), or by the
+// cgroups serve creates for each session in the subtree systemd delegates
+// to it.
+func (g gen) bounds(b *strings.Builder) {
+	l := g.Policy.Limits
+	if !g.Accept {
+		b.WriteString("\n# serve bounds each session ([limits] memory, tasks, cpu_quota) in a cgroup\n")
+		b.WriteString("# of its own, below the service's, which systemd hands it here.\n")
+		b.WriteString("Delegate=yes\n")
+		return
+	}
+	if l.Memory.Unlimited && l.Tasks.Unlimited && l.CPUQuota.Unlimited {
+		return
+	}
+	b.WriteString("\n# Each connection is an instance with a cgroup of its own: these bound it,\n")
+	b.WriteString("# from the policy's [limits] memory (kernel memory included, no swap),\n")
+	b.WriteString("# tasks and cpu_quota.\n")
+	if !l.Memory.Unlimited {
+		fmt.Fprintf(b, "MemoryMax=%d\n", l.Memory.Value)
+		b.WriteString("MemorySwapMax=0\n")
+	}
+	if !l.Tasks.Unlimited {
+		fmt.Fprintf(b, "TasksMax=%d\n", l.Tasks.Value)
+	}
+	if !l.CPUQuota.Unlimited {
+		fmt.Fprintf(b, "CPUQuota=%d%%\n", l.CPUQuota.Value)
+	}
+}
+
 // Hardening lists the boolean hardening directives that the serve service
 // sets beyond NoNewPrivileges=. Each restricts only what no policy can grant
 // the program anyway, and sockjail's user, mount and PID namespaces work
@@ -400,7 +431,10 @@ func (g gen) service() string {
 // builds them anew for every instance, at a cost of tens of milliseconds.
 // The slice is read-only.
 //
-// ProtectKernelTunables= and ProtectKernelLogs= are not among them: they
+// ProtectControlGroups= is not among them: it makes /sys/fs/cgroup
+// read-only, delegated subtree included, and serve creates each session's
+// cgroup there. ProtectKernelTunables= and ProtectKernelLogs= are not
+// either: they
 // mount over files in /proc (sysrq-trigger, kmsg, kcore), and the kernel
 // then refuses the fresh procfs of every session in sockjail's user
 // namespace ("mount too revealing"), so programs would lose /proc/self. The
@@ -411,7 +445,6 @@ var Hardening = []string{
 	"RestrictRealtime",
 	"RestrictSUIDSGID",
 	"ProtectKernelModules",
-	"ProtectControlGroups",
 	"ProtectHostname",
 }
 
