@@ -167,6 +167,10 @@ func (s *Sandbox) planGuards(g *gaps, has func(string) bool, shared bool) prefix
 		// The policy keeps namespaces out; clone(2) can create them too.
 		guards.namespaces = true
 	}
+	// Without a PID namespace sockjail and other sessions are processes
+	// of the program's own uid, and Landlock's scopes cover signals and
+	// ptrace, not limits, priorities or CPU affinity.
+	guards.otherProcesses = !s.report.PIDNS
 	if has("inotify_add_watch") {
 		// Not a refusal: the policy asked for inotify, and no layer
 		// can confine it to the policy's paths.
@@ -390,6 +394,19 @@ type prefixGuards struct {
 	// descriptor opened for reading is enough; the metadata guard's
 	// reason, so used with it.
 	attrIoctls bool
+	// otherProcesses: the calls that change another process's resource
+	// limits, priority, scheduling or CPU affinity fail with EPERM, and
+	// only the caller itself (pid 0) may be named: prlimit64 with a new
+	// limit, setpriority and ioprio_set but for (PRIO_PROCESS or
+	// IOPRIO_WHO_PROCESS, 0), sched_setscheduler, sched_setparam,
+	// sched_setattr and sched_setaffinity. The kernel asks only for the
+	// same uid, and Landlock doesn't mediate them: without a PID namespace
+	// the program could lower sockjail's own RLIMIT_CPU, or another
+	// session's, and have the kernel kill it. Used without a PID
+	// namespace, where those processes are in reach; a program that names
+	// itself or its threads by their pids is refused too (a filter can't
+	// know them).
+	otherProcesses bool
 	// namespaces: clone(2) with a CLONE_NEW* flag fails with EPERM, and
 	// clone3 (whose flags sit in memory a filter cannot read) with ENOSYS,
 	// so that libc falls back to clone(2).
@@ -399,7 +416,7 @@ type prefixGuards struct {
 // rules is the number of rules the guards add to the report's count.
 func (g prefixGuards) rules() int {
 	n := 0
-	for _, on := range []bool{g.inet, g.unix, g.families, g.fastOpen, g.listen, g.ifaceIoctls, g.attrIoctls} {
+	for _, on := range []bool{g.inet, g.unix, g.families, g.fastOpen, g.listen, g.ifaceIoctls, g.attrIoctls, g.otherProcesses} {
 		if on {
 			n++
 		}
@@ -429,6 +446,7 @@ const (
 	offArg1Lo = 24
 	offArg2Lo = 32
 	offArg3Lo = 40
+	offArg2Hi = 36
 
 	nrIoctl      = 16
 	nrSocket     = 41
@@ -439,6 +457,16 @@ const (
 	nrClone      = 56
 	nrSendmmsg   = 307
 	nrClone3     = 435
+
+	nrSetpriority       = 141
+	nrSchedSetparam     = 142
+	nrSchedSetscheduler = 144
+	nrSchedSetaffinity  = 203
+	nrIoprioSet         = 251
+	nrPrlimit64         = 302
+	nrSchedSetattr      = 314
+
+	ioprioWhoProcess = 1 // IOPRIO_WHO_PROCESS
 
 	msgFastOpen  = 0x20000000 // MSG_FASTOPEN
 	sockTypeMask = 0xf        // SOCK_TYPE_MASK: the type without SOCK_NONBLOCK, SOCK_CLOEXEC
@@ -660,6 +688,38 @@ func (g prefixGuards) program() []byte {
 				a.jeq(cmd, lEACCES, jf)
 			}
 		}
+		a.mark(next)
+	}
+	if g.otherProcesses {
+		next := a.newLabel()
+		notPrlimit, pid0, ioprio, process, who0 := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+		a.jeq(nrPrlimit64, lNext, notPrlimit)
+		// Another process (arg0) and a new limit (arg2, a pointer).
+		a.load(offArg0Lo)
+		a.jeq(0, lEnd, lNext)
+		a.load(offArg2Lo)
+		a.jeq(0, lNext, lEPERM)
+		a.load(offArg2Hi)
+		a.jeq(0, lEnd, lEPERM)
+		a.mark(notPrlimit)
+		a.jeq(nrSetpriority, process, lNext)
+		a.jeq(nrIoprioSet, ioprio, lNext)
+		a.jeq(nrSchedSetscheduler, pid0, lNext)
+		a.jeq(nrSchedSetparam, pid0, lNext)
+		a.jeq(nrSchedSetattr, pid0, lNext)
+		a.jeq(nrSchedSetaffinity, pid0, next)
+		a.mark(pid0)
+		a.load(offArg0Lo)
+		a.jeq(0, lEnd, lEPERM)
+		a.mark(ioprio)
+		a.load(offArg0Lo)
+		a.jeq(ioprioWhoProcess, who0, lEPERM)
+		a.mark(process)
+		a.load(offArg0Lo)
+		a.jeq(unix.PRIO_PROCESS, who0, lEPERM)
+		a.mark(who0)
+		a.load(offArg1Lo)
+		a.jeq(0, lEnd, lEPERM)
 		a.mark(next)
 	}
 	if g.namespaces {

@@ -204,6 +204,7 @@ type simFilter struct {
 	udpCovered  bool // Landlock ABI 10: UDP rules
 	unixGuard   bool // below ABI 9 with the abstract scope on
 	shared      bool // the program's uid is not a dynamic one
+	pidNS       bool // the session has a PID namespace
 	allowed     map[string]bool
 }
 
@@ -215,8 +216,9 @@ func simFilters(t *testing.T) []simFilter {
 	if !seccompAvailable() {
 		t.Skip("no seccomp")
 	}
-	plan := func(name string, p *policy.Policy, abi int, dynamic bool) simFilter {
+	plan := func(name string, p *policy.Policy, abi int, dynamic, pidNS bool) simFilter {
 		s := &Sandbox{policy: p, dynamic: dynamic}
+		s.report.PIDNS = pidNS
 		s.ll.abi = abi
 		s.ll.cfg = landlockPresets[min(abi, len(landlockPresets)-1)]
 		s.report.LandlockNet = abi >= landlockABINet
@@ -225,7 +227,7 @@ func simFilters(t *testing.T) []simFilter {
 			t.Fatalf("%s: %v", name, err)
 		}
 		return simFilter{allowed: allowedNames(t, p), name: name, bpf: s.sc.bpf, landlockNet: abi >= landlockABINet, udpCovered: abi >= landlockABIUDP,
-			unixGuard: abi < landlockABIResolveUnix && p.Network.ScopeAbstractUnix, shared: !dynamic}
+			unixGuard: abi < landlockABIResolveUnix && p.Network.ScopeAbstractUnix, shared: !dynamic, pidNS: pidNS}
 	}
 	noScope := policy.Default()
 	noScope.Network.ScopeAbstractUnix = false
@@ -239,14 +241,15 @@ func simFilters(t *testing.T) []simFilter {
 	abi := s.ll.abi
 	real := simFilter{allowed: allowedNames(t, policy.Default()), name: fmt.Sprintf("New on this kernel (Landlock ABI %d)", abi), bpf: s.sc.bpf,
 		landlockNet: s.report.LandlockNet, udpCovered: s.report.LandlockNet && abi >= landlockABIUDP,
-		unixGuard: abi > 0 && abi < landlockABIResolveUnix, shared: !s.dynamic}
+		unixGuard: abi > 0 && abi < landlockABIResolveUnix, shared: !s.dynamic, pidNS: s.report.PIDNS}
 	return []simFilter{
 		real,
-		plan("ABI 7", policy.Default(), 7, false),
-		plan("ABI 9", policy.Default(), 9, false),
-		plan("ABI 10", policy.Default(), 10, false),
-		plan("ABI 7, scope_abstract_unix = false", noScope, 7, false),
-		plan("ABI 7, dynamic user", policy.Default(), 7, true),
+		plan("ABI 7", policy.Default(), 7, false, true),
+		plan("ABI 9", policy.Default(), 9, false, true),
+		plan("ABI 10", policy.Default(), 10, false, true),
+		plan("ABI 7, scope_abstract_unix = false", noScope, 7, false, true),
+		plan("ABI 7, dynamic user", policy.Default(), 7, true, true),
+		plan("ABI 7, no PID namespace", policy.Default(), 7, false, false),
 	}
 }
 
@@ -504,6 +507,49 @@ func TestFilterArch(t *testing.T) {
 		// x32 numbers (bit 30) on the native arch: not in the table.
 		if got := f.run(t, seccompData{nr: 0x40000000 | 39}); got == retAllow {
 			t.Errorf("%s: x32 getpid allowed", f.name)
+		}
+	}
+}
+
+// TestFilterOtherProcesses: without a PID namespace, the calls that change
+// another process's limits, priority or scheduling may name the caller
+// only; with one, the namespace keeps other processes out of reach and the
+// filter lets them be.
+func TestFilterOtherProcesses(t *testing.T) {
+	const other = 4242
+	cases := []struct {
+		name string
+		nr   int32
+		args [6]uint64
+		self bool // names the caller itself, or only reads
+	}{
+		{"prlimit64 self", nrPrlimit64, [6]uint64{0, unix.RLIMIT_CPU, 0x7000, 0}, true},
+		{"prlimit64 other, read", nrPrlimit64, [6]uint64{other, unix.RLIMIT_CPU, 0, 0x7000}, true},
+		{"prlimit64 other, set", nrPrlimit64, [6]uint64{other, unix.RLIMIT_CPU, 0x7000, 0}, false},
+		{"prlimit64 other, set above 4 GiB", nrPrlimit64, [6]uint64{other, unix.RLIMIT_CPU, 1 << 32, 0}, false},
+		{"setpriority self", nrSetpriority, [6]uint64{unix.PRIO_PROCESS, 0, 19}, true},
+		{"setpriority other", nrSetpriority, [6]uint64{unix.PRIO_PROCESS, other, 19}, false},
+		{"setpriority own uid", nrSetpriority, [6]uint64{unix.PRIO_USER, 0, 19}, false},
+		{"setpriority own group", nrSetpriority, [6]uint64{unix.PRIO_PGRP, 0, 19}, false},
+		{"ioprio_set self", nrIoprioSet, [6]uint64{1, 0, 0}, true},
+		{"ioprio_set other", nrIoprioSet, [6]uint64{1, other, 0}, false},
+		{"ioprio_set own uid", nrIoprioSet, [6]uint64{3, 0, 0}, false},
+		{"sched_setscheduler other", nrSchedSetscheduler, [6]uint64{other, 5, 0x7000}, false},
+		{"sched_setscheduler self", nrSchedSetscheduler, [6]uint64{0, 5, 0x7000}, true},
+		{"sched_setparam other", nrSchedSetparam, [6]uint64{other, 0x7000}, false},
+		{"sched_setattr other", nrSchedSetattr, [6]uint64{other, 0x7000, 0}, false},
+		{"sched_setaffinity other", nrSchedSetaffinity, [6]uint64{other, 8, 0x7000}, false},
+		{"sched_setaffinity self", nrSchedSetaffinity, [6]uint64{0, 8, 0x7000}, true},
+	}
+	for _, f := range simFilters(t) {
+		for _, c := range cases {
+			want := uint32(retAllow)
+			if !f.pidNS && !c.self {
+				want = retErrno(unix.EPERM)
+			}
+			if got := f.run(t, seccompData{nr: c.nr, args: c.args}); got != want {
+				t.Errorf("%s: %s = %s, want %s", f.name, c.name, retName(got), retName(want))
+			}
 		}
 	}
 }

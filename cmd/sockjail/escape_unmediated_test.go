@@ -365,3 +365,57 @@ func TestEscapeMetadataSyscalls(t *testing.T) {
 		})
 	}
 }
+
+// TestEscapeOtherProcesses: prlimit64, setpriority and sched_setaffinity on
+// sockjail's own pid. The kernel asks only for the same uid, and Landlock's
+// scopes cover signals and ptrace, not these. With a PID namespace
+// sockjail is out of sight (ESRCH at step=get); without one (the
+// unprivileged-no-userns mode) it runs as the program's uid, and the filter
+// refuses changing any process but the caller (EPERM at step=set), where
+// main let the program lower sockjail's own limits.
+func TestEscapeOtherProcesses(t *testing.T) {
+	e := escapetest.Setup(t)
+	prog := filepath.Join(e.Bin, "prio")
+	modes := []string{"prlimit", "nice", "affinity"}
+	t.Run("bare", func(t *testing.T) {
+		sleeper := exec.Command("setpriv", append(escapetest.Setpriv(escapetest.UnprivUID)[1:], "sleep", "60")...)
+		if err := sleeper.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+		pid := fmt.Sprint(sleeper.Process.Pid)
+		// Until setpriv has changed its ids and exec'd sleep, the
+		// process is root's.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if b, _ := os.ReadFile("/proc/" + pid + "/comm"); strings.TrimSpace(string(b)) == "sleep" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the sleeper did not start")
+			}
+		}
+		for _, mode := range modes {
+			if _, err := escapetest.Verify("prio-"+mode, "ok", escBare(t, prog, mode, pid), 0); err != nil {
+				t.Errorf("unconfined, another process of the same uid: %v", err)
+			}
+		}
+	})
+	for _, m := range escapetest.Modes {
+		t.Run(m.Name, func(t *testing.T) {
+			want, step := "ESRCH", "get"
+			if slices.Contains(m.Env, "SOCKJAIL_TEST_NO_USERNS=1") {
+				want, step = "EPERM", "set"
+			}
+			for _, mode := range modes {
+				s, out, code := e.Run(t, m, "default", nil, []string{prog, mode, "{supervisor}"})
+				r, err := escapetest.Verify("prio-"+mode, want, out, code)
+				if err == nil {
+					err = escapetest.Step(step)(m.Name, "default", r.Fields)
+				}
+				if err != nil {
+					t.Errorf("%s: %v\nsockjail's log:\n%s", s.Desc, err, s.Stderr.String())
+				}
+			}
+		})
+	}
+}

@@ -116,7 +116,7 @@ var Programs = []string{
 	// issue 21's findings about the program's uid
 	"setid", "persist",
 	// cmd/sockjail/escape_unmediated_test.go
-	"dgram", "triple", "ifconf", "inotify", "metaall",
+	"dgram", "triple", "ifconf", "inotify", "metaall", "prio",
 }
 
 // Setup builds sockjail and the programs and creates the targets.
