@@ -6,9 +6,11 @@
 // stdout, with no copying. The relay exists for what that cannot do: a
 // terminal (echo, line editing, line-buffered stdio, a window size), telnet
 // negotiation, `\n` to `\r\n`, pacing output like a modem line, and knowing
-// exactly when the client last typed. It copies through two fixed buffers
-// (see [BufSize]) and stops reading a side whose destination is full, so a
-// slow client slows the program down instead of growing memory.
+// exactly when the client last typed. It copies through three fixed
+// buffers (see [BufSize]) and stops reading a side whose destination is
+// full, so a slow client slows the program down instead of growing memory,
+// and a client that never reads the telnet replies it provokes stops being
+// read.
 //
 // The relay knows nothing about sandboxes or close logic. A session uses it
 // like this:
@@ -42,9 +44,10 @@ import (
 
 // Defaults and bounds.
 const (
-	// BufSize is the size of each of the two relay buffers (client to
-	// program, program to client). Memory per session is about 2*BufSize
-	// plus the telnet state, whatever the traffic.
+	// BufSize is the size of each of the three relay queues (client bytes
+	// not yet decoded, client to program, program and telnet replies to
+	// client). Memory per session is about 5*BufSize (with two scratch
+	// buffers) plus the telnet state, whatever the traffic.
 	BufSize = 16 << 10
 	// DefaultMaxWinSize bounds the columns and rows a client can set.
 	DefaultMaxWinSize = 500

@@ -44,10 +44,24 @@ type Relay struct {
 
 	wake [2]int // a pipe that wakes poll when the context is done
 
-	toProg  fifo // client to program, after telnet decoding
-	toConn  fifo // program to client, after CRLF and telnet encoding
-	scratch [BufSize]byte
-	crlfBuf [BufSize]byte // CRLF conversion of at most BufSize/2 bytes
+	// The three queues. Each is a fifo of BufSize bytes that never grows
+	// (see fifo). What bounds them is that nothing is produced without
+	// room for it:
+	//   - fromConn holds client bytes not yet decoded. The client is read
+	//     only while it has room; when it is full, the client's TCP window
+	//     closes and it must wait.
+	//   - toProg and toConn receive the decoded input and the telnet
+	//     replies: a client byte leaves fromConn only when both have room
+	//     for the most it can yield (telnet.DecodeInto), so a client that
+	//     never reads our replies stops being read, and no reply is
+	//     dropped.
+	//   - toConn also receives the program's output: the program is read
+	//     only up to what fits once converted (outputRoom).
+	fromConn fifo // client bytes not yet decoded
+	toProg   fifo // client to program, after telnet decoding
+	toConn   fifo // program to client, after CRLF and telnet encoding
+	scratch  [BufSize]byte
+	crlfBuf  [BufSize]byte // CRLF conversion of at most BufSize/2 bytes
 
 	connEOF   bool // the client sent FIN
 	progEOF   bool // the program side hung up or closed its output
@@ -64,6 +78,21 @@ type Relay struct {
 	lineIdle bool
 
 	closed bool
+
+	// chop is nil except in this package's tests, which set it to choose
+	// the size of every read and write (at most the size given, at least
+	// 1), so that a fuzz target can drive the queues through every
+	// boundary. It runs on Run's goroutine, between the relay's steps.
+	chop func(size int) int
+}
+
+// cut returns how many bytes of n the next read or write may move: all of
+// them, unless a test set chop.
+func (r *Relay) cut(n int) int {
+	if r.chop == nil || n <= 1 {
+		return n
+	}
+	return max(1, min(n, r.chop(n)))
 }
 
 // New prepares the relay for the connection connIn/connOut (often the same
@@ -87,6 +116,7 @@ func New(cfg Config, connIn, connOut int) (*Relay, error) {
 		cfg: cfg, connIn: connIn, connOut: connOut,
 		master: -1, progIn: -1, progOut: -1, childIn: -1, childOut: -1, childErr: -1,
 		wake:     [2]int{-1, -1},
+		fromConn: fifo{buf: make([]byte, BufSize)},
 		toProg:   fifo{buf: make([]byte, BufSize)},
 		toConn:   fifo{buf: make([]byte, BufSize)},
 		lineIdle: true,
@@ -221,7 +251,9 @@ func (r *Relay) Env() []string {
 func (r *Relay) Negotiate(ctx context.Context) error {
 	switch r.cfg.Telnet {
 	case telnet.On:
-		r.toConn.w = len(r.proto.Start(r.toConn.buf[:r.toConn.w]))
+		if err := r.toConn.fill(r.proto.Start); err != nil {
+			return err
+		}
 	case telnet.Passive:
 		r.graceEnd = time.Now().Add(PassiveGrace)
 	default:
@@ -314,6 +346,13 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 			return err
 		}
 		now := time.Now()
+		// Decode what the client sent as far as there is room for it, so
+		// that the checks below see its effects.
+		if r.progEOF || !r.idleAt.IsZero() {
+			r.fromConn.reset() // input is moot now; see discard below
+		} else if err := r.decodeInput(); err != nil {
+			return err
+		}
 
 		if negotiate {
 			if r.connEOF || !now.Before(deadline) {
@@ -329,7 +368,9 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 			}
 		} else if r.progEOF || !r.idleAt.IsZero() {
 			if r.toConn.len() == 0 && r.proto.Active() {
-				r.toConn.w = len(r.proto.Flush(r.toConn.buf[:r.toConn.w]))
+				if err := r.toConn.fill(r.proto.Flush); err != nil {
+					return err
+				}
 			}
 			if r.toConn.len() == 0 {
 				if !r.idleAt.IsZero() {
@@ -342,11 +383,24 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 					ErrIdle, r.cfg.IdleTimeout, r.toConn.len(), r.cfg.IdleDrain)
 			}
 		} else if r.cfg.IdleTimeout > 0 && now.Sub(r.lastInput) >= r.cfg.IdleTimeout {
-			r.startIdle(now)
+			if err := r.startIdle(now); err != nil {
+				return err
+			}
 			continue
 		}
 
+		// Pass the client's EOF on as soon as its input is through, before
+		// waiting: the client may have half-closed during Negotiate, and a
+		// program that reads its input to the end first would otherwise
+		// wait for it as long as the relay waits for the program.
+		if !negotiate && r.connEOF && !r.eofSent && r.inputDone() {
+			if err := r.writeProgram(); err != nil {
+				return err
+			}
+		}
+
 		// Decide what to wait for.
+		discard := r.progEOF || !r.idleAt.IsZero()
 		n := 0
 		timeout := -1
 		setTimeout := func(at time.Time) {
@@ -364,8 +418,7 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 		// Read the client when its bytes have room to go. After the
 		// program ended (or the idle timeout), input is read and dropped
 		// so that an unread backlog never makes the close a reset.
-		discard := r.progEOF || !r.idleAt.IsZero()
-		if !r.connEOF && (discard || r.inputRoom() > 0) {
+		if !r.connEOF && (discard || r.fromConn.free() > 0) {
 			iConnIn = n
 			pfd[n] = unix.PollFd{Fd: int32(r.connIn), Events: unix.POLLIN}
 			n++
@@ -427,23 +480,12 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 				return err
 			}
 		}
-		if ready(iProgIn) || (r.connEOF && !r.eofSent && r.toProg.len() == 0 && !negotiate) {
+		if ready(iProgIn) {
 			if err := r.writeProgram(); err != nil {
 				return err
 			}
 		}
 	}
-}
-
-// inputRoom is how many bytes may be read from the client now: the
-// decoded bytes must fit in toProg and the telnet replies (at most five
-// times the input, for AYT) in toConn.
-func (r *Relay) inputRoom() int {
-	n := r.toProg.free() - 1 // one byte for a held-back CR
-	if r.proto.Active() || r.cfg.Telnet != telnet.Off {
-		n = min(n, r.toConn.free()/5)
-	}
-	return max(n, 0)
 }
 
 // outputRoom is how many bytes may be read from the program now: CRLF and
@@ -452,15 +494,23 @@ func (r *Relay) outputRoom() int {
 	return max((r.toConn.free()-1)/2, 0)
 }
 
+// inputDone reports whether every byte the client sent has reached the
+// program's queue.
+func (r *Relay) inputDone() bool {
+	return r.fromConn.len() == 0 && r.toProg.len() == 0
+}
+
+// readConn reads what the client sent into fromConn, or drops it when
+// discard is set.
 func (r *Relay) readConn(discard bool) error {
-	limit := len(r.scratch)
+	dst := r.scratch[:]
 	if !discard {
-		limit = r.inputRoom()
+		dst = r.fromConn.space()
 	}
-	if limit == 0 {
+	if len(dst) == 0 {
 		return nil
 	}
-	n, err := readFD(r.connIn, r.scratch[:limit], r.inSock)
+	n, err := readFD(r.connIn, dst[:r.cut(len(dst))], r.inSock)
 	switch {
 	case err == unix.EAGAIN:
 		return nil
@@ -477,14 +527,27 @@ func (r *Relay) readConn(discard bool) error {
 		return nil
 	}
 	r.lastInput = time.Now()
-	if discard {
+	if !discard {
+		r.fromConn.w += n
+	}
+	return nil
+}
+
+// decodeInput moves client bytes from fromConn through the telnet decoder
+// into toProg and toConn, as many as both have room for; the rest waits
+// in fromConn until the program or the client has read enough.
+func (r *Relay) decodeInput() error {
+	if r.fromConn.len() == 0 {
 		return nil
 	}
-	r.toProg.compact()
-	r.toConn.compact()
-	data, reply := r.proto.Decode(r.toProg.buf[r.toProg.w:r.toProg.w], r.toConn.buf[r.toConn.w:r.toConn.w], r.scratch[:n])
-	r.toProg.w += len(data)
-	r.toConn.w += len(reply)
+	data, reply, consumed := r.proto.DecodeInto(r.toProg.tail(), r.toConn.tail(), r.fromConn.bytes())
+	if err := r.toProg.commit(data); err != nil {
+		return err
+	}
+	if err := r.toConn.commit(reply); err != nil {
+		return err
+	}
+	r.fromConn.r += consumed
 	if cols, rows, changed := r.proto.WindowSize(); changed && r.master >= 0 {
 		if err := r.setWinsize(cols, rows); err != nil {
 			return fmt.Errorf("relay: %w", err)
@@ -495,7 +558,8 @@ func (r *Relay) readConn(discard bool) error {
 
 func (r *Relay) writeProgram() error {
 	if r.toProg.len() > 0 {
-		n, err := fdio.Write(r.progIn, r.toProg.bytes())
+		p := r.toProg.bytes()
+		n, err := fdio.Write(r.progIn, p[:r.cut(len(p))])
 		switch {
 		case err == unix.EAGAIN:
 			return nil
@@ -509,7 +573,7 @@ func (r *Relay) writeProgram() error {
 			return fmt.Errorf("relay: writing to the program: %w", err)
 		}
 		r.toProg.r += n
-		if r.toProg.len() > 0 || !r.connEOF {
+		if !r.inputDone() || !r.connEOF {
 			return nil
 		}
 	}
@@ -563,7 +627,7 @@ func (r *Relay) readProgram() error {
 	if limit == 0 {
 		return nil
 	}
-	n, err := fdio.Read(r.progOut, r.scratch[:limit])
+	n, err := fdio.Read(r.progOut, r.scratch[:r.cut(limit)])
 	switch {
 	case err == unix.EAGAIN:
 		return nil
@@ -575,14 +639,12 @@ func (r *Relay) readProgram() error {
 	case err != nil:
 		return fmt.Errorf("relay: reading the program's output: %w", err)
 	}
-	r.queueOutput(r.scratch[:n])
-	return nil
+	return r.queueOutput(r.scratch[:n])
 }
 
 // queueOutput appends program output (or the idle message) to toConn,
 // converted for the client. The caller ensures room for 2*len(p)+1.
-func (r *Relay) queueOutput(p []byte) {
-	r.toConn.compact()
+func (r *Relay) queueOutput(p []byte) error {
 	if r.toConn.len() == 0 && r.lineIdle {
 		// A line that was idle starts sending at once, but a byte still
 		// on the line finishes first.
@@ -591,8 +653,9 @@ func (r *Relay) queueOutput(p []byte) {
 	if r.cfg.CRLF && !r.cfg.PTY {
 		p, r.outCR = crlf(r.crlfBuf[:0], p, r.outCR)
 	}
-	r.toConn.w = len(r.proto.Encode(r.toConn.buf[:r.toConn.w], p))
+	err := r.toConn.fill(func(dst []byte) []byte { return r.proto.Encode(dst, p) })
 	r.lineIdle = false
+	return err
 }
 
 func later(a, b time.Time) time.Time {
@@ -627,7 +690,7 @@ func (r *Relay) writeConn() error {
 	if len(p) == 0 {
 		return nil
 	}
-	n, err := writeFD(r.connOut, p, r.outSock)
+	n, err := writeFD(r.connOut, p[:r.cut(len(p))], r.outSock)
 	switch {
 	case err == unix.EAGAIN:
 		return nil
@@ -667,11 +730,12 @@ func (r *Relay) paceAllow(now time.Time) int {
 }
 
 // startIdle ends input processing and queues the idle message.
-func (r *Relay) startIdle(now time.Time) {
+func (r *Relay) startIdle(now time.Time) error {
 	r.idleAt = now
+	r.fromConn.reset()
 	r.toProg.reset()
 	if r.cfg.IdleMessage == "" {
-		return
+		return nil
 	}
 	// The message is a line: it gets a line end if it has none, sent as a
 	// terminal expects it, "\r\n" (with a pty, the message does not pass
@@ -695,8 +759,9 @@ func (r *Relay) startIdle(now time.Time) {
 	}
 	save := r.cfg.CRLF
 	r.cfg.CRLF = false // already converted
-	r.queueOutput(msg)
+	err := r.queueOutput(msg)
 	r.cfg.CRLF = save
+	return err
 }
 
 // pipeBuf is PIPE_BUF on Linux: a write of at most this many bytes to a
@@ -704,6 +769,14 @@ func (r *Relay) startIdle(now time.Time) {
 const pipeBuf = 4096
 
 // fifo is a fixed-size byte queue: bytes buf[r:w] wait to be written.
+//
+// Invariant: 0 <= r <= w <= len(buf), and buf is never replaced or grown.
+// Bytes enter only through space (for a read) or tail and commit (for an
+// append): tail hands the producer the free room as a slice whose capacity
+// ends where buf ends, and commit refuses a result that is not that
+// slice's prefix, such as one append had to reallocate. A producer that
+// needs more room than there is must wait (see Relay's queues); commit's
+// error marks a bug in the producer's bound, and nothing was queued.
 type fifo struct {
 	buf  []byte
 	r, w int
@@ -723,6 +796,37 @@ func (f *fifo) compact() {
 	}
 	n := copy(f.buf, f.buf[f.r:f.w])
 	f.r, f.w = 0, n
+}
+
+// space compacts f and returns its free room to read into; the caller adds
+// what it read to w.
+func (f *fifo) space() []byte {
+	f.compact()
+	return f.buf[f.w:]
+}
+
+// tail compacts f and returns an empty slice whose capacity is f's free
+// room, to append to and then pass to commit.
+func (f *fifo) tail() []byte {
+	f.compact()
+	return f.buf[f.w:f.w:len(f.buf)]
+}
+
+// commit queues p, which must be what a producer appended to the slice
+// tail returned, with nothing queued since.
+func (f *fifo) commit(p []byte) error {
+	room := len(f.buf) - f.w
+	if cap(p) != room || (room > 0 && &p[:1][0] != &f.buf[f.w]) {
+		return fmt.Errorf("relay: internal error: %d bytes overflowed a queue with %d bytes of room", len(p), room)
+	}
+	f.w += len(p)
+	return nil
+}
+
+// fill appends what produce appends to the empty slice it gets, which has
+// f's free room as its capacity.
+func (f *fifo) fill(produce func([]byte) []byte) error {
+	return f.commit(produce(f.tail()))
 }
 
 func isSocket(fd int) (bool, error) {

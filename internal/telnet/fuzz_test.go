@@ -42,6 +42,38 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("window %dx%d out of bounds", c, r)
 		}
 		checkReplies(t, reply1)
+
+		// Byte by byte, through fixed buffers whose room the split decides:
+		// no byte yields more than the per-byte bounds, DecodeInto never
+		// reallocates, and what it leaves unconsumed, offered again once
+		// the buffers are drained, gives the same result.
+		bytewise := New(cfg)
+		bytewise.Start(nil)
+		var data3, reply3 []byte
+		room := MaxReplyPerByte + k%7
+		for rest := in; len(rest) > 0; {
+			dbuf, rbuf := make([]byte, 0, MaxDataPerByte+k%3), make([]byte, 0, room)
+			d, r, n := bytewise.DecodeInto(dbuf, rbuf, rest)
+			if n == 0 || len(d) > n*MaxDataPerByte || len(r) > n*MaxReplyPerByte {
+				t.Fatalf("DecodeInto consumed %d bytes into %d data and %d reply bytes", n, len(d), len(r))
+			}
+			if cap(d) != cap(dbuf) || cap(r) != cap(rbuf) {
+				t.Fatal("DecodeInto reallocated a buffer")
+			}
+			data3, reply3 = append(data3, d...), append(reply3, r...)
+			rest = rest[n:]
+		}
+		if !bytes.Equal(data1, data3) || !bytes.Equal(reply1, reply3) {
+			t.Fatalf("DecodeInto changed the result:\n% x / % x\n% x / % x", data1, reply1, data3, reply3)
+		}
+		one := New(cfg)
+		one.Start(nil)
+		for i := range in {
+			d, r := one.Decode(nil, nil, in[i:i+1])
+			if len(d) > MaxDataPerByte || len(r) > MaxReplyPerByte {
+				t.Fatalf("byte %d (% x) yielded %d data and %d reply bytes", i, in[i], len(d), len(r))
+			}
+		}
 		if cfg.Mode == Passive && whole.Start(nil) != nil {
 			t.Fatal("passive mode initiated negotiation")
 		}
@@ -77,7 +109,7 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		enc := New(Config{Mode: On})
 		wire := enc.Flush(enc.Encode(nil, in))
-		if len(wire) > 2*len(in)+1 {
+		if len(wire) > 2*len(in)+1 || len(wire) > MaxEncodePerByte*len(in) {
 			t.Fatalf("Encode grew %d bytes to %d", len(in), len(wire))
 		}
 		dec := New(Config{Mode: On})

@@ -277,6 +277,24 @@ func (p *Protocol) himOK(opt byte) bool {
 	return false
 }
 
+// Bounds on what one byte of input or output can make the protocol produce.
+// They hold whatever state the protocol is in, so a caller that keeps this
+// much room free before each byte can never overflow a fixed buffer; the
+// fuzz targets check them byte by byte.
+const (
+	// MaxDataPerByte bounds the program input one client byte yields: the
+	// byte itself plus a CR held back from before it (Config.CRLFToLF).
+	MaxDataPerByte = 2
+	// MaxReplyPerByte bounds the replies one client byte yields: the AYT
+	// answer (its IAC may have ended the previous read, or a broken
+	// subnegotiation), or DO TERMINAL-TYPE followed by SB TERMINAL-TYPE
+	// SEND for the option byte of a WILL. Both are 9 bytes.
+	MaxReplyPerByte = max(len(ayt), 3+6)
+	// MaxEncodePerByte bounds the NVT bytes one output byte yields: a NUL
+	// owed for an earlier CR, then IAC IAC.
+	MaxEncodePerByte = 3
+)
+
 // Decode consumes src, the bytes the client sent, and appends the
 // program's input to data and the replies owed to the client to reply.
 // It never appends more than len(src)+1 bytes to data (the +1 is a CR
@@ -285,99 +303,130 @@ func (p *Protocol) himOK(opt byte) bool {
 // removed, CR NUL becomes CR, and CR LF becomes CR (or LF with
 // Config.CRLFToLF). IP and BRK become ^C, EC DEL and EL ^U; AYT is
 // answered; NOP, DM, GA and AO are dropped.
+//
+// Decode grows data and reply as needed; a caller with fixed buffers uses
+// [Protocol.DecodeInto].
 func (p *Protocol) Decode(data, reply, src []byte) ([]byte, []byte) {
-	if p.cfg.Mode == Off {
-		return append(data, src...), reply
-	}
 	for _, c := range src {
-		switch p.st {
-		case psCR:
+		data, reply = p.decodeByte(data, reply, c)
+	}
+	return data, reply
+}
+
+// DecodeInto is Decode into fixed buffers: it consumes bytes of src only
+// while data has room (cap minus len) for MaxDataPerByte more bytes and,
+// out of Off mode, reply has room for MaxReplyPerByte more, so it never
+// reallocates either. It returns how many bytes of src it consumed; the
+// caller keeps the rest and offers them again once it has drained data or
+// reply. The protocol state only ever reflects the consumed bytes, so no
+// input and no reply is lost when the room runs short.
+func (p *Protocol) DecodeInto(data, reply, src []byte) ([]byte, []byte, int) {
+	replyRoom := MaxReplyPerByte
+	if p.cfg.Mode == Off {
+		replyRoom = 0 // Off never replies
+	}
+	n := 0
+	for _, c := range src {
+		if cap(data)-len(data) < MaxDataPerByte || cap(reply)-len(reply) < replyRoom {
+			break
+		}
+		data, reply = p.decodeByte(data, reply, c)
+		n++
+	}
+	return data, reply, n
+}
+
+// decodeByte decodes one client byte; it appends at most MaxDataPerByte
+// bytes to data and MaxReplyPerByte to reply.
+func (p *Protocol) decodeByte(data, reply []byte, c byte) ([]byte, []byte) {
+	if p.cfg.Mode == Off {
+		return append(data, c), reply
+	}
+	switch p.st {
+	case psCR:
+		p.st = psData
+		if p.cfg.CRLFToLF {
+			// The CR was held back: it becomes LF before LF, CR
+			// before NUL, and itself before anything else.
+			if c == '\n' {
+				return append(data, '\n'), reply
+			}
+			data = append(data, '\r')
+		}
+		if c == 0 || c == '\n' {
+			return data, reply // the CR already stands for the pair
+		}
+		return p.decodeData(data, c), reply
+	case psData:
+		return p.decodeData(data, c), reply
+	case psIAC:
+		p.active = true
+		p.st = psData
+		switch c {
+		case IAC:
+			data = append(data, IAC)
+		case WILL, WONT, DO, DONT:
+			p.verb = c
+			p.st = psOpt
+		case SB:
+			p.st = psSB
+		case IP, BRK:
+			data = append(data, charIntr)
+		case EC:
+			data = append(data, charErase)
+		case EL:
+			data = append(data, charKill)
+		case AYT:
+			reply = append(reply, ayt...)
+		}
+		// NOP, DM, GA, AO, SE out of place and unknown commands: dropped.
+	case psOpt:
+		p.st = psData
+		reply = p.negotiate(reply, p.verb, c)
+	case psSB:
+		p.sbOpt, p.sbLen, p.sbBad = c, 0, false
+		p.st = psSBData
+	case psSBData:
+		if c == IAC {
+			p.st = psSBIAC
+			return data, reply
+		}
+		p.sbByte(c)
+	case psSBIAC:
+		switch c {
+		case SE:
 			p.st = psData
-			if p.cfg.CRLFToLF {
-				// The CR was held back: it becomes LF before LF, CR
-				// before NUL, and itself before anything else.
-				if c == '\n' {
-					data = append(data, '\n')
-					continue
-				}
-				data = append(data, '\r')
-			}
-			if c == 0 || c == '\n' {
-				continue // the CR already stands for the pair
-			}
-			fallthrough
-		case psData:
-			switch c {
-			case IAC:
-				p.st = psIAC
-			case '\r':
-				// For a pty the CR goes on at once, so that a client
-				// that sends a bare CR is not kept waiting.
-				if !p.cfg.CRLFToLF {
-					data = append(data, c)
-				}
-				p.st = psCR
-			default:
-				data = append(data, c)
-			}
-		case psIAC:
-			p.active = true
-			p.st = psData
-			switch c {
-			case IAC:
-				data = append(data, IAC)
-			case WILL, WONT, DO, DONT:
-				p.verb = c
-				p.st = psOpt
-			case SB:
-				p.st = psSB
-			case IP, BRK:
-				data = append(data, charIntr)
-			case EC:
-				data = append(data, charErase)
-			case EL:
-				data = append(data, charKill)
-			case AYT:
-				reply = append(reply, ayt...)
-			}
-			// NOP, DM, GA, AO, SE out of place and unknown commands: dropped.
-		case psOpt:
-			p.st = psData
-			reply = p.negotiate(reply, p.verb, c)
-		case psSB:
-			p.sbOpt, p.sbLen, p.sbBad = c, 0, false
+			reply = p.subnegotiation(reply)
+		case IAC:
 			p.st = psSBData
-		case psSBData:
-			if c == IAC {
-				p.st = psSBIAC
-				continue
-			}
-			p.sbByte(c)
-		case psSBIAC:
-			switch c {
-			case SE:
-				p.st = psData
-				reply = p.subnegotiation(reply)
-			case IAC:
-				p.st = psSBData
-				p.sbByte(IAC)
-			default:
-				// IAC followed by anything else ends a broken
-				// subnegotiation (RFC 854 leaves this undefined; BSD
-				// telnetd does the same): drop it and read the command.
-				p.st = psIAC
-				reply, data = p.resumeIAC(reply, data, c)
-			}
+			p.sbByte(IAC)
+		default:
+			// IAC followed by anything else ends a broken
+			// subnegotiation (RFC 854 leaves this undefined; BSD
+			// telnetd does the same): drop it and read the command.
+			p.st = psIAC
+			return p.decodeByte(data, reply, c)
 		}
 	}
 	return data, reply
 }
 
-// resumeIAC handles command byte c after an IAC that ended a broken
-// subnegotiation, exactly as if it had come after an IAC in data.
-func (p *Protocol) resumeIAC(reply, data []byte, c byte) ([]byte, []byte) {
-	data, reply = p.Decode(data, reply, []byte{c})
-	return reply, data
+// decodeData handles one byte in the data state.
+func (p *Protocol) decodeData(data []byte, c byte) []byte {
+	switch c {
+	case IAC:
+		p.st = psIAC
+	case '\r':
+		// For a pty the CR goes on at once, so that a client
+		// that sends a bare CR is not kept waiting.
+		if !p.cfg.CRLFToLF {
+			data = append(data, c)
+		}
+		p.st = psCR
+	default:
+		data = append(data, c)
+	}
+	return data
 }
 
 func (p *Protocol) sbByte(c byte) {
