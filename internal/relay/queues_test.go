@@ -299,7 +299,7 @@ func writeAll(fd int, p []byte, rng *rand.Rand) {
 			continue
 		}
 		if err != nil {
-			return
+			panic(fmt.Sprintf("writing fd %d: %v", fd, err)) // a test bug: an fd closed twice
 		}
 		p = p[n:]
 	}
@@ -314,7 +314,10 @@ func readAll(fd int, rng *rand.Rand) []byte {
 		if err == syscall.EINTR || err == syscall.EAGAIN {
 			continue
 		}
-		if n <= 0 {
+		if err != nil {
+			panic(fmt.Sprintf("reading fd %d: %v", fd, err)) // a test bug: an fd closed twice
+		}
+		if n == 0 {
 			return all
 		}
 		all = append(all, buf[:n]...)

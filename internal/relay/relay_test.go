@@ -94,10 +94,25 @@ func startOn(t *testing.T, fd int, cfg Config, argv ...string) *session {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, r.Env()...)
-	cmd.Stdin = os.NewFile(uintptr(stdin), "stdin")
-	cmd.Stdout = os.NewFile(uintptr(stdout), "stdout")
+	// The relay owns the fds and Run closes them: give exec copies of
+	// its own, closed after Start. An *os.File on the relay's own fd
+	// would close that number again when collected, by then perhaps
+	// another session's pty or socket.
+	var copies []*os.File
+	fileOf := func(fd int, name string) *os.File {
+		c, err := syscall.Dup(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.CloseOnExec(c)
+		f := os.NewFile(uintptr(c), name)
+		copies = append(copies, f)
+		return f
+	}
+	cmd.Stdin = fileOf(stdin, "stdin")
+	cmd.Stdout = fileOf(stdout, "stdout")
 	if stderr >= 0 {
-		cmd.Stderr = os.NewFile(uintptr(stderr), "stderr")
+		cmd.Stderr = fileOf(stderr, "stderr")
 	} else {
 		cmd.Stderr = os.Stderr
 	}
@@ -106,7 +121,11 @@ func startOn(t *testing.T, fd int, cfg Config, argv ...string) *session {
 		// controlling terminal.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	for _, f := range copies {
+		f.Close()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
