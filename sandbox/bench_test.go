@@ -278,3 +278,48 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return d
 }
+
+// BenchmarkCgroupCost measures what the session cgroup adds: the start
+// (Start until the program runs) and the CPU time of a whole session
+// (cgroup made, joined, removed) with the default bounds and without any.
+// Sessions alternate, so the background refill of the spare cgroup
+// competes with the start it is meant to spare, as in a busy serve.
+func BenchmarkCgroupCost(b *testing.B) {
+	testenv.RequireRoot(b)
+	if drv, why := detectCgroups(Options{}); drv == nil {
+		testenv.SkipOrFail(b, why)
+	}
+	hello := cHelper(b, "hello")
+	with := mustNew(b, policy.Default(), []string{hello}, Options{})
+	without := mustNew(b, testPolicy(b, func(p *policy.Policy) {
+		p.Limits.Memory = policy.Limit{Unlimited: true}
+		p.Limits.Tasks = policy.Limit{Unlimited: true}
+		p.Limits.CPUQuota = policy.Limit{Unlimited: true}
+	}), []string{hello}, Options{})
+	var cpuOn, cpuOff time.Duration
+	start := func(s *Sandbox, cpu *time.Duration) time.Duration {
+		c0 := cpuTime(b)
+		t0 := time.Now()
+		proc, err := s.Start(StartConfig{Stdin: -1, Stdout: -1, Stderr: -1})
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := proc.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		proc.Close()
+		*cpu += cpuTime(b) - c0
+		return d
+	}
+	var on, off []time.Duration
+	for b.Loop() {
+		on = append(on, start(with, &cpuOn))
+		off = append(off, start(without, &cpuOff))
+	}
+	mOn, mOff := median(on), median(off)
+	b.ReportMetric(float64(mOn.Microseconds())/1000, "start-with-ms")
+	b.ReportMetric(float64(mOff.Microseconds())/1000, "start-without-ms")
+	n := time.Duration(len(on))
+	b.ReportMetric(float64(((cpuOn-cpuOff)/n).Microseconds())/1000, "cost-cpu-ms")
+}
