@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,6 +205,51 @@ func TestProcRefusedByKernel(t *testing.T) {
 			}
 			if res.Report.Proc || !res.Report.PIDNS || !strings.Contains(strings.Join(res.Report.Skipped, ","), "fresh /proc (the kernel refused to mount it (operation not permitted") {
 				t.Errorf("report %+v, want pidns without proc, and the refusal in skipped", res.Report)
+			}
+		})
+	}
+}
+
+// TestShmInSessionMemory: what the program writes into its /dev/shm is
+// charged to the session's memory cgroup. With a 256 MiB bound, 48 MiB
+// there show in the session's peak; with a 32 MiB bound the same write
+// can't get past the bound (the session is OOM-killed or the write fails).
+func TestShmInSessionMemory(t *testing.T) {
+	requireSessionCgroups(t)
+	const write = 48 << 20
+	for _, tt := range []struct {
+		name  string
+		bound uint64
+	}{{"room", 256 << 20}, {"bounded", 32 << 20}} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := boundsPolicy(t, tt.bound, 64, 200)
+			p.Filesystem.ShmSize = 64 << 20
+			s := mustNew(t, p, []string{"/bin/sh", "-c", "head -c " + strconv.Itoa(write) + " /dev/zero > /dev/shm/big; stat -c %s /dev/shm/big"}, Options{})
+			outR, outW := pipe(t)
+			proc, err := s.Start(StartConfig{Stdin: -1, Stdout: int(outW.Fd()), Stderr: -1})
+			outW.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(outR)
+			exit, err := proc.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			proc.Close()
+			st := proc.CgroupStats()
+			t.Logf("exit %v, output %q, peak %s, OOM killed %v", exit, out, policy.Size(st.MemoryPeak), proc.OOMKilled())
+			if tt.bound > write {
+				if strings.TrimSpace(string(out)) != strconv.Itoa(write) || st.MemoryPeak < write {
+					t.Errorf("want all %d bytes written and counted, got %q and a peak of %d", write, out, st.MemoryPeak)
+				}
+				return
+			}
+			if strings.TrimSpace(string(out)) == strconv.Itoa(write) {
+				t.Errorf("all %d bytes went into /dev/shm past a bound of %d", write, tt.bound)
+			}
+			if st.MemoryPeak > tt.bound {
+				t.Errorf("peak %d above the bound %d", st.MemoryPeak, tt.bound)
 			}
 		})
 	}
