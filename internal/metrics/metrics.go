@@ -70,6 +70,7 @@ type Metrics struct {
 	reloads         *labeledCounter // by result
 	active          atomic.Int64
 	maxSessions     atomic.Int64
+	oomKills        atomic.Uint64
 	rxBytes         atomic.Uint64
 	txBytes         atomic.Uint64
 	sessionDuration *histogram
@@ -153,6 +154,15 @@ func (m *Metrics) ProgramKilled(why string) {
 		return
 	}
 	m.killed.inc(why)
+}
+
+// OOMKills counts processes that the kernel's OOM killer ended in sessions'
+// cgroups (the policy's [limits] memory).
+func (m *Metrics) OOMKills(n uint64) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.oomKills.Add(n)
 }
 
 // SandboxStarted records how long starting the confined program took.
@@ -253,6 +263,9 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	m.killed.each(func(why string, n uint64) {
 		e.sample("sockjail_programs_killed_total", "why="+quoteLabel(why), float64(n))
 	})
+
+	e.header("sockjail_cgroup_oom_kills_total", "counter", "Processes the kernel's OOM killer ended in sessions' cgroups ([limits] memory); the session is then ended too (sockjail_programs_killed_total{why=\"oom\"}).")
+	e.sample("sockjail_cgroup_oom_kills_total", "", float64(m.oomKills.Load()))
 
 	e.header("sockjail_health_checks_total", "counter", "Load balancer health checks answered without starting the program, by kind.")
 	m.healthChecks.each(func(kind string, n uint64) {

@@ -73,6 +73,8 @@ func TestExposition(t *testing.T) {
 	m.Refused("proxy-header")
 	m.HealthCheck(CheckProxyLocal)
 	m.ProgramKilled("max-duration")
+	m.OOMKills(2)
+	m.OOMKills(0)
 	m.SandboxStarted(3 * time.Millisecond)
 	m.Reloaded(false)
 
@@ -91,6 +93,7 @@ func TestExposition(t *testing.T) {
 		{"sockjail_bytes_total", "direction=rx", 10},
 		{"sockjail_bytes_total", "direction=tx", 1000},
 		{"sockjail_programs_killed_total", "why=max-duration", 1},
+		{"sockjail_cgroup_oom_kills_total", "", 2},
 		{"sockjail_health_checks_total", "kind=proxy-local", 1},
 		{"sockjail_health_checks_total", "kind=tcp", 0},
 		{"sockjail_policy_reloads_total", "result=failed", 1},
@@ -221,6 +224,7 @@ func TestNil(t *testing.T) {
 	m.SandboxStarted(time.Second)
 	m.Reloaded(true)
 	m.SetMaxSessions(1)
+	m.OOMKills(1)
 	m.SetReady(func() bool { return true })
 	if s := m.Snapshot(); s.Served != 0 {
 		t.Fatal("nil metrics counted")

@@ -39,8 +39,9 @@ import (
 const ProxyHeaderTimeout = 5 * time.Second
 
 // KillReasons are the values of the log line's killed= field, the reasons
-// sockjail ends a program early.
-var KillReasons = []string{"max-duration", "idle-timeout", "hangup", "stopped", "killed"}
+// a program's session is ended early ("oom": the kernel's OOM killer acted
+// in the session's cgroup, and sockjail ended the rest).
+var KillReasons = []string{"max-duration", "idle-timeout", "hangup", "stopped", "killed", "oom"}
 
 // Result is how a session ended.
 type Result struct {
@@ -275,6 +276,7 @@ func (s *Session) Run(ctx context.Context) Result {
 		attrs = append(attrs, slog.String("cleanup_error", err.Error()))
 	}
 	cleanup.wait()
+	s.cfg.Metrics.OOMKills(proc.CgroupStats().OOMKills)
 	if proc.OOMKilled() {
 		s.mu.Lock()
 		if s.killWhy == "" {
