@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -226,10 +227,16 @@ func (c *sessionCgroup) killAll(dir string) {
 type cgroupPlan struct {
 	drv    cgroupDriver // nil: no session cgroups
 	bounds sessionBounds
-	starts atomic.Uint64
-	// spare holds a cgroup created ahead of the next Start, off its
-	// path: creating one costs a few hundred microseconds.
-	spare chan *sessionCgroup
+
+	mu sync.Mutex
+	// spare is a cgroup created ahead of the next Start, off its path:
+	// creating one costs a few hundred microseconds.
+	spare    *sessionCgroup
+	inflight int        // refills under way
+	refilled *sync.Cond // a refill ended
+	starts   int
+	closed   bool
+	refills  sync.WaitGroup
 }
 
 // planCgroup decides how the session's totals are bounded here: by a
@@ -297,35 +304,41 @@ func (s *Sandbox) planCgroup(g *gaps) {
 }
 
 // startCgroupPrefetch creates the first session's cgroup in the
-// background, while the caller prepares the rest of the connection.
+// background, while the caller prepares the rest of the connection, and
+// sweeps what a killed sockjail left.
 func (s *Sandbox) startCgroupPrefetch() {
 	if s.cg.drv == nil {
 		return
 	}
-	s.cg.spare = make(chan *sessionCgroup, 1)
-	go func() {
-		s.cg.drv.sweep()
-		s.refillCgroup()
-	}()
+	s.cg.refilled = sync.NewCond(&s.cg.mu)
+	go s.cg.drv.sweep()
+	s.cg.mu.Lock()
+	s.goRefillLocked()
+	s.cg.mu.Unlock()
 }
 
-// refillCgroup creates a spare cgroup, unless the Sandbox is closed or a
-// spare is ready.
+// goRefillLocked starts a refill of the spare. s.cg.mu is held.
+func (s *Sandbox) goRefillLocked() {
+	s.cg.inflight++
+	s.cg.refills.Add(1)
+	go s.refillCgroup()
+}
+
+// refillCgroup creates a spare cgroup; it removes it again when the
+// Sandbox was closed meanwhile or a spare is ready.
 func (s *Sandbox) refillCgroup() {
+	defer s.cg.refills.Done()
 	c, err := s.newSessionCgroup()
-	if err != nil {
-		return // Start will try again, and report the error
+	s.cg.mu.Lock()
+	s.cg.inflight--
+	if err == nil && !s.cg.closed && s.cg.spare == nil {
+		s.cg.spare, c = c, nil
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if !s.closed {
-		select {
-		case s.cg.spare <- c:
-			return
-		default:
-		}
+	s.cg.refilled.Broadcast()
+	s.cg.mu.Unlock()
+	if err == nil && c != nil {
+		c.destroy()
 	}
-	c.destroy()
 }
 
 // cgroupSeq numbers the session cgroups of this process, across Sandboxes.
@@ -336,18 +349,22 @@ func (s *Sandbox) newSessionCgroup() (*sessionCgroup, error) {
 	return s.cg.drv.create(name, s.cg.bounds)
 }
 
-// takeCgroup returns the cgroup for a Start: the spare when it is ready,
+// takeCgroup returns the cgroup for a Start: the spare, or the one a
+// refill under way is making (it is done sooner than a new one would be),
 // else a new one. From the second Start on, it prepares the next one in
 // the background (a one-shot `run` starts once, a `serve` many times).
 func (s *Sandbox) takeCgroup() (*sessionCgroup, error) {
-	var c *sessionCgroup
-	select {
-	case c = <-s.cg.spare:
-	default:
+	s.cg.mu.Lock()
+	s.cg.starts++
+	for s.cg.spare == nil && s.cg.inflight > 0 {
+		s.cg.refilled.Wait()
 	}
-	if s.cg.starts.Add(1) > 1 {
-		go s.refillCgroup()
+	c := s.cg.spare
+	s.cg.spare = nil
+	if s.cg.starts > 1 && !s.cg.closed {
+		s.goRefillLocked()
 	}
+	s.cg.mu.Unlock()
 	if c == nil {
 		var err error
 		if c, err = s.newSessionCgroup(); err != nil {
@@ -361,16 +378,18 @@ func (s *Sandbox) takeCgroup() (*sessionCgroup, error) {
 	return c, nil
 }
 
-// closeCgroups removes a spare cgroup. s.mu is held for writing.
+// closeCgroups removes the spare cgroup and waits for refills under way,
+// which remove what they make, so that nothing is left when Close returns.
 func (s *Sandbox) closeCgroups() {
-	for {
-		select {
-		case c := <-s.cg.spare:
-			c.destroy()
-		default:
-			return
-		}
+	s.cg.mu.Lock()
+	s.cg.closed = true
+	c := s.cg.spare
+	s.cg.spare = nil
+	s.cg.mu.Unlock()
+	if c != nil {
+		c.destroy()
 	}
+	s.cg.refills.Wait()
 }
 
 // watchOOM makes an OOM kill in the session's cgroup end the whole
