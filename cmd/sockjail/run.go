@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -54,6 +55,9 @@ func runCommand(args []string) int {
 	// Take the connection from fd 0 (or fd 3 with LISTEN_FDS).
 	client, err := conn.FromStdio()
 	if err != nil {
+		if errors.Is(err, conn.ErrListening) {
+			return fail(exitcode.NoConnection, err, "'sockjail serve' serves listening sockets (Accept=no); 'sockjail run' wants one accepted connection (Accept=yes, systemd-socket-activate --accept)")
+		}
 		return fail(exitcode.NoConnection, err, "run sockjail from systemd (Accept=yes), inetd or socat, with the connection on fd 0")
 	}
 

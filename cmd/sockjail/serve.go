@@ -126,6 +126,9 @@ func serveCommand(args []string) int {
 		var err error
 		ls, err = serve.SystemdListeners()
 		if err != nil {
+			if errors.Is(err, serve.ErrConnected) {
+				return fail(exitcode.NoConnection, err, "'sockjail run' serves accepted connections (Accept=yes); 'sockjail serve' wants listening sockets (Accept=no)")
+			}
 			if errors.Is(err, serve.ErrNoListenFDs) {
 				return fail(exitcode.NoConnection, err, "give --listen ADDR, or start it from a systemd socket unit with Accept=no")
 			}

@@ -155,7 +155,7 @@ func adoptListenFDs() error {
 		return nil
 	}
 	if len(fds) != 1 {
-		return fmt.Errorf("%w: %s=%d, but sockjail run serves exactly one connection; use a socket unit with Accept=yes, or sockjail serve for listening sockets", ErrNoConnection, EnvListenFDs, len(fds))
+		return fmt.Errorf("%w: %s=%d, not the one accepted connection (Accept=yes) expected", ErrNoConnection, EnvListenFDs, len(fds))
 	}
 	fd := ListenFDsStart
 	var st unix.Stat_t
@@ -166,7 +166,7 @@ func adoptListenFDs() error {
 		return fmt.Errorf("%w: %s=1 but fd %d is not a socket", ErrNoConnection, EnvListenFDs, fd)
 	}
 	if acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err == nil && acc != 0 {
-		return fmt.Errorf("%w: fd %d from %s is listening (Accept=no, or systemd-socket-activate without --accept); use sockjail serve, or --accept", ErrListening, fd, EnvListenFDs)
+		return fmt.Errorf("%w: fd %d from %s is listening (Accept=no, or systemd-socket-activate without --accept)", ErrListening, fd, EnvListenFDs)
 	}
 	// dup3 without O_CLOEXEC: fds 0 and 1 are meant to reach the program.
 	for _, to := range []int{0, 1} {
@@ -210,7 +210,7 @@ func classify(fd int, st *unix.Stat_t) (Kind, error) {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFSOCK:
 		if acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err == nil && acc != 0 {
-			return 0, fmt.Errorf("%w: fd %d is listening; sockjail run wants one accepted connection (Accept=yes); use sockjail serve for Accept=no", ErrListening, fd)
+			return 0, fmt.Errorf("%w: fd %d is listening (Accept=no), not an accepted connection (Accept=yes)", ErrListening, fd)
 		}
 		domain, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 		typ, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)

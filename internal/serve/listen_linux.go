@@ -48,6 +48,10 @@ func Listen(addr string) (*Listener, error) {
 	return &Listener{ln: ln.(*net.TCPListener), Name: addr}, nil
 }
 
+// ErrConnected is wrapped by SystemdListeners' error for a passed socket
+// that is a connection, as Accept=yes passes it, not a listener.
+var ErrConnected = errors.New("a connected socket, not a listening one (Accept=yes or systemd-socket-activate --accept)")
+
 // ErrNoListenFDs is returned by SystemdListeners when sockjail was not
 // started with sockets by the activation protocol.
 var ErrNoListenFDs = errors.New("no listening sockets passed (LISTEN_FDS/LISTEN_PID unset or meant for another process)")
@@ -117,14 +121,14 @@ func checkListening(fd int) error {
 		return fmt.Errorf("SO_PROTOCOL: %w", err)
 	}
 	if typ != unix.SOCK_STREAM || (dom != unix.AF_INET && dom != unix.AF_INET6) || (proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP) {
-		return fmt.Errorf("not a TCP stream socket (domain %d, type %d, protocol %d); sockjail serve needs ListenStream= with an IP address or port", dom, typ, proto)
+		return fmt.Errorf("not a TCP stream socket (domain %d, type %d, protocol %d): ListenStream= must name an IP address or a port", dom, typ, proto)
 	}
 	acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
 	if err != nil {
 		return fmt.Errorf("SO_ACCEPTCONN: %w", err)
 	}
 	if acc == 0 {
-		return errors.New("a connected socket, not a listening one (Accept=yes or systemd-socket-activate --accept); use sockjail run for those, or Accept=no")
+		return ErrConnected
 	}
 	return nil
 }
