@@ -116,6 +116,8 @@ func TestValidationErrors(t *testing.T) {
 		{"max_per_source", "[serve]\nmax_per_source = -1\n", []string{`2:18: -1 is out of range: must be from 0 to 2147483647`}},
 		{"rate", "[serve]\nrate_per_source = -0.5\n", []string{`2:19: rate_per_source must be from 0 to 1000000, got -0.5`}},
 		{"rate nan", "[serve]\nrate_per_source = nan\n", []string{`2:19: rate_per_source must be from 0 to 1000000, got NaN`}},
+		{"pow timeout", "[serve]\npow = 16\npow_timeout = \"0\"\n", []string{`3:15: pow_timeout must be at least 1s when pow is on, got "0"`}},
+		{"pow bits", "[serve]\npow = 40\n", []string{`2:7: 40 is out of range: must be from 0 to 32`}},
 		{"cidr", "[serve]\nallow_from = [\"10.0.0.0/33\"]\n", []string{`2:15: invalid CIDR "10.0.0.0/33": write an address with a prefix length, such as "192.0.2.0/24" or "2001:db8::/32"`}},
 		{"cidr mapped", "[serve]\ndeny_from = [\"::ffff:10.0.0.0/104\"]\n", []string{`2:14: invalid CIDR "::ffff:10.0.0.0/104": write the IPv4 form, "10.0.0.0/8"`}},
 		{"cidr zone", "[serve]\ndeny_from = [\"fe80::1%eth0\"]\n", []string{`2:14: invalid CIDR "fe80::1%eth0": zones are not allowed`}},

@@ -371,6 +371,9 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return quote(p.Serve.AdminListen) },
 	},
+	intKey("serve.pow", "A proof of work before the program starts, in serve and run: the difficulty in bits of a hashcash stamp (each bit doubles the work; 20 is about a second of a CPU). The client gets one line, `hashcash -mbBITS CHALLENGE`, the command that solves it, and must answer with the stamp it prints within pow_timeout. A client that is thinking holds no session slot. 0 (the default) asks for none.", 0, 32, func(p *Policy) *int { return &p.Serve.PoW }),
+	durationKey("serve.pow_timeout", "How long a client has to answer the proof of work; then it is refused (reason=pow-timeout).", func(p *Policy) *Duration { return &p.Serve.PoWTimeout }),
+	cidrKey("serve.pow_exempt", "Client addresses that skip the proof of work, as CIDRs: health checkers, known NATs, the organisers' own hosts.", func(p *Policy) *[]netip.Prefix { return &p.Serve.PoWExempt }),
 
 	// [terminal]
 	{

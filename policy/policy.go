@@ -234,6 +234,11 @@ type Serve struct {
 	HealthCheck HealthCheck `toml:"health_check"`
 	// AdminListen is the admin listener's HOST:PORT; "" means none.
 	AdminListen string `toml:"admin_listen"`
+	// PoW is the proof of work's difficulty in bits (0: none), PoWTimeout
+	// the time a client has to answer, PoWExempt the clients that skip it.
+	PoW        int            `toml:"pow"`
+	PoWTimeout Duration       `toml:"pow_timeout"`
+	PoWExempt  []netip.Prefix `toml:"pow_exempt"`
 }
 
 // HealthCheck is the value of [Serve.HealthCheck].

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Checks that involve more than one key. Each error is reported at the key
@@ -56,6 +57,9 @@ func (d *decoder) validateServe(p *Policy) {
 		d.errorf(d.later("serve.health_check", "serve.proxy_protocol"), "health_check = %q needs proxy_protocol = \"v2\" or \"any\" (the LOCAL command exists in PROXY v2 only), not %q", s.HealthCheck, s.ProxyProtocol)
 	} else if s.HealthCheck.TCP() && (s.ProxyProtocol == "" || s.ProxyProtocol == ProxyOff) {
 		d.errorf(d.later("serve.health_check", "serve.proxy_protocol"), "health_check = %q needs a proxy_protocol: without a PROXY header, a TCP check and a client that has not spoken yet look the same; check the admin listener's /readyz instead", s.HealthCheck)
+	}
+	if s.PoW > 0 && s.PoWTimeout.Duration() < time.Second {
+		d.errorf(d.later("serve.pow", "serve.pow_timeout"), "pow_timeout must be at least 1s when pow is on, got %q", s.PoWTimeout)
 	}
 }
 

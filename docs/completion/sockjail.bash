@@ -20,7 +20,7 @@ _sockjail() {
 	policy) flags="--help" ;;
 	probe) flags="--json --policy --help" ;;
 	run) flags="--log-format --policy --help" ;;
-	serve) flags="--listen --log-format --policy --help" ;;
+	serve) flags="--admin-listen --listen --log-format --policy --help" ;;
 	unit) flags="--accept --dir --listen --name --policy --sockjail --systemd-version --help" ;;
 	version) flags="--help" ;;
 	help) COMPREPLY=($(compgen -W "check policy probe run serve unit version" -- "$cur")); return ;;

@@ -66,6 +66,7 @@ type Metrics struct {
 	served          atomic.Uint64
 	refused         *labeledCounter // by reason
 	healthChecks    *labeledCounter // by kind
+	pow             *labeledCounter // proof of work, by result
 	killed          *labeledCounter // by why
 	reloads         *labeledCounter // by result
 	active          atomic.Int64
@@ -87,6 +88,7 @@ func New(refusals, kills []string) *Metrics {
 		started:         time.Now(),
 		refused:         newLabeledCounter(refusals),
 		healthChecks:    newLabeledCounter([]string{CheckProxyLocal, CheckTCP}),
+		pow:             newLabeledCounter(PoWResults),
 		killed:          newLabeledCounter(kills),
 		reloads:         newLabeledCounter([]string{"ok", "failed"}),
 		sessionDuration: newHistogram(sessionDurationBuckets),
@@ -145,6 +147,18 @@ func (m *Metrics) HealthCheck(kind string) {
 		return
 	}
 	m.healthChecks.inc(kind)
+}
+
+// PoWResults are the values of sockjail_pow_total's result label: how a
+// proof of work ended (internal/gate's results).
+var PoWResults = []string{"solved", "failed", "timed-out", "closed"}
+
+// PoW counts a proof of work that ended with result.
+func (m *Metrics) PoW(result string) {
+	if m == nil {
+		return
+	}
+	m.pow.inc(result)
 }
 
 // ProgramKilled counts a program whose process tree sockjail ended, and
@@ -270,6 +284,11 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	e.header("sockjail_health_checks_total", "counter", "Load balancer health checks answered without starting the program, by kind.")
 	m.healthChecks.each(func(kind string, n uint64) {
 		e.sample("sockjail_health_checks_total", "kind="+quoteLabel(kind), float64(n))
+	})
+
+	e.header("sockjail_pow_total", "counter", "Proofs of work ([serve] pow) by result: solved, failed (a wrong answer), timed-out (none within pow_timeout), closed (the client left). Exempt clients are not counted.")
+	m.pow.each(func(result string, n uint64) {
+		e.sample("sockjail_pow_total", "result="+quoteLabel(result), float64(n))
 	})
 
 	e.header("sockjail_policy_reloads_total", "counter", "Policy reloads (SIGHUP), by result.")

@@ -73,7 +73,8 @@ type Config struct {
 
 // RefusalReasons are the reasons serve refuses a connection for, as the log
 // line's reason= field and the metrics' reason label show them.
-var RefusalReasons = []string{ReasonMaxConnections, ReasonMaxPerSource, ReasonRate, ReasonDenied, ReasonProxyHeader, ReasonStopping}
+var RefusalReasons = []string{ReasonMaxConnections, ReasonMaxPerSource, ReasonRate, ReasonDenied, ReasonProxyHeader, ReasonStopping,
+	ReasonPoWBusy, session.ReasonPoWFailed, session.ReasonPoWTimeout}
 
 // The server's states, as /readyz reports them.
 const (
@@ -91,6 +92,8 @@ type generation struct {
 	limits      LimitSettings
 	busy        string
 	proxy       bool
+	pow         bool   // a proof of work comes first ([serve] pow)
+	gates       *gates // the clients asked for it at once
 	health      policy.HealthCheck
 	stopTimeout time.Duration
 	drainDelay  time.Duration
@@ -114,6 +117,7 @@ func newGeneration(cfg *session.Config) *generation {
 		},
 		busy:        s.BusyMessage,
 		proxy:       s.ProxyProtocol.Expected(),
+		pow:         s.PoW > 0,
 		health:      s.HealthCheck,
 		stopTimeout: time.Duration(s.StopTimeout),
 		drainDelay:  time.Duration(s.DrainDelay),
@@ -121,6 +125,7 @@ func newGeneration(cfg *session.Config) *generation {
 	if g.stopTimeout <= 0 {
 		g.stopTimeout = DefaultStopTimeout
 	}
+	g.gates = newGates(g.limits)
 	refuse := *cfg
 	refuse.Close = conn.CloseOptions{
 		FlushTimeout: min(cfg.Close.FlushTimeout, refuseFlushTimeout),
@@ -498,6 +503,20 @@ func (s *Server) handle(fd int) {
 	}
 	g := s.acquireGen()
 	defer s.releaseGen(g)
+	sess := session.New(c, g.cfg)
+	if g.pow {
+		// The proof of work comes before every slot: a client that is
+		// thinking holds none, only a place among the gates.
+		check, reason, err := s.gate(sess, c, g)
+		if check != "" {
+			s.healthCheck(sess, check, nil)
+			return
+		}
+		if reason != "" {
+			s.refuse(c, g, reason, "", err)
+			return
+		}
+	}
 	// The global bound comes first: it does not need the client's address,
 	// so a flood is turned away before any PROXY header is waited for.
 	// Without a probe (out of descriptors), the connection counts until
@@ -508,13 +527,9 @@ func (s *Server) handle(fd int) {
 		s.refuse(c, g, ReasonMaxConnections, g.busy, nil)
 		return
 	}
-	sess, check, reason, message, err := s.admit(c, g, slot)
+	check, reason, message, err := s.admit(sess, g, slot)
 	if check != "" {
-		// A load balancer's health check: answered by the close, counted,
-		// not logged, and holding no slot meanwhile.
-		slot.Release()
-		s.metrics.HealthCheck(check)
-		sess.Dismiss()
+		s.healthCheck(sess, check, slot)
 		return
 	}
 	if reason != "" {
@@ -539,36 +554,75 @@ func (s *Server) handle(fd int) {
 	sess.Run(s.killCtx)
 }
 
-// admit reads the PROXY header if the policy asks for one, and applies the
-// access rules and the per-source limits to the client's address. On
-// success it returns the session, with slot holding a per-source slot for
-// the address. A health check that the policy's health_check names comes
-// back as its kind (metrics.CheckProxyLocal, metrics.CheckTCP) with the
-// session to dismiss. Otherwise admit returns the reason for refusing c,
-// the message to send and the error to log.
-func (s *Server) admit(c *conn.Conn, g *generation, slot *Slot) (sess *session.Session, check, reason, message string, err error) {
-	sess = session.New(c, g.cfg)
+// healthCheck ends a load balancer's health check: answered by the
+// close, counted, not logged, and holding no slot meanwhile (slot may be
+// nil).
+func (s *Server) healthCheck(sess *session.Session, kind string, slot *Slot) {
+	if slot != nil {
+		slot.Release()
+	}
+	s.metrics.HealthCheck(kind)
+	sess.Dismiss()
+}
+
+// identify reads the PROXY header if the policy asks for one, and applies
+// the access rules to the client's address. A health check that the
+// policy's health_check names comes back as its kind
+// (metrics.CheckProxyLocal, metrics.CheckTCP). Otherwise identify returns
+// the reason for refusing the client, if any, and the error to log. It can
+// be called twice: the header is read once.
+func (s *Server) identify(sess *session.Session, g *generation) (check, reason string, err error) {
 	if g.proxy {
 		// The address that the rules and limits judge is the client's,
 		// from the header.
 		if err := sess.ReadProxyHeader(); err != nil {
 			if g.health.TCP() && errors.Is(err, proxyproto.ErrNothingSent) {
-				return sess, metrics.CheckTCP, "", "", nil
+				return metrics.CheckTCP, "", nil
 			}
-			return nil, "", ReasonProxyHeader, "", err
+			return "", ReasonProxyHeader, err
 		}
 		if g.health.ProxyLocal() && sess.ProxyLocal() {
-			return sess, metrics.CheckProxyLocal, "", "", nil
+			return metrics.CheckProxyLocal, "", nil
 		}
 	}
+	if ok, why := g.rules.Allowed(sess.Info().Peer.Addr()); !ok {
+		return "", ReasonDenied, errors.New(why)
+	}
+	return "", "", nil
+}
+
+// gate identifies the client and asks it for the proof of work, within
+// the generation's bounds on clients asked at once: in all, before the
+// client's address is known, and per address after.
+func (s *Server) gate(sess *session.Session, c *conn.Conn, g *generation) (check, reason string, err error) {
+	if !g.gates.enter() {
+		return "", ReasonPoWBusy, nil
+	}
+	defer g.gates.leave()
+	if check, reason, err := s.identify(sess, g); check != "" || reason != "" {
+		return check, reason, err
+	}
 	peer := c.Peer().Addr()
-	if ok, why := g.rules.Allowed(peer); !ok {
-		return nil, "", ReasonDenied, "", errors.New(why)
+	if !g.gates.enterSource(peer) {
+		return "", ReasonPoWBusy, nil
 	}
-	if why := slot.AcquireSource(peer, time.Now()); why != "" {
-		return nil, "", why, g.busy, nil
+	defer g.gates.leaveSource(peer)
+	reason, err = sess.Gate()
+	return "", reason, err
+}
+
+// admit identifies the client (unless gate did) and applies the per-source
+// limits to its address. On success slot holds a per-source slot for the
+// address. Otherwise admit returns the health check's kind, or the reason
+// for refusing the client, the message to send and the error to log.
+func (s *Server) admit(sess *session.Session, g *generation, slot *Slot) (check, reason, message string, err error) {
+	if check, reason, err := s.identify(sess, g); check != "" || reason != "" {
+		return check, reason, "", err
 	}
-	return sess, "", "", "", nil
+	if why := slot.AcquireSource(sess.Info().Peer.Addr(), time.Now()); why != "" {
+		return "", why, g.busy, nil
+	}
+	return "", "", "", nil
 }
 
 // track registers a live session, unless the server is stopping.

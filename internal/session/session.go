@@ -67,8 +67,10 @@ type Session struct {
 	cfg     *Config
 	started time.Time
 
-	proxyRead  bool // the PROXY header was already consumed
-	proxyLocal bool // and its command was LOCAL: the proxy's own connection
+	proxyRead  bool   // the PROXY header was already consumed
+	gated      bool   // the proof of work already ran (Gate)
+	pow        string // how it ended, for the log line; "" if it didn't run
+	proxyLocal bool   // and its command was LOCAL: the proxy's own connection
 	// relayEnded is set once the relay returned, with relayErr saying how.
 	relayEnded bool
 	relayErr   error
@@ -199,6 +201,10 @@ func (s *Session) Run(ctx context.Context) Result {
 	if err := s.ReadProxyHeader(); err != nil {
 		return s.refuse(attrs, "proxy-header", err, exitcode.Refused)
 	}
+	if reason, err := s.Gate(); reason != "" {
+		return s.refuse(append(attrs, s.powAttrs()...), reason, err, exitcode.Refused)
+	}
+	attrs = append(attrs, s.powAttrs()...)
 	// From here on the connection is a session: every way out goes
 	// through logEnd with refused false, which counts its end.
 	s.cfg.Metrics.SessionServed()

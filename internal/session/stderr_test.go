@@ -22,8 +22,8 @@ func TestStderrBounds(t *testing.T) {
 		{"unbounded", 0, 0, []line{{0, 100, true}, {0, 100, true}, {0, 1 << 20, true}}},
 		{"burst of rate, then refill", 2, 0, []line{
 			{0, 1, true}, {0, 1, true}, {0, 1, false}, // the burst is 2
-			{499, 1, false}, // 0.998 of a token
-			{500, 1, true},  // one token back after 500 ms
+			{499, 1, false},                                    // 0.998 of a token
+			{500, 1, true},                                     // one token back after 500 ms
 			{5000, 1, true}, {5000, 1, true}, {5000, 1, false}, // refills to 2, no more
 		}},
 		{"bytes per session", 0, 10, []line{{0, 4, true}, {0, 4, true}, {0, 4, false}, {0, 2, true}, {0, 1, false}}},
