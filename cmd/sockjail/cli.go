@@ -121,11 +121,23 @@ func (c *cli) usageError(msg string, hints ...string) int {
 func fail(code int, err error, hints ...string) int {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sockjail: error: %v\n", err)
-	for _, h := range hints {
-		fmt.Fprintf(&b, "sockjail: hint: %s\n", h)
-	}
+	writeHints(&b, hints)
 	io.WriteString(os.Stderr, b.String())
 	return code
+}
+
+// hint prints "sockjail: hint: …" lines on stderr, for a next step after
+// a success (systemctl daemon-reload after writing units).
+func hint(hints ...string) {
+	var b strings.Builder
+	writeHints(&b, hints)
+	io.WriteString(os.Stderr, b.String())
+}
+
+func writeHints(b *strings.Builder, hints []string) {
+	for _, h := range hints {
+		fmt.Fprintf(b, "sockjail: hint: %s\n", h)
+	}
 }
 
 // stringList is a repeatable string flag (--listen A --listen B).

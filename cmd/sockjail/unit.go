@@ -143,6 +143,6 @@ func runUnit(args []string) int {
 	if err != nil {
 		return fail(exitcode.OSError, err)
 	}
-	fmt.Fprintf(os.Stderr, "sockjail: hint: systemctl daemon-reload && systemctl enable --now %s.socket\n", name)
+	hint(fmt.Sprintf("systemctl daemon-reload && systemctl enable --now %s.socket", name))
 	return exitcode.OK
 }
