@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
+	"strings"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -156,10 +158,14 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 
 	fsys := s.policy.Filesystem
 	// Each path is opened once, O_PATH, and the children build their
-	// rulesets from these descriptors.
+	// rulesets from these descriptors. A path the program could change
+	// (one inside a read_write path) is opened without following any
+	// symbolic link: a link there could be retargeted by a session, at
+	// "/" say, while the next sandbox is built.
+	writable := writableRoots(fsys.ReadWrite)
 	add := func(key string, paths []policy.Path, fileAccess, dirAccess uint64) error {
 		for _, p := range paths {
-			fd, isDir, err := openForRule(p.Name)
+			fd, isDir, err := openForRule(p.Name, writable, false)
 			if err != nil {
 				if p.Optional && errors.Is(err, fs.ErrNotExist) {
 					continue
@@ -189,9 +195,12 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 		return err
 	}
 	// The program and its interpreters can always be run, under every
-	// policy (the seed's /opt script works without naming /opt).
+	// policy (the seed's /opt script works without naming /opt). Their
+	// rules are file rules on what was opened, which must be a regular
+	// file that someone may execute: a path swapped to a directory (or
+	// to a secret) while it is opened gets no rule at all.
 	for _, p := range s.exec {
-		fd, _, err := openForRule(p)
+		fd, _, err := openForRule(p, writable, true)
 		if err != nil {
 			s.closeRuleset()
 			return fmt.Errorf("opening %q for its Landlock rule: %w", p, err)
@@ -237,10 +246,74 @@ func (s *Sandbox) planLandlock(g *gaps) error {
 	return nil
 }
 
+// errRetargetable is why a symbolic link the program could change is
+// refused as (or on the way to) a Landlock rule's path.
+var errRetargetable = errors.New("a symbolic link inside a read_write path, which the program could retarget; name the real path")
+
+// errNotExecutableFile is why a path of the exec chain that does not open
+// as an executable regular file gets no rule.
+var errNotExecutableFile = errors.New("not an executable regular file (swapped while it was opened?)")
+
+// writableRoots returns the read_write paths, the places where the program
+// can create, rename and retarget links.
+// With "/" among them there is nothing a retargeted link could add, and
+// none is returned.
+func writableRoots(rw []policy.Path) []string {
+	roots := make([]string, 0, len(rw))
+	for _, p := range rw {
+		if p.Name == "/" {
+			return nil
+		}
+		roots = append(roots, p.Name)
+	}
+	return roots
+}
+
+// insideAny reports whether path is one of roots or below one (paths are
+// absolute and clean).
+func insideAny(path string, roots []string) bool {
+	for _, r := range roots {
+		if path == r || strings.HasPrefix(path, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // openForRule opens path with O_PATH for a Landlock rule and reports
-// whether it is a directory. Errors are *fs.PathError, as os.Stat's.
-func openForRule(path string) (fd int, isDir bool, err error) {
-	fd, err = unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+// whether it is a directory. The rule binds to what was opened, so what
+// was opened is checked, on the descriptor, not on the path:
+//   - with execFile (the program and its interpreters, which may well be
+//     links, /usr/bin/python3 say), path is resolved first, and what was
+//     opened must be a regular file with an execute bit
+//     (errNotExecutableFile), so that its rule is never a directory's nor
+//     a secret's;
+//   - a path (resolved, with execFile) inside one of writable is opened
+//     with RESOLVE_NO_SYMLINKS: a symbolic link anywhere on it is refused
+//     (errRetargetable), since the program could point it anywhere while
+//     the next sandbox is built.
+//
+// Errors are *fs.PathError, as os.Stat's. It does not cover a directory
+// outside the policy that a host user (not the program) can write: who
+// can swap the program's interpreter there can run anything anyway, and
+// the checks above still keep the rule to one executable file.
+func openForRule(path string, writable []string, execFile bool) (fd int, isDir bool, err error) {
+	if execFile {
+		if path, err = filepath.EvalSymlinks(path); err != nil {
+			return -1, false, err
+		}
+	}
+	if insideAny(path, writable) {
+		fd, err = unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err == unix.ELOOP {
+			return -1, false, &fs.PathError{Op: "open", Path: path, Err: errRetargetable}
+		}
+	} else {
+		fd, err = unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return -1, false, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -248,6 +321,10 @@ func openForRule(path string) (fd int, isDir bool, err error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
 		return -1, false, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if execFile && (st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0) {
+		unix.Close(fd)
+		return -1, false, &fs.PathError{Op: "open", Path: path, Err: errNotExecutableFile}
 	}
 	return fd, st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
 }
