@@ -501,6 +501,9 @@ func (s *Server) handle(fd int) {
 		s.log.Error("accepted connection unusable", "error", err.Error())
 		return
 	}
+	// Deferred first, so it runs last: the slot and the tracking are given
+	// back by their own defers on the way out of a panic.
+	defer s.contain(c)
 	g := s.acquireGen()
 	defer s.releaseGen(g)
 	sess := session.New(c, g.cfg)
@@ -657,4 +660,26 @@ func (s *Server) refuse(c *conn.Conn, g *generation, reason, message string, err
 		cfg = g.fastCfg
 	}
 	session.Refuse(c, cfg, reason, message, err)
+}
+
+// contain recovers a panic in the goroutines of one connection (its
+// session's included: session.Run hands it over as a *session.Crash), logs
+// it with its stack, closes the connection if that is not done yet, and
+// lets every other session and the server go on.
+func (s *Server) contain(c *conn.Conn) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	crash := session.Recovered(v)
+	attrs := []any{"error", fmt.Sprint(crash.Value), "stack", string(crash.Stack)}
+	if peer := c.Peer(); peer.IsValid() {
+		attrs = append(attrs, "remote", peer.String())
+	}
+	s.log.Error("session crashed", attrs...)
+	if !crash.ConnClosed {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		c.Close(ctx, conn.CloseOptions{})
+	}
 }

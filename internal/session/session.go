@@ -191,7 +191,13 @@ func (s *Session) AbortClose() {
 
 // Run serves the connection and returns how it ended. It writes exactly one
 // log line and never writes log text to the connection.
+//
+// A panic in any goroutine of the session ends the session only: Run kills
+// the program's tree, closes the connection and panics again with a
+// [*Crash] for its caller to log (serve recovers it).
 func (s *Session) Run(ctx context.Context) Result {
+	defer s.contain()
+	hook("session")
 	p := s.cfg.Policy
 	attrs := s.baseAttrs()
 
@@ -255,7 +261,15 @@ func (s *Session) Run(ctx context.Context) Result {
 	defer stopRelay()
 	if rl != nil {
 		relayDone = make(chan error, 1)
-		go func() { relayDone <- rl.Run(relayCtx) }()
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					relayDone <- Recovered(v)
+				}
+			}()
+			hook("relay")
+			relayDone <- rl.Run(relayCtx)
+		}()
 	}
 	exit, werr := s.wait(ctx, proc, relayDone)
 	// The program is gone; nothing it started may outlive the session.
@@ -313,6 +327,12 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process, relayDone <-c
 	}
 	done := make(chan waited, 1)
 	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- waited{err: Recovered(v)}
+			}
+		}()
+		hook("wait")
 		e, err := proc.WaitProgram()
 		done <- waited{e, err}
 	}()
@@ -334,6 +354,7 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process, relayDone <-c
 	for {
 		select {
 		case w := <-done:
+			rethrow(w.err)
 			return w.exit, w.err
 		case <-deadline:
 			s.kill("max-duration")
@@ -342,6 +363,7 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process, relayDone <-c
 				s.kill("idle-timeout")
 			}
 		case err := <-relayDone:
+			rethrow(err)
 			relayDone = nil
 			s.relayEnded, s.relayErr = true, err
 			switch {
@@ -386,10 +408,13 @@ func (s *Session) finishRelay(done <-chan error, stop context.CancelFunc) error 
 	defer t.Stop()
 	select {
 	case err := <-done:
+		rethrow(err)
 		return err
 	case <-t.C:
 		stop()
-		return fmt.Errorf("relay: output not delivered within flush_timeout: %w", <-done)
+		err := <-done
+		rethrow(err)
+		return fmt.Errorf("relay: output not delivered within flush_timeout: %w", err)
 	}
 }
 
