@@ -42,6 +42,7 @@ func stopAll(ins map[string]*instance) {
 func (b *bench) warmLoad(check func(sample) error) func(*instance) error {
 	return func(in *instance) error {
 		r := load(in.port, b.cfg.Warmup, 1, check)
+		in.count(r)
 		if r.Errors > b.cfg.Warmup/10 {
 			return fmt.Errorf("%d of %d warm-up connections failed, first: %v", r.Errors, b.cfg.Warmup, r.FirstErr)
 		}
@@ -60,7 +61,7 @@ func (b *bench) latency() {
 	hello := []string{filepath.Join(b.bin, "hello")}
 	check := expectReply("Hello World\n")
 	ins := b.startAll(hello, b.warmLoad(check))
-	defer stopAll(ins)
+	defer b.stopForUsage(ins)
 	per1 := (b.cfg.N + b.cfg.Rounds - 1) / b.cfg.Rounds
 	perC := (b.cfg.NConc + b.cfg.Rounds - 1) / b.cfg.Rounds
 	for r := 0; r < b.cfg.Rounds; r++ {
@@ -74,6 +75,8 @@ func (b *bench) latency() {
 			cpu0, err0 := procTreeCPU(pid)
 			r1 := load(in.port, per1, 1, check)
 			rc := load(in.port, perC, b.cfg.Conc, check)
+			in.count(r1)
+			in.count(rc)
 			// The last connections' processes may still be closing;
 			// their CPU is counted once they are reaped.
 			time.Sleep(100 * time.Millisecond)
@@ -92,6 +95,21 @@ func (b *bench) latency() {
 		if kib, err := procStatusKiB(in.cmd.Process.Pid, "VmHWM"); err == nil {
 			b.res.ServePeakKiB = kib
 		}
+	}
+}
+
+// stopForUsage stops the latency phase's launchers and records each one's
+// wait4 rusage with the number of connections it served, for the faults and
+// context switches per connection.
+func (b *bench) stopForUsage(ins map[string]*instance) {
+	for name, in := range ins {
+		ru, err := in.stopForUsage()
+		if err != nil {
+			logf("  %s: no rusage: %v", name, err)
+			continue
+		}
+		tr := b.res.target(in.t)
+		tr.usage, tr.usageConns = *ru, in.served
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -65,6 +66,11 @@ type TargetResult struct {
 	// disturb it far less than the latencies.
 	CPUms    float64 `json:"cpu_ms_per_conn"`
 	RatioCPU float64 `json:"ratio_cpu"`
+	// Usage is the page faults and context switches per connection, from
+	// the launcher's wait4 rusage over its whole life in the latency phase
+	// (warm-up included): on hosts where faults and traps are dear they
+	// explain the ratios. Absent when the launcher could not be reaped.
+	Usage *UsagePerConn `json:"usage_per_conn,omitempty"`
 	// Ratios to the bare program of the same run. For latency, >1 is
 	// slower; for connections per second, <1 is slower.
 	RatioP50   float64 `json:"ratio_p50"`
@@ -78,6 +84,36 @@ type TargetResult struct {
 	c1Rounds, ccRate []float64
 	cpu              time.Duration
 	cpuConns         int
+	usage            syscall.Rusage
+	usageConns       int
+}
+
+// UsagePerConn is the rusage of a launcher divided by the connections it
+// served. It includes the launcher's own start and exit, spread over those
+// connections (a few hundred faults over hundreds of connections: under
+// one per connection), and the program's own. Involuntary switches grow
+// with the machine's load; faults and voluntary switches hardly do.
+type UsagePerConn struct {
+	Conns       int     `json:"conns"`
+	MinorFaults float64 `json:"minflt"`
+	MajorFaults float64 `json:"majflt"`
+	VolSwitches float64 `json:"nvcsw"`
+	InvSwitches float64 `json:"nivcsw"`
+}
+
+// usagePerConn divides ru by conns; nil when there is nothing to divide.
+func usagePerConn(ru syscall.Rusage, conns int) *UsagePerConn {
+	if conns <= 0 {
+		return nil
+	}
+	n := float64(conns)
+	return &UsagePerConn{
+		Conns:       conns,
+		MinorFaults: float64(ru.Minflt) / n,
+		MajorFaults: float64(ru.Majflt) / n,
+		VolSwitches: float64(ru.Nvcsw) / n,
+		InvSwitches: float64(ru.Nivcsw) / n,
+	}
 }
 
 // CloseResult is the close latency of one target, in ms.
@@ -230,6 +266,7 @@ func (r *Results) finish(b *bench) {
 		if tr.cpuConns > 0 {
 			tr.CPUms = float64(tr.cpu.Microseconds()) / 1000 / float64(tr.cpuConns)
 		}
+		tr.Usage = usagePerConn(tr.usage, tr.usageConns)
 	}
 	bare := r.Targets[0] // allTargets puts bare first
 	for _, tr := range r.Targets {
@@ -389,15 +426,19 @@ func (r *Results) printLatency(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "\nPer connection, static C hello, connect to EOF: %d connections at c=1 and %d at c=%d per target, %d rounds, after %d warm-up\n", c.N, c.NConc, c.Conc, c.Rounds, c.Warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "target\tp50 ms\tp99 ms\tp50 x bare\tp99 x bare\tconn/s c=1\tx bare\tconn/s c=%d\tx bare\tCPU ms/conn\tx bare\tround p50s ms (spread)\terrors\t\n", c.Conc)
+	fmt.Fprintf(tw, "target\tp50 ms\tp99 ms\tp50 x bare\tp99 x bare\tconn/s c=1\tx bare\tconn/s c=%d\tx bare\tCPU ms/conn\tx bare\tround p50s ms (spread)\tminflt/conn\tmajflt/conn\tvol cs/conn\tinvol cs/conn\terrors\t\n", c.Conc)
 	for _, t := range r.Targets {
 		if t.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t—\t\t\t\t\t\t\t\t\t\t\t\t\n", t.Name)
+			fmt.Fprintf(tw, "%s\t—\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", t.Name)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.0f\t%.2fx\t%.2f\t%.2fx\t%s (%.0f%%)\t%d\t\n",
+		usage := "—\t—\t—\t—"
+		if u := t.Usage; u != nil {
+			usage = fmt.Sprintf("%.0f\t%.2f\t%.1f\t%.1f", u.MinorFaults, u.MajorFaults, u.VolSwitches, u.InvSwitches)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2fx\t%.2fx\t%.0f\t%.2fx\t%.0f\t%.2fx\t%.2f\t%.2fx\t%s (%.0f%%)\t%s\t%d\t\n",
 			t.Name, t.C1.P50, t.C1.P99, t.RatioP50, t.RatioP99, t.C1CPS, t.RatioC1CPS, t.CCCPS, t.RatioCCCPS,
-			t.CPUms, t.RatioCPU, joinFloats(t.C1RoundP50, "%.2f"), 100*t.C1Spread, t.Errors)
+			t.CPUms, t.RatioCPU, joinFloats(t.C1RoundP50, "%.2f"), 100*t.C1Spread, usage, t.Errors)
 	}
 	tw.Flush()
 	for _, t := range r.Targets {

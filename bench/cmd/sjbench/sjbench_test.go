@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sockjail/sockjail/internal/testenv"
@@ -65,6 +66,12 @@ func TestBareRun(t *testing.T) {
 	if bare.RatioP50 != 1 || bare.RatioC1CPS != 1 || len(bare.C1RoundP50) != 2 {
 		t.Errorf("bare ratios %v %v, rounds %v: want 1, 1 and two rounds", bare.RatioP50, bare.RatioC1CPS, bare.C1RoundP50)
 	}
+	// The launcher's wait4 rusage over warm-up and measured connections:
+	// every exec of the static hello faults in some pages, far fewer than
+	// a thousand; a process that runs and exits switches at least once.
+	if u := bare.Usage; u == nil || u.Conns != 3+12+24 || u.MinorFaults < 1 || u.MinorFaults > 1000 || u.VolSwitches+u.InvSwitches <= 0 {
+		t.Errorf("bare usage per connection: %+v", u)
+	}
 	if len(r.Close) != 1 || r.Close[0].ExitToEOF.N != 10 || r.Close[0].ExitToEOF.Min < 0 || r.Close[0].Errors != 0 {
 		t.Errorf("close latency: %+v", r.Close)
 	}
@@ -108,6 +115,27 @@ func TestChecksCatchWrongReplies(t *testing.T) {
 	}
 	if _, err := exitStamp(s); err == nil {
 		t.Errorf("exitStamp accepted %q", s.head)
+	}
+}
+
+func TestUsagePerConn(t *testing.T) {
+	tests := []struct {
+		name  string
+		ru    syscall.Rusage
+		conns int
+		want  *UsagePerConn
+	}{
+		{"none served", syscall.Rusage{Minflt: 10}, 0, nil},
+		{"one", syscall.Rusage{Minflt: 300, Majflt: 2, Nvcsw: 7, Nivcsw: 1}, 1,
+			&UsagePerConn{Conns: 1, MinorFaults: 300, MajorFaults: 2, VolSwitches: 7, InvSwitches: 1}},
+		{"split", syscall.Rusage{Minflt: 1000, Majflt: 1, Nvcsw: 50, Nivcsw: 3}, 4,
+			&UsagePerConn{Conns: 4, MinorFaults: 250, MajorFaults: 0.25, VolSwitches: 12.5, InvSwitches: 0.75}},
+	}
+	for _, tt := range tests {
+		got := usagePerConn(tt.ru, tt.conns)
+		if (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
+			t.Errorf("%s: usagePerConn = %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }
 

@@ -133,6 +133,12 @@ type instance struct {
 	cmd  *exec.Cmd
 	log  string // the launcher's stderr
 	argv []string
+	// exited is closed once the launcher is reaped; cmd.ProcessState then
+	// holds its wait4 rusage, its reaped children's included.
+	exited chan struct{}
+	// served counts the connections made to this instance (warm-up
+	// included), failed ones too: the divisor of its rusage.
+	served int
 }
 
 // freePort returns a loopback port that was free a moment ago. Another
@@ -183,8 +189,8 @@ func (b *bench) start(t *target, prog []string, prefix []string, policy string) 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", t.Name, err)
 	}
-	in := &instance{t: t, port: port, cmd: cmd, log: logPath, argv: argv}
 	exited := make(chan struct{})
+	in := &instance{t: t, port: port, cmd: cmd, log: logPath, argv: argv, exited: exited}
 	go func() { cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -223,6 +229,27 @@ func (in *instance) stop() {
 	}
 	syscall.Kill(-pgid, syscall.SIGKILL)
 }
+
+// stopForUsage stops the launcher, waits until it is reaped and returns its
+// wait4 rusage: the launcher's own and that of every child it reaped, so for
+// a launcher that reaps each connection's process, everything the
+// connections cost, its own start and end included.
+func (in *instance) stopForUsage() (*syscall.Rusage, error) {
+	in.stop()
+	select {
+	case <-in.exited:
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("%s not reaped 10 s after SIGKILL", in.t.Name)
+	}
+	ru, ok := in.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok || ru == nil {
+		return nil, fmt.Errorf("%s: no rusage from wait4", in.t.Name)
+	}
+	return ru, nil
+}
+
+// count records the connections of a load run on this instance.
+func (in *instance) count(r loadResult) { in.served += len(r.Latencies) + r.Errors }
 
 // listening reports whether some socket listens on 127.0.0.1:port or the
 // IPv4 wildcard, from /proc/net/tcp, without connecting (a connection
