@@ -38,6 +38,19 @@ func solve(t *testing.T, br *bufio.Reader) string {
 	return strings.TrimSpace(string(out))
 }
 
+// solveAndGreet connects from src to addr, which serves hello.sh behind a
+// proof of work, solves it and expects the greeting.
+func solveAndGreet(t *testing.T, src, addr string) {
+	t.Helper()
+	c := dialFrom(t, src, addr)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.Write([]byte(solve(t, br) + "\n"))
+	if got := readLine(t, &bufConn{c, br}); got != "Hello World" {
+		t.Fatalf("after the stamp: %q, want Hello World", got)
+	}
+}
+
 func TestServePoW(t *testing.T) {
 	testenv.LookTool(t, "hashcash")
 	f := newServeFixture(t)
@@ -46,14 +59,7 @@ func TestServePoW(t *testing.T) {
 	s := startServe(t, []string{"--listen", "127.0.0.1:0", "--policy", pol}, f.prog("hello.sh"))
 
 	t.Run("solved", func(t *testing.T) {
-		c := dialFrom(t, "127.0.0.2", s.addr)
-		defer c.Close()
-		br := bufio.NewReader(c)
-		stamp := solve(t, br)
-		c.Write([]byte(stamp + "\n"))
-		if got := readLine(t, &bufConn{c, br}); got != "Hello World" {
-			t.Fatalf("after the stamp: %q, want Hello World", got)
-		}
+		solveAndGreet(t, "127.0.0.2", s.addr)
 		s.logs.wait(t, 10*time.Second, func(m map[string]any) bool { return m["msg"] == "connection" && m["pow"] == "solved" })
 	})
 
@@ -124,14 +130,7 @@ func TestServePoW(t *testing.T) {
 				c.Close()
 			}
 		}()
-		c := dialFrom(t, "127.0.0.5", s.addr)
-		defer c.Close()
-		br := bufio.NewReader(c)
-		stamp := solve(t, br)
-		c.Write([]byte(stamp + "\n"))
-		if got := readLine(t, &bufConn{c, br}); got != "Hello World" {
-			t.Fatalf("behind the flood: %q, want Hello World", got)
-		}
+		solveAndGreet(t, "127.0.0.5", s.addr)
 		timeouts := func() int { return s.logs.count(refusedFor("pow-timeout")) - 1 } // one from "slow"
 		deadline := time.Now().Add(30 * time.Second)
 		for timeouts() < spread+perSource && time.Now().Before(deadline) {
