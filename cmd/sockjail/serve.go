@@ -58,7 +58,7 @@ Signals:
                    drain, or ends everything at once.
   SIGHUP           reload the policy for new connections; an invalid
                    policy is logged and the current one stays.
-  SIGUSR1          log the live sessions (peer, pid, age).
+  SIGUSR1          log the live sessions (peer, node, pid, age).
 Under systemd (NOTIFY_SOCKET set, Type=notify) sockjail sends READY=1 once
 listening, STATUS= with live counts, RELOADING=1 and READY=1 around a
 reload, and STOPPING=1.

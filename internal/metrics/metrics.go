@@ -78,6 +78,7 @@ type Metrics struct {
 	sandboxStart    *histogram
 
 	ready atomic.Pointer[func() bool]
+	nodes atomic.Pointer[func() (inUse, highest int)]
 }
 
 // New returns Metrics with every known label value at zero, so that a
@@ -216,6 +217,16 @@ func (m *Metrics) SetReady(ready func() bool) {
 	m.ready.Store(&ready)
 }
 
+// SetNodesInUse sets the function that sockjail_nodes_in_use and
+// sockjail_node_highest report: how many node numbers (SOCKJAIL_NODE) live
+// connections hold, and the highest of them (0: none).
+func (m *Metrics) SetNodesInUse(nodes func() (inUse, highest int)) {
+	if m == nil {
+		return
+	}
+	m.nodes.Store(&nodes)
+}
+
 // Snapshot is a copy of the counters, for tests and status lines.
 type Snapshot struct {
 	Served       uint64
@@ -302,6 +313,15 @@ func (m *Metrics) WriteText(w io.Writer) error {
 		ready = 1
 	}
 	e.sample("sockjail_ready", "", ready)
+
+	inUse, highest := 0, 0
+	if f := m.nodes.Load(); f != nil {
+		inUse, highest = (*f)()
+	}
+	e.header("sockjail_nodes_in_use", "gauge", "Node numbers (SOCKJAIL_NODE) held by connections whose client is still there.")
+	e.sample("sockjail_nodes_in_use", "", float64(inUse))
+	e.header("sockjail_node_highest", "gauge", "The highest node number in use, 0 when none is.")
+	e.sample("sockjail_node_highest", "", float64(highest))
 
 	writeProcess(e, m.started)
 

@@ -65,6 +65,7 @@ func TestExposition(t *testing.T) {
 	m.SetMaxSessions(64)
 	ready := true
 	m.SetReady(func() bool { return ready })
+	m.SetNodesInUse(func() (int, int) { return 2, 5 })
 	m.SessionServed()
 	m.SessionServed()
 	m.SessionEnded(30*time.Millisecond, 10, 1000)
@@ -99,6 +100,8 @@ func TestExposition(t *testing.T) {
 		{"sockjail_policy_reloads_total", "result=failed", 1},
 		{"sockjail_policy_reloads_total", "result=ok", 0},
 		{"sockjail_ready", "", 1},
+		{"sockjail_nodes_in_use", "", 2},
+		{"sockjail_node_highest", "", 5},
 		{"go_goroutines", "", -1},
 		{"process_cpu_seconds_total", "", -1},
 		{"process_resident_memory_bytes", "", -1},

@@ -1,7 +1,9 @@
 package serve
 
 import (
+	"container/heap"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -55,6 +57,7 @@ type Limits struct {
 	drained  *sync.Cond         // signalled when draining falls or the settings change
 	sources  map[netip.Addr]*source
 	sweepAt  int
+	nodes    nodes
 }
 
 type source struct {
@@ -78,6 +81,7 @@ type Slot struct {
 	probe HangupProbe // nil: only Gone ends the count
 	addr  netip.Addr
 	src   *source // the source slot held, or nil
+	node  int     // the node number held while live, or 0
 	state slotState
 }
 
@@ -125,7 +129,7 @@ func (l *Limits) Acquire(probe HangupProbe) (*Slot, bool) {
 			return nil, false
 		}
 	}
-	s := &Slot{l: l, probe: probe}
+	s := &Slot{l: l, probe: probe, node: l.nodes.take()}
 	l.live[s] = struct{}{}
 	return s, true
 }
@@ -193,6 +197,8 @@ func (s *Slot) goneLocked() {
 	}
 	l := s.l
 	delete(l.live, s)
+	l.nodes.giveBack(s.node)
+	s.node = 0
 	if src := s.src; src != nil {
 		src.active--
 		if src.active <= 0 && l.set.RatePerSource <= 0 && l.sources[s.addr] == src {
@@ -248,6 +254,68 @@ func (l *Limits) Counts() (live, draining, sources int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.live), l.draining, len(l.sources)
+}
+
+// Node returns the slot's node number: from 1 up, the lowest that no live
+// connection held when the slot was acquired, as a BBS numbers its lines.
+// A live connection keeps its node until its client's connection is closed
+// (Gone); after that Node returns 0 and the number goes to the next
+// connection, even while the old session's sandbox is still being torn
+// down. With MaxConnections = N, nodes stay within 1..N, except that
+// connections kept over a reload that lowered N keep theirs.
+func (s *Slot) Node() int {
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	return s.node
+}
+
+// NodesInUse returns the node numbers held by live connections, in
+// ascending order.
+func (l *Limits) NodesInUse() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	in := make([]int, 0, len(l.live))
+	for s := range l.live {
+		in = append(in, s.node)
+	}
+	slices.Sort(in)
+	return in
+}
+
+// nodes hands out node numbers, lowest free first: the free numbers below
+// next are kept in a min-heap, so that taking and giving back one costs
+// O(log n), and the memory is bounded by the most connections ever live at
+// once.
+type nodes struct {
+	next  int     // the numbers from next+1 up were never handed out
+	freed intHeap // free numbers up to next
+}
+
+func (n *nodes) take() int {
+	if n.freed.Len() > 0 {
+		return heap.Pop(&n.freed).(int)
+	}
+	n.next++
+	return n.next
+}
+
+func (n *nodes) giveBack(node int) {
+	if node > 0 {
+		heap.Push(&n.freed, node)
+	}
+}
+
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (l *Limits) burst() float64 {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -220,4 +221,67 @@ func acquireSource(t *testing.T, l *Limits, addr netip.Addr, now time.Time) stri
 	t.Helper()
 	_, why := acquireFrom(t, l, addr, now, nil)
 	return why
+}
+
+// TestLimitsNodes: connections get node numbers from 1, the lowest free
+// first; a node is free again as soon as its client is gone, before its
+// session is released.
+func TestLimitsNodes(t *testing.T) {
+	l := NewLimits(LimitSettings{MaxConnections: 4})
+	acquire := func(want int) *Slot {
+		t.Helper()
+		s, ok := l.Acquire(nil)
+		if !ok {
+			t.Fatalf("refused, want node %d", want)
+		}
+		if got := s.Node(); got != want {
+			t.Fatalf("node %d, want %d (in use: %v)", got, want, l.NodesInUse())
+		}
+		return s
+	}
+	s1, s2, s3 := acquire(1), acquire(2), acquire(3)
+	s2.Gone()
+	if s2.Node() != 0 {
+		t.Fatalf("a gone slot still holds node %d", s2.Node())
+	}
+	s4 := acquire(2) // 2 is free again while s2's teardown goes on
+	s1.Release()
+	s2.Release()
+	if got := l.NodesInUse(); !slices.Equal(got, []int{2, 3}) {
+		t.Fatalf("nodes in use %v, want [2 3]", got)
+	}
+	s5 := acquire(1)
+	s6 := acquire(4)
+	if _, ok := l.Acquire(nil); ok {
+		t.Fatal("a fifth connection accepted with max_connections = 4")
+	}
+	for _, s := range []*Slot{s3, s4, s5, s6} {
+		s.Release()
+	}
+	if got := l.NodesInUse(); len(got) != 0 {
+		t.Fatalf("nodes in use after every release: %v", got)
+	}
+	// The numbering is as dense after churn: 1 again, not a high number.
+	acquire(1).Release()
+
+	// Many connections coming and going in random order: the nodes in use
+	// are always distinct, and a new one always gets the lowest free.
+	l = NewLimits(LimitSettings{MaxConnections: 64})
+	var live []*Slot
+	for i := 0; i < 5000; i++ {
+		if len(live) > 0 && (len(live) == 64 || i*7919%3 == 0) {
+			k := i * 104729 % len(live)
+			live[k].Release()
+			live = slices.Delete(live, k, k+1)
+			continue
+		}
+		in := l.NodesInUse()
+		lowest := 1
+		for _, n := range in {
+			if n == lowest {
+				lowest++
+			}
+		}
+		live = append(live, acquire(lowest))
+	}
 }

@@ -195,6 +195,13 @@ func New(cfg Config) (*Server, error) {
 	s.killCtx, s.kill = context.WithCancel(context.Background())
 	s.metrics.SetMaxSessions(g.limits.MaxConnections)
 	s.metrics.SetReady(func() bool { ok, _ := s.Ready(); return ok })
+	s.metrics.SetNodesInUse(func() (int, int) {
+		in := s.limits.NodesInUse()
+		if len(in) == 0 {
+			return 0, 0
+		}
+		return len(in), in[len(in)-1]
+	})
 	return s, nil
 }
 
@@ -417,19 +424,20 @@ func closeGen(g *generation) {
 	}
 }
 
-// LogSessions logs one line per live session: peer, pid and age.
+// LogSessions logs one line per live session (peer, node, pid and age),
+// then a summary with the node numbers in use.
 func (s *Server) LogSessions() {
 	now := time.Now()
 	n := 0
 	s.each(func(ss *session.Session) {
 		in := ss.Info()
 		n++
-		s.log.Info("session", "peer", in.Peer.String(), "pid", in.Pid,
+		s.log.Info("session", "peer", in.Peer.String(), "node", in.Node, "pid", in.Pid,
 			"age", now.Sub(in.Started).Round(time.Millisecond))
 	})
 	total, draining, sources := s.limits.Counts()
 	s.log.Info("sessions", "live", n, "connections", total, "closed_tearing_down", draining, "sources", sources,
-		"served", s.served.Load(), "refused", s.refused.Load())
+		"nodes_in_use", s.limits.NodesInUse(), "served", s.served.Load(), "refused", s.refused.Load())
 }
 
 func (s *Server) each(f func(*session.Session)) {
@@ -543,6 +551,7 @@ func (s *Server) handle(fd int) {
 		return
 	}
 	defer slot.Release()
+	sess.SetNode(slot.Node())
 	// The connection stops counting against its source and the global
 	// bound when its close ends; the sandbox's teardown after that is
 	// bounded by WaitTeardown.

@@ -58,7 +58,12 @@ type Info struct {
 	Peer    netip.AddrPort
 	Pid     int
 	Started time.Time
+	Node    int // the node number (SetNode), or 0
 }
+
+// EnvNode is the program's variable holding its session's node number
+// under `sockjail serve` (Session.SetNode).
+const EnvNode = "SOCKJAIL_NODE"
 
 // Session is one connection being served. Its methods other than Run may be
 // called from other goroutines (signal handlers, a server stopping).
@@ -67,6 +72,7 @@ type Session struct {
 	cfg     *Config
 	started time.Time
 
+	node       int    // the node number given by serve, or 0
 	proxyRead  bool   // the PROXY header was already consumed
 	gated      bool   // the proof of work already ran (Gate)
 	pow        string // how it ended, for the log line; "" if it didn't run
@@ -140,7 +146,17 @@ func (s *Session) Info() Info {
 	if s.proc != nil {
 		pid = s.proc.Pid()
 	}
-	return Info{Peer: s.conn.Peer(), Pid: pid, Started: s.started}
+	return Info{Peer: s.conn.Peer(), Pid: pid, Started: s.started, Node: s.node}
+}
+
+// SetNode gives the session a node number, 1 up, which the program gets
+// as SOCKJAIL_NODE and the log line as node=. `serve` numbers its live
+// connections this way, lowest free first, for programs that keep per-line
+// state (a BBS's drop files). It must be called before Run.
+func (s *Session) SetNode(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.node = n
 }
 
 // Signal forwards sig to the program, if it is running.
@@ -544,6 +560,9 @@ func (s *Session) baseAttrs() []slog.Attr {
 	if len(s.cfg.Argv) > 0 {
 		attrs = append(attrs, slog.String("program", s.cfg.Argv[0]))
 	}
+	if s.node > 0 {
+		attrs = append(attrs, slog.Int("node", s.node))
+	}
 	return attrs
 }
 
@@ -616,7 +635,8 @@ func StartErrorCode(err error) int {
 
 // environment builds the program's environment: the policy's env, then the
 // variables it passes through from sockjail's own environment, then the
-// connection's (REMOTE_ADDR, TCPREMOTEIP, …), which nothing may override.
+// connection's (REMOTE_ADDR, TCPREMOTEIP, …) and SOCKJAIL_NODE, which
+// nothing may override.
 func (s *Session) environment() []string {
 	prog := s.cfg.Policy.Program
 	vars := make(map[string]string, len(prog.Env)+len(prog.PassEnv)+8)
@@ -631,6 +651,9 @@ func (s *Session) environment() []string {
 	for _, kv := range s.conn.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
+	}
+	if s.node > 0 {
+		vars[EnvNode] = strconv.Itoa(s.node)
 	}
 	env := make([]string, 0, len(vars))
 	for k, v := range vars {
