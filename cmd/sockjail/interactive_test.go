@@ -141,6 +141,44 @@ func (s *interactive) telnet(t *testing.T, cols, rows int) *termtest.Term {
 	return term
 }
 
+// serveMenu runs `sockjail serve` on a fresh port with the menu under
+// polPath, and returns once it accepts connections, with its process.
+func serveMenu(t *testing.T, bin, polPath string) (*interactive, *exec.Cmd) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	stderr := &testenv.LockedBuffer{}
+	srv := exec.Command(testenv.Sockjail(t), "serve", "--listen", addr, "--policy", polPath, "--", filepath.Join(bin, "menu"))
+	srv.Stderr = stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+		if t.Failed() {
+			t.Logf("sockjail serve stderr:\n%s", stderr.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp4", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sockjail serve does not listen on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &interactive{addr: addr, stderr: stderr}, srv
+}
+
 // dial connects a raw TCP client.
 func (s *interactive) dial(t *testing.T) *net.TCPConn {
 	t.Helper()
@@ -473,39 +511,7 @@ func TestInteractiveCRLF(t *testing.T) {
 func TestInteractiveServeConcurrent(t *testing.T) {
 	const clients = 4
 	bin := interactiveBin(t)
-	polPath := interactivePolicy(t, bin, "telnet = true", "0")
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	stderr := &testenv.LockedBuffer{}
-	srv := exec.Command(testenv.Sockjail(t), "serve", "--listen", addr, "--policy", polPath, "--", filepath.Join(bin, "menu"))
-	srv.Stderr = stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		srv.Wait()
-		if t.Failed() {
-			t.Logf("sockjail serve stderr:\n%s", stderr.String())
-		}
-	})
-	s := &interactive{addr: addr}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp4", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sockjail serve does not listen on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s, _ := serveMenu(t, bin, interactivePolicy(t, bin, "telnet = true", "0"))
 
 	terms := make([]*termtest.Term, clients)
 	for i := range terms {
