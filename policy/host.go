@@ -19,7 +19,7 @@ type Host interface {
 
 // CheckHost checks what p names on the host h: the [program] user and
 // group exist, and no user of the host's user file has a uid in
-// dynamic_uids when user = "dynamic". Its errors are an ErrorList at the
+// dynamic_uids when user is "dynamic" or "" (a dynamic uid as root). Its errors are an ErrorList at the
 // keys' positions in p's file, as Parse reports its own. It does not check
 // what the sandbox checks when it is prepared (paths, the kernel's
 // features), nor users that only a network directory knows of in the
@@ -28,8 +28,8 @@ func (p *Policy) CheckHost(h Host) error {
 	d := &decoder{file: p.Source, data: p.text, failedPaths: map[string]bool{}}
 	pr := &p.Program
 	switch pr.User {
-	case "":
-	case UserDynamic:
+	case "", UserDynamic:
+		// "" is a dynamic uid too when sockjail runs as root.
 		r := pr.DynamicUIDs
 		name, uid, file, err := h.LocalUserIn(r.Lo, r.Hi)
 		switch {

@@ -71,7 +71,7 @@ var keys = []keyDef{
 	// [program]
 	{
 		path: "program.user", typ: "string",
-		doc:    `The user the program runs as: a name, a numeric uid, or "dynamic" for a transient uid per connection from dynamic_uids. "" means nobody when sockjail runs as root, and sockjail's own user otherwise.`,
+		doc:    `The user the program runs as: a name, a numeric uid, or "dynamic" for a transient uid per connection from dynamic_uids. "" means a dynamic uid of each connection's own when sockjail runs as root (so that no caller shares the kernel's per-user limits, such as RLIMIT_NPROC and inotify instances, with another, or their files), and sockjail's own user otherwise. A dynamic uid's files in read_write paths are given to root when its session ends: a service that keeps state between sessions names its user.`,
 		parse:  func(p *Policy, v any, c *decoder) { p.Program.User = c.str("program.user", v) },
 		format: func(p *Policy) string { return quote(p.Program.User) },
 	},
@@ -83,7 +83,7 @@ var keys = []keyDef{
 	},
 	{
 		path: "program.dynamic_uids", typ: `string "lo-hi"`,
-		doc: `The inclusive range user = "dynamic" allocates uids (and equal gids) from. It must not overlap systemd's dynamic range 61184-65519, and, when used, no user in /etc/passwd may have a uid in it.`,
+		doc: `The inclusive range user = "dynamic" (and user = "" as root) allocates uids (and equal gids) from. It must not overlap systemd's dynamic range 61184-65519, and, when used, no user in /etc/passwd may have a uid in it.`,
 		parse: func(p *Policy, v any, c *decoder) {
 			r, err := parseIDRange(v)
 			if c.check("program.dynamic_uids", err) {

@@ -71,13 +71,14 @@ const UserDynamic = "dynamic"
 
 // Program describes the identity and environment of the served program.
 type Program struct {
-	// User is "" (nobody when started as root, else the current user), a
-	// user name, a numeric uid, or [UserDynamic].
+	// User is "" (a dynamic uid per session when started as root, as
+	// [UserDynamic]; else the current user), a user name, a numeric uid, or
+	// [UserDynamic].
 	User string `toml:"user"`
 	// Group is "" (the user's primary group), a group name or a numeric gid.
 	Group string `toml:"group"`
-	// DynamicUIDs is the inclusive uid/gid range that [UserDynamic] allocates
-	// from. It must avoid systemd's dynamic range (61184–65519) and regular
+	// DynamicUIDs is the inclusive uid/gid range that [UserDynamic] (and ""
+	// as root) allocates from. It must avoid systemd's dynamic range (61184–65519) and regular
 	// users.
 	DynamicUIDs IDRange `toml:"dynamic_uids"`
 	Workdir     string  `toml:"workdir"`

@@ -146,15 +146,14 @@ func TestConfinement(t *testing.T) {
 		{"unshare-user", "EPERM", "unshare(CLONE_NEWUSER)"},
 		{"kill:1", "EPERM", "signal the PID namespace's init (Landlock signal scope)"},
 		{"ptrace:1", "EPERM", "ptrace the PID namespace's init"},
-		{"chmod:" + f.owned, "EACCES", "chmod of a file outside the policy that nobody owns"},
-		{"ids", "65534 65534 0", "nobody/nogroup, no supplementary groups"},
+		{"chmod:" + f.owned, "EPERM", "chmod of a file outside the policy that another uid (nobody) owns: the session's own uid owns nothing there"},
 		{"limits", "1024/1024 256/256 600/600 4294967296/4294967296 1073741824/1073741824 0/0", "rlimits from [limits]"},
 	}
 	var attempts []string
 	for _, tt := range tests {
 		attempts = append(attempts, tt.attempt)
 	}
-	got, exit := probeResults(t, p, Options{}, f.probe, attempts...)
+	got, exit := probeResults(t, p, Options{}, f.probe, append(attempts, "ids")...)
 	if exit != (Exit{}) {
 		t.Errorf("probe exit: %v", exit)
 	}
@@ -162,6 +161,12 @@ func TestConfinement(t *testing.T) {
 		if g := got[tt.attempt]; g != tt.want {
 			t.Errorf("%s (%s): got %q, want %q", tt.attempt, tt.why, g, tt.want)
 		}
+	}
+	// As root, user = "" is a dynamic uid of the session's own, with the
+	// equal gid and no supplementary groups.
+	var uid, gid, groups uint32
+	if _, err := fmt.Sscanf(got["ids"], "%d %d %d", &uid, &gid, &groups); err != nil || !p.Program.DynamicUIDs.Contains(uid) || gid != uid || groups != 0 {
+		t.Errorf("ids: got %q, want a uid from dynamic_uids %s, the same gid and no groups", got["ids"], p.Program.DynamicUIDs)
 	}
 	// The rlimits were applied to the program only.
 	var nofile unix.Rlimit
@@ -172,6 +177,25 @@ func TestConfinement(t *testing.T) {
 	// Nothing the program wrote into its /tmp reached the host's.
 	if _, err := os.Stat("/tmp/x"); err == nil {
 		t.Errorf("/tmp/x exists on the host")
+	}
+}
+
+// TestConfinementNamedUser: a user the policy names is shared with
+// everything else that runs as it, so the metadata guard refuses chmod on
+// its files outside the policy (EACCES: Landlock up to ABI 7 has no right
+// for it), and the ids are that user's.
+func TestConfinementNamedUser(t *testing.T) {
+	testenv.RequireRoot(t)
+	f := newFixture(t)
+	p := testPolicy(t, func(p *policy.Policy) { p.Program.User = "nobody" })
+	got, exit := probeResults(t, p, Options{}, f.probe, "chmod:"+f.owned, "ids")
+	if exit != (Exit{}) {
+		t.Errorf("probe exit: %v", exit)
+	}
+	for attempt, want := range map[string]string{"chmod:" + f.owned: "EACCES", "ids": "65534 65534 0"} {
+		if got[attempt] != want {
+			t.Errorf("%s: got %q, want %q", attempt, got[attempt], want)
+		}
 	}
 }
 

@@ -24,9 +24,20 @@ import (
 // live sessions — in one process or in many — never share a uid.
 const DynamicLockDir = "/run/sockjail/dynamic"
 
-// NobodyID is the uid and gid used when user and group lookups of
-// "nobody"/"nogroup" fail (Debian's values).
+// NobodyID is nobody's uid and gid on Debian.
 const NobodyID = 65534
+
+// Why user = "" is a dynamic uid per session when sockjail runs as root,
+// and not the shared nobody: the kernel counts many limits per uid, across
+// every process of that uid on the machine (RLIMIT_NPROC, RLIMIT_SIGPENDING,
+// RLIMIT_MSGQUEUE, RLIMIT_MEMLOCK, inotify instances and watches, fanotify
+// groups and marks, user namespaces, pipe buffer pages, epoll watches,
+// in-flight SCM_RIGHTS descriptors). Under a shared uid one caller who
+// reaches any of them (255 sleeping children, 128 inotify instances) makes
+// every other session of every service that runs as nobody fail. A uid of
+// the session's own gives each caller its own limits, and signals and
+// ptrace between sessions fail on the uid too. docs/design.md ("One uid per
+// session") lists each limit and what covers it.
 
 // creds is the identity the program runs with.
 type creds struct {
@@ -35,12 +46,16 @@ type creds struct {
 	setIDs       bool // setresgid/setresuid to gid/uid
 	setGroups    bool // setgroups(groups)
 	dropBounding bool // empty the capability bounding set
-	lastCap      int
+	// fixedGID: a dynamic uid keeps gid (program.group) instead of
+	// taking the gid equal to the uid.
+	fixedGID bool
+	lastCap  int
 }
 
-// planCreds resolves [program] user and group. As root, user "" means
-// nobody; unprivileged, it means the current user, and a different user is
-// impossible (a gap, refused when strict).
+// planCreds resolves [program] user and group. As root, user "" means a
+// dynamic uid of the session's own (see sessionUIDDefault); unprivileged, it
+// means the current user, and a different user is impossible (a gap,
+// refused when strict).
 func (s *Sandbox) planCreds(g *gaps) error {
 	prog := s.policy.Program
 	root := os.Geteuid() == 0
@@ -54,7 +69,7 @@ func (s *Sandbox) planCreds(g *gaps) error {
 	c.dropBounding = root
 
 	switch {
-	case prog.User == policy.UserDynamic:
+	case prog.User == policy.UserDynamic, prog.User == "" && root:
 		r := prog.DynamicUIDs
 		if r.Lo == 0 || r.Hi < r.Lo {
 			return fmt.Errorf("program.dynamic_uids %d-%d is not a usable range", r.Lo, r.Hi)
@@ -68,13 +83,7 @@ func (s *Sandbox) planCreds(g *gaps) error {
 		c.setIDs, c.setGroups = true, true
 		s.report.Dynamic = true
 	case prog.User == "":
-		if root {
-			c.uid, c.gid = NobodyID, NobodyID
-			if u, err := users.Lookup("nobody"); err == nil {
-				c.uid, c.gid = int(u.UID), int(u.GID)
-			}
-			c.setIDs, c.setGroups = true, true
-		}
+		// Unprivileged: sockjail's own uid, the only one it has.
 	default:
 		u, err := users.ResolveUser(prog.User)
 		if err != nil {
@@ -106,6 +115,7 @@ func (s *Sandbox) planCreds(g *gaps) error {
 		} else if root {
 			c.gid = gid
 			c.setIDs = true
+			c.fixedGID = true
 		}
 	}
 	s.report.UID, s.report.GID = c.uid, c.gid

@@ -198,7 +198,14 @@ func sweepRoot(uid uint32, root string) (changed bool, err error) {
 	}
 	if owned(&st, uid) {
 		changed = true
-		if err := unix.Fchown(fd, 0, 0); err != nil {
+		newUID, newGID := -1, -1
+		if st.Uid == uid {
+			newUID = 0
+		}
+		if st.Gid == uid {
+			newGID = 0
+		}
+		if err := unix.Fchown(fd, newUID, newGID); err != nil {
 			unix.Close(fd)
 			return false, fmt.Errorf("sweeping %s for dynamic uid %d: chown: %w", root, uid, err)
 		}
@@ -241,11 +248,14 @@ func (s *sweeper) dir(fd int, name string, depth int) error {
 		}
 		if owned(&st, s.uid) {
 			s.changed = true
-			newUID := -1
+			newUID, newGID := -1, -1
 			if st.Uid == s.uid {
 				newUID = 0
 			}
-			if err := unix.Fchownat(fd, n, newUID, 0, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.ENOENT) {
+			if st.Gid == s.uid {
+				newGID = 0
+			}
+			if err := unix.Fchownat(fd, n, newUID, newGID, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.ENOENT) {
 				return fmt.Errorf("sweeping %s/%s for dynamic uid %d: chown: %w", name, n, s.uid, err)
 			}
 		}

@@ -146,9 +146,9 @@ func TestProgramUnreachable(t *testing.T) {
 		want []string // in the message
 	}{
 		{"program mode 0700", write("own.sh", "#!/bin/sh\necho hi\n", 0o700), NotExecutable,
-			[]string{"user nobody", "may not read and execute", filepath.Join(base, "own.sh"), "mode 0700, owner root", "chmod o+rx"}},
+			[]string{"dynamic user (a uid from 400000-409999", "may not read and execute", filepath.Join(base, "own.sh"), "mode 0700, owner root", "chmod o+rx"}},
 		{"interpreter in a 0700 directory", write("via-private.sh", "#!"+filepath.Join(private, "interp")+"\n", 0o755), NotExecutable,
-			[]string{"user nobody", "can't enter " + private, "mode 0700, owner root", "chmod o+x " + private}},
+			[]string{"dynamic user (a uid from 400000-409999", "can't enter " + private, "mode 0700, owner root", "chmod o+x " + private}},
 		{"interpreter under the private /tmp", write("via-tmp.sh", "#!"+filepath.Join(tmpDir, "interp")+"\n", 0o755), NotFound,
 			[]string{filepath.Join(tmpDir, "interp"), "under /tmp", "private /tmp hides", "install the interpreter elsewhere", "private_tmp = false"}},
 	} {

@@ -258,8 +258,12 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 		perSession = append(perSession, func() { d.release() })
 		p.dyn = d
 		p.uid = int(d.uid)
-		c.uid, c.gid = C.uint32_t(d.uid), C.uint32_t(d.uid)
-		p.report.UID, p.report.GID = int(d.uid), int(d.uid)
+		gid := d.uid
+		if s.creds.fixedGID {
+			gid = uint32(s.creds.gid)
+		}
+		c.uid, c.gid = C.uint32_t(d.uid), C.uint32_t(gid)
+		p.report.UID, p.report.GID = int(d.uid), int(gid)
 	}
 	if s.report.Tmp == TmpDir {
 		dir, err := sessionTmpDir(p.uid)

@@ -231,8 +231,15 @@ func TestCompat(t *testing.T) {
 			for _, m := range escapetest.Modes {
 				t.Run(m.Name, func(t *testing.T) {
 					h := host
-					h.uid = escapetest.ProgramUID(m.Name, "default")
 					out, log, code := c.session(t, m, tc.input, argv...)
+					h.uid = escapetest.ProgramUID(m.Name, "default")
+					if h.uid == escapetest.DynamicUID {
+						// The session's own uid, from its log line.
+						h.uid = compatLoggedUID(log)
+						if !escapetest.IsProgramUID(m.Name, "default", h.uid) {
+							t.Errorf("the log line names uid %d, not one of the default dynamic_uids\n%s", h.uid, log)
+						}
+					}
 					want, wantCode := tc.want(m, h)
 					want = compatFill(want, out, argv)
 					if out != want || code != wantCode {
@@ -242,6 +249,18 @@ func TestCompat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compatLoggedUID is the uid= of a session's log line, or -1.
+func compatLoggedUID(log string) int {
+	for _, f := range strings.Fields(log) {
+		if v, ok := strings.CutPrefix(f, "uid="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // compatFill fills in the parts of a wanted output that only the run

@@ -10,11 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sockjail/sockjail/internal/escapetest"
+	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/testenv"
 )
 
@@ -184,4 +188,136 @@ func TestEscapeDynamicPersist(t *testing.T) {
 		}
 		readBack(t, path)
 	})
+}
+
+// escSharedUID is the uid of the control policy of TestEscapeUIDFlood: a
+// named user shared by every session, as nobody was the default's, but one
+// that nothing else on the machine runs as.
+const escSharedUID = 4242460
+
+// escFloods are the per-uid limits TestEscapeUIDFlood uses up, with the
+// errno that stops the flood and the steps of the probe that the flood
+// breaks when the uid is shared: under RLIMIT_NPROC the program's execve
+// fails (sockjail exits 71, the probe prints nothing) when the uid is past
+// the limit, and its fork when the uid is at it.
+var escFloods = []struct {
+	name, stop string
+	steps      []string
+}{
+	{"nproc", "EAGAIN", []string{"execve", "fork"}},
+	{"inotify", "EMFILE", []string{"inotify"}},
+}
+
+// TestEscapeUIDFlood: one caller uses up a limit the kernel counts per uid
+// (RLIMIT_NPROC, inotify instances) and holds it, while another session
+// starts and does ordinary work (a fork and an inotify instance), through
+// `sockjail run` and `sockjail serve`, as root. Under the default policy
+// each session has a uid of its own, so the second one must start and
+// finish normally. The control runs both sessions as one named uid, as
+// the default's shared nobody did: there the second one must fail, which
+// shows that the flood reaches the limit on this host and that the test is
+// able to fail.
+func TestEscapeUIDFlood(t *testing.T) {
+	e := escapetest.Setup(t)
+	shared := filepath.Join(e.Root, "policies", "shared-uid.toml")
+	escapetest.WriteFile(t, shared, fmt.Sprintf("version = 1\n[program]\nuser = \"%d\"\n", escSharedUID), 0o644)
+	e.Policies["shared-uid"] = shared
+	flood := filepath.Join(e.Bin, "flood")
+	m := escapetest.Modes[0]
+
+	// outcome is what the probe session got: "ok", or the errno and the
+	// step that failed ("execve" when the program could not even start).
+	type outcome struct{ result, step, log string }
+	for _, fl := range escFloods {
+		for _, pol := range []string{"default", "shared-uid"} {
+			want := func(o outcome) error {
+				if pol == "default" {
+					if o.result != "ok" {
+						return fmt.Errorf("the second session got %s at %s, want ok: its uid is its own", o.result, o.step)
+					}
+					return nil
+				}
+				if o.result == "ok" || !slices.Contains(fl.steps, o.step) {
+					return fmt.Errorf("control: the second session got %s (step %q) while the first held the shared uid's %s; want a failure at %v. The premise (the kernel counts this limit per uid) does not hold here", o.result, o.step, fl.name, fl.steps)
+				}
+				return nil
+			}
+			t.Run(fl.name+"/run/"+pol, func(t *testing.T) {
+				a := e.Start(t, m, pol, nil, []string{flood})
+				a.Send(fl.name + "\n")
+				if r := a.Line(); r.Fields["result"] != fl.stop {
+					t.Fatalf("%s: the flood got %q, want result=%s", a.Desc, r.Raw, fl.stop)
+				}
+				b := e.Start(t, m, pol, nil, []string{flood})
+				b.Send("probe\n")
+				out, code := b.Finish()
+				o := outcome{log: b.Stderr.String()}
+				r := escapetest.ParseResult(out)
+				switch {
+				case out == "" && code == exitcode.OSError && strings.Contains(o.log, "execve: resource temporarily unavailable"):
+					o.result, o.step = "EAGAIN", "execve"
+				case code == 0:
+					o.result, o.step = r.Fields["result"], r.Fields["step"]
+				default:
+					o.result = fmt.Sprintf("exit %d, output %q", code, out)
+				}
+				if err := want(o); err != nil {
+					t.Errorf("%s: %v\nsockjail's log:\n%s", b.Desc, err, o.log)
+				}
+				a.Finish()
+			})
+			t.Run(fl.name+"/serve/"+pol, func(t *testing.T) {
+				var args []string
+				if pol != "default" {
+					args = append(args, "--policy", e.Policies[pol])
+				}
+				s := startServe(t, append(args, "--listen", "127.0.0.1:0"), flood)
+				a := dialFrom(t, "", s.addr)
+				defer a.Close()
+				a.Write([]byte(fl.name + "\n"))
+				if r := escapetest.ParseResult(readLine(t, a)); r.Fields["result"] != fl.stop {
+					t.Fatalf("the flood got %q, want result=%s", r.Raw, fl.stop)
+				}
+				b := dialFrom(t, "", s.addr)
+				defer b.Close()
+				b.Write([]byte("probe\n"))
+				b.CloseWrite()
+				out, _ := readToEOF(b)
+				o := outcome{result: "no answer"}
+				if r := escapetest.ParseResult(string(out)); r.Fields["escape"] == "flood-probe" {
+					o.result, o.step = r.Fields["result"], r.Fields["step"]
+				} else if s.logs.find(10*time.Second, func(m map[string]any) bool {
+					e, _ := m["error"].(string)
+					return strings.Contains(e, "execve: resource temporarily unavailable")
+				}) != nil {
+					o.result, o.step = "EAGAIN", "execve"
+				}
+				if err := want(o); err != nil {
+					t.Errorf("serve: %v (answer %q)", err, out)
+				}
+				a.CloseWrite()
+				readToEOF(a)
+			})
+		}
+	}
+}
+
+// escNamedUserPolicy adds the policy pol ("default" or one of
+// testdata/escape/policies without a [program] table) with [program] user
+// set to user, as "POL-as-USER", and returns that name.
+func escNamedUserPolicy(t *testing.T, e *escapetest.Env, pol, user string) string {
+	t.Helper()
+	base := "version = 1\n"
+	if pol != "default" {
+		b, err := os.ReadFile(e.Policies[pol])
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = string(b)
+	}
+	name := pol + "-as-" + user
+	p := filepath.Join(e.Root, "policies", name+".toml")
+	escapetest.WriteFile(t, p, base+fmt.Sprintf("\n[program]\nuser = %q\n", user), 0o644)
+	e.Policies[name] = p
+	return name
 }

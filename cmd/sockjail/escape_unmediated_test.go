@@ -22,6 +22,7 @@ import (
 
 	"github.com/sockjail/sockjail/internal/escapetest"
 	"github.com/sockjail/sockjail/policy"
+	"github.com/sockjail/sockjail/sandbox"
 )
 
 // escBare runs argv unconfined as escapetest.UnprivUID and returns its output.
@@ -305,8 +306,8 @@ func escMetadataFile(t *testing.T, e *escapetest.Env, name string, uid int) (str
 }
 
 // TestEscapeMetadataSyscalls runs every metadata syscall on a file the
-// program's uid owns (nobody's in root mode, the unprivileged uid's
-// otherwise), in every mode, outside the policy (default) and under a
+// program's uid owns (in root mode nobody's, which a policy names; the
+// unprivileged uid's otherwise), in every mode, outside the policy (default) and under a
 // read-only rule ("read"). Landlock has no right for any of them. The
 // chown family is outside the default policy (EPERM); every other call
 // must fail with EACCES, from the filter (step=call) or, for a descriptor
@@ -336,16 +337,22 @@ func TestEscapeMetadataSyscalls(t *testing.T) {
 	for _, m := range escapetest.Modes {
 		t.Run(m.Name, func(t *testing.T) {
 			for _, pol := range []string{"default", "read"} {
+				runPol, uid := pol, escapetest.ProgramUID(m.Name, pol)
+				if uid == escapetest.DynamicUID {
+					// As root, user = "" is a uid of the session's
+					// own, which owns nothing outside it: the guard
+					// is for a user that the policy names and shares.
+					runPol, uid = escNamedUserPolicy(t, e, pol, "nobody"), sandbox.NobodyID
+				}
 				for _, call := range escMetadataCalls {
-					uid := escapetest.ProgramUID(m.Name, pol)
-					f, before := escMetadataFile(t, e, fmt.Sprintf("meta-%s-%s-%s", m.Name, pol, call), uid)
+					f, before := escMetadataFile(t, e, fmt.Sprintf("meta-%s-%s-%s", m.Name, runPol, call), uid)
 					want, step := "EACCES", "call"
 					if pol == "default" && escByDescriptor(call) {
 						step = "open" // Landlock, before the call
 					} else if strings.Contains(call, "chown") {
 						want = "EPERM" // @chown is outside the default policy
 					}
-					s, out, code := e.Run(t, m, pol, nil, []string{prog, call, f})
+					s, out, code := e.Run(t, m, runPol, nil, []string{prog, call, f})
 					var after unix.Stat_t
 					if err := unix.Stat(f, &after); err != nil {
 						t.Fatal(err)

@@ -41,12 +41,14 @@ import (
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/proctest"
 	"github.com/sockjail/sockjail/internal/testenv"
+	"github.com/sockjail/sockjail/policy"
 	"golang.org/x/sys/unix"
 )
 
-// NobodyUID is the uid that sockjail uses for the program when started as
-// root with the default policy.
-const NobodyUID = 65534
+// DynamicUID is what ProgramUID answers when the program runs as a uid of
+// its session's own: sockjail started as root with user = "" takes one from
+// the default policy's dynamic_uids for each session.
+const DynamicUID = -1
 
 // UnprivUID is the uid the unprivileged modes start sockjail as, and so
 // the program's uid there, like the transient uid of systemd's
@@ -56,14 +58,23 @@ const NobodyUID = 65534
 // made our program's execve fail with EAGAIN).
 const UnprivUID = 4242450
 
-// ProgramUID is the program's uid in mode m under policy pol: nobody
-// when sockjail runs as root, else sockjail's own uid, and UnprivUID
-// under the nproc policy, which names it.
+// ProgramUID is the program's uid in mode m under policy pol: a dynamic
+// uid of the session's own (DynamicUID) when sockjail runs as root, else
+// sockjail's own uid, and UnprivUID under the nproc policy, which names it.
 func ProgramUID(m, pol string) int {
 	if m == "root" && pol != "nproc" {
-		return NobodyUID
+		return DynamicUID
 	}
 	return UnprivUID
+}
+
+// IsProgramUID reports whether uid is what ProgramUID(m, pol) stands for.
+func IsProgramUID(m, pol string, uid int) bool {
+	want := ProgramUID(m, pol)
+	if want == DynamicUID {
+		return policy.Default().Program.DynamicUIDs.Contains(uint32(uid))
+	}
+	return uid == want
 }
 
 // Mode is one way of starting sockjail.
@@ -114,7 +125,7 @@ var Programs = []string{
 	"meta", "paths", "ipc", "family", "proc",
 	"rlimit", "forkbomb", "fsize", "mem", "uid",
 	// issue 21's findings about the program's uid
-	"setid", "persist",
+	"setid", "persist", "flood",
 	// cmd/sockjail/escape_unmediated_test.go
 	"dgram", "triple", "ifconf", "inotify", "metaall", "prio",
 }
