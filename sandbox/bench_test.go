@@ -149,7 +149,8 @@ func BenchmarkStartModes(b *testing.B) {
 		name string
 		edit func(p *policy.Policy)
 	}{
-		{"default", nil},
+		{"default", nil}, // as root: a dynamic uid of each start's own
+		{"named-user", func(p *policy.Policy) { p.Program.User = "nobody" }},
 		{"no-private-tmp", func(p *policy.Policy) { p.Filesystem.PrivateTmp = false }},
 		{"dynamic-user", func(p *policy.Policy) {
 			p.Program.User = policy.UserDynamic
