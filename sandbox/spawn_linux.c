@@ -164,7 +164,10 @@ static void sj_reset_signals(void)
 static void sj_ll_add_dir(int errfd, long rs, const char *path, uint64_t access)
 {
 	struct sj_ll_path_beneath_attr pb = {access, 0};
-	long fd = sj_sys4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	/* O_NOFOLLOW: the TmpDir-mode directory sits in the shared /tmp, owned
+	 * by the session's uid, which could rename it and leave a link in its
+	 * place; the rule must never follow one (to "/", say). */
+	long fd = sj_sys4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		sj_fail(errfd, SJ_STEP_LANDLOCK_TMP, fd);
 	pb.parent_fd = fd;
