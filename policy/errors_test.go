@@ -114,6 +114,8 @@ func TestValidationErrors(t *testing.T) {
 		{"address space", "[limits]\naddress_space = \"4G B\"\n", []string{`2:17: invalid size "4G B": write a whole number with a unit (B, KiB, MiB, GiB, TiB), such as "64MiB", or "unlimited"`}},
 		{"max_connections", "[serve]\nmax_connections = 0\n", []string{`2:19: 0 is out of range: must be from 1 to 2147483647`}},
 		{"max_per_source", "[serve]\nmax_per_source = -1\n", []string{`2:18: -1 is out of range: must be from 0 to 2147483647`}},
+		{"source_prefix_v6", "[serve]\nsource_prefix_v6 = 129\n", []string{`2:20: 129 is out of range: must be from 1 to 128`}},
+		{"source_prefix_v4", "[serve]\nsource_prefix_v4 = 0\n", []string{`2:20: 0 is out of range: must be from 1 to 32`}},
 		{"rate", "[serve]\nrate_per_source = -0.5\n", []string{`2:19: rate_per_source must be from 0 to 1000000, got -0.5`}},
 		{"rate nan", "[serve]\nrate_per_source = nan\n", []string{`2:19: rate_per_source must be from 0 to 1000000, got NaN`}},
 		{"pow timeout", "[serve]\npow = 16\npow_timeout = \"0\"\n", []string{`3:15: pow_timeout must be at least 1s when pow is on, got "0"`}},

@@ -312,10 +312,10 @@ var keys = []keyDef{
 
 	// [serve]
 	intKey("serve.max_connections", "Connections served at once; more are refused politely. A connection stops counting once it is closed, and as many again may still be tearing down their sandboxes (docs/serve.md).", 1, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxConnections }),
-	intKey("serve.max_per_source", "Connections served at once from one client address, until each is closed; 0 means no per-source limit.", 0, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxPerSource }),
+	intKey("serve.max_per_source", "Connections served at once from one source (a client address, or its prefix: source_prefix_v4, source_prefix_v6), until each is closed; 0 means no per-source limit.", 0, math.MaxInt32, func(p *Policy) *int { return &p.Serve.MaxPerSource }),
 	{
 		path: "serve.rate_per_source", typ: "number",
-		doc: "New connections per second allowed from one client address (a token bucket); 0 means no limit.",
+		doc: "New connections per second allowed from one source, as max_per_source counts them (a token bucket); 0 means no limit.",
 		parse: func(p *Policy, v any, c *decoder) {
 			var f float64
 			switch v := v.(type) {
@@ -335,6 +335,9 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return formatFloat(p.Serve.RatePerSource) },
 	},
+	intKey("serve.source_prefix_v4", "The IPv4 prefix length that makes one source for max_per_source, rate_per_source and the proof of work's per-source bound: 32 counts each address, 24 counts each /24 as one client.", 1, 32, func(p *Policy) *int { return &p.Serve.SourcePrefixV4 }),
+	intKey("serve.source_prefix_v6", "The IPv6 prefix length that makes one source, as source_prefix_v4: 64 (the default) counts each /64 as one client, since one IPv6 host usually holds a whole /64 and can connect from a new address every time. 128 counts each address.", 1, 128, func(p *Policy) *int { return &p.Serve.SourcePrefixV6 }),
+	cidrKey("serve.limit_exempt", "Client addresses that max_per_source and rate_per_source don't apply to, as CIDRs: known NATs (a university, a CTF venue), the organisers' own hosts. They still count against max_connections and go through allow_from, deny_from and the proof of work.", func(p *Policy) *[]netip.Prefix { return &p.Serve.LimitExempt }),
 	cidrKey("serve.allow_from", "Client addresses allowed, as CIDRs (\"192.0.2.0/24\", \"2001:db8::/32\") or single addresses. Empty allows everyone.", func(p *Policy) *[]netip.Prefix { return &p.Serve.AllowFrom }),
 	cidrKey("serve.deny_from", "Client addresses refused, as CIDRs; wins over allow_from.", func(p *Policy) *[]netip.Prefix { return &p.Serve.DenyFrom }),
 	messageKey("serve.busy_message", "A line of text sent to a connection refused for the limits above before it is closed; \"\" sends nothing.", func(p *Policy) *string { return &p.Serve.BusyMessage }),

@@ -217,6 +217,12 @@ type Serve struct {
 	MaxConnections int     `toml:"max_connections"`
 	MaxPerSource   int     `toml:"max_per_source"`
 	RatePerSource  float64 `toml:"rate_per_source"` // new connections per second per source; 0 = no limit
+	// SourcePrefixV4 and SourcePrefixV6 are the prefix lengths that make
+	// one source for MaxPerSource and RatePerSource (32 and 128: whole
+	// addresses); LimitExempt are the sources those limits skip.
+	SourcePrefixV4 int            `toml:"source_prefix_v4"`
+	SourcePrefixV6 int            `toml:"source_prefix_v6"`
+	LimitExempt    []netip.Prefix `toml:"limit_exempt"`
 	// AllowFrom and DenyFrom are parsed, host bits cleared; no
 	// IPv4-mapped IPv6 prefixes.
 	AllowFrom   []netip.Prefix `toml:"allow_from"` // empty = everyone

@@ -32,7 +32,8 @@ const unitDescription = `Writes the two systemd units that serve PROGRAM on a TC
                           'sockjail serve' (Type=notify), which accepts the
                           connections itself; faster per connection.
 
-The units take MaxConnections=, MaxConnectionsPerSource=, NoDelay= and
+The units take MaxConnections=, MaxConnectionsPerSource= (per address:
+systemd has no IPv6 prefixes or exemptions), NoDelay= and
 KeepAlive= from the policy, run sockjail as a transient user
 (DynamicUser=yes) unless the policy's [program] user is set, and keep
 systemd's trigger limit from switching the socket off under a port scan.

@@ -20,21 +20,24 @@ const gatesPerSession = 16
 const minGates = 256
 
 // gates bounds the clients being asked for a proof of work: at most max at
-// once in all, and at most perSource from one client address (0: no bound
-// per source). Past either, a client is refused before it is asked.
+// once in all, and at most perSource from one source (0: no bound per
+// source; sources as the per-source limits make them, exempt ones
+// unbounded). Past either, a client is refused before it is asked.
 type gates struct {
 	mu        sync.Mutex
 	total     int
-	bySource  map[netip.Addr]int
+	bySource  map[netip.Prefix]int
 	max       int
 	perSource int
+	sources   Sources
 }
 
 func newGates(l LimitSettings) *gates {
 	return &gates{
-		bySource:  make(map[netip.Addr]int),
+		bySource:  make(map[netip.Prefix]int),
 		max:       max(minGates, gatesPerSession*l.MaxConnections),
 		perSource: l.MaxPerSource,
+		sources:   l.Sources,
 	}
 }
 
@@ -59,19 +62,27 @@ func (g *gates) leave() {
 // enterSource takes a place for a client of addr, within its place in
 // all; leaveSource gives it back.
 func (g *gates) enterSource(addr netip.Addr) bool {
+	key, exempt := g.sources.Key(addr)
+	if exempt || g.perSource <= 0 {
+		return true
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.perSource > 0 && g.bySource[addr] >= g.perSource {
+	if g.bySource[key] >= g.perSource {
 		return false
 	}
-	g.bySource[addr]++
+	g.bySource[key]++
 	return true
 }
 
 func (g *gates) leaveSource(addr netip.Addr) {
+	key, exempt := g.sources.Key(addr)
+	if exempt || g.perSource <= 0 {
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.bySource[addr]--; g.bySource[addr] <= 0 {
-		delete(g.bySource, addr)
+	if g.bySource[key]--; g.bySource[key] <= 0 {
+		delete(g.bySource, key)
 	}
 }

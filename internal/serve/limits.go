@@ -24,19 +24,21 @@ type LimitSettings struct {
 	// MaxConnections bounds the connections served at once (0 or less:
 	// no bound). Connections still waiting for their PROXY header count.
 	MaxConnections int
-	// MaxPerSource bounds the connections served at once per client
-	// address (0 or less: no bound).
+	// MaxPerSource bounds the connections served at once per source (0 or
+	// less: no bound).
 	MaxPerSource int
-	// RatePerSource bounds new connections per second per client address
-	// with a token bucket whose burst is max(1, RatePerSource); 0 means no
+	// RatePerSource bounds new connections per second per source with a token bucket whose burst is max(1, RatePerSource); 0 means no
 	// bound.
 	RatePerSource float64
+	// Sources groups client addresses into the sources that MaxPerSource
+	// and RatePerSource count, and names those they skip.
+	Sources Sources
 }
 
 // Limits counts a server's connections and enforces its LimitSettings. It
-// is safe for concurrent use. Sources are whole addresses: an IPv6 client
-// that holds a /64 can use many of them, as with systemd's
-// MaxConnectionsPerSource=.
+// is safe for concurrent use. A source is what LimitSettings.Sources makes
+// of a client address: by default an IPv4 address or an IPv6 /64 (the
+// policy's source_prefix_v4 and source_prefix_v6).
 //
 // A connection counts against MaxConnections and its source from [Acquire]
 // until its client's connection is closed ([Slot.Gone], or found closed by
@@ -55,7 +57,7 @@ type Limits struct {
 	live     map[*Slot]struct{} // connections whose client is still there
 	draining int                // slots gone but not yet released
 	drained  *sync.Cond         // signalled when draining falls or the settings change
-	sources  map[netip.Addr]*source
+	sources  map[netip.Prefix]*source
 	sweepAt  int
 	nodes    nodes
 }
@@ -78,10 +80,10 @@ type HangupProbe interface {
 // [Slot.Release].
 type Slot struct {
 	l     *Limits
-	probe HangupProbe // nil: only Gone ends the count
-	addr  netip.Addr
-	src   *source // the source slot held, or nil
-	node  int     // the node number held while live, or 0
+	probe HangupProbe  // nil: only Gone ends the count
+	key   netip.Prefix // the source whose slot is held
+	src   *source      // the source slot held, or nil
+	node  int          // the node number held while live, or 0
 	state slotState
 }
 
@@ -98,7 +100,7 @@ const minSweep = 1024
 
 // NewLimits returns Limits enforcing s.
 func NewLimits(s LimitSettings) *Limits {
-	l := &Limits{set: s, live: make(map[*Slot]struct{}), sources: make(map[netip.Addr]*source), sweepAt: minSweep}
+	l := &Limits{set: s, live: make(map[*Slot]struct{}), sources: make(map[netip.Prefix]*source), sweepAt: minSweep}
 	l.drained = sync.NewCond(&l.mu)
 	return l
 }
@@ -148,19 +150,23 @@ func (l *Limits) reapLocked(match func(*Slot) bool) {
 // AcquireSource takes a per-source slot for the connection, from addr at
 // time now. It returns "" on success, or the reason for refusing:
 // ReasonMaxPerSource or ReasonRate. A refused connection takes no source
-// slot and no rate token; Release still gives back the global one.
+// slot and no rate token; Release still gives back the global one. An
+// exempt address takes no source slot and is never refused here.
 func (s *Slot) AcquireSource(addr netip.Addr, now time.Time) string {
 	l := s.l
-	addr = addr.Unmap()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s.state != slotLive || s.src != nil {
 		panic("serve: AcquireSource on a slot that is not live or already has a source")
 	}
-	src := l.sources[addr]
+	key, exempt := l.set.Sources.Key(addr)
+	if exempt {
+		return ""
+	}
+	src := l.sources[key]
 	if max := l.set.MaxPerSource; max > 0 && src != nil && src.active >= max {
-		l.reapLocked(func(o *Slot) bool { return o.src != nil && o.addr == addr })
-		src = l.sources[addr] // reaping may have forgotten it
+		l.reapLocked(func(o *Slot) bool { return o.src != nil && o.key == key })
+		src = l.sources[key] // reaping may have forgotten it
 	}
 	if src == nil {
 		src = &source{tokens: l.burst(), last: now}
@@ -171,14 +177,14 @@ func (s *Slot) AcquireSource(addr netip.Addr, now time.Time) string {
 	if l.set.RatePerSource > 0 {
 		l.refill(src, now)
 		if src.tokens < 1 {
-			l.keep(addr, src, now)
+			l.keep(key, src, now)
 			return ReasonRate
 		}
 		src.tokens--
 	}
 	src.active++
-	s.src, s.addr = src, addr
-	l.keep(addr, src, now)
+	s.src, s.key = src, key
+	l.keep(key, src, now)
 	return ""
 }
 
@@ -201,8 +207,8 @@ func (s *Slot) goneLocked() {
 	s.node = 0
 	if src := s.src; src != nil {
 		src.active--
-		if src.active <= 0 && l.set.RatePerSource <= 0 && l.sources[s.addr] == src {
-			delete(l.sources, s.addr)
+		if src.active <= 0 && l.set.RatePerSource <= 0 && l.sources[s.key] == src {
+			delete(l.sources, s.key)
 		}
 		s.src = nil
 	}
@@ -332,8 +338,8 @@ func (l *Limits) refill(src *source, now time.Time) {
 // keep stores src and, when the map has grown, sweeps the sources that
 // hold no connection and whose bucket is full again: forgetting them
 // changes nothing.
-func (l *Limits) keep(addr netip.Addr, src *source, now time.Time) {
-	l.sources[addr] = src
+func (l *Limits) keep(key netip.Prefix, src *source, now time.Time) {
+	l.sources[key] = src
 	if len(l.sources) < l.sweepAt {
 		return
 	}

@@ -114,6 +114,11 @@ func newGeneration(cfg *session.Config) *generation {
 			MaxConnections: s.MaxConnections,
 			MaxPerSource:   s.MaxPerSource,
 			RatePerSource:  s.RatePerSource,
+			Sources: Sources{
+				V4Bits: s.SourcePrefixV4,
+				V6Bits: s.SourcePrefixV6,
+				Exempt: s.LimitExempt,
+			},
 		},
 		busy:        s.BusyMessage,
 		proxy:       s.ProxyProtocol.Expected(),

@@ -231,6 +231,22 @@ func (g gen) programLabel() string {
 	return strings.ReplaceAll(label, "%", "%%")
 }
 
+// perSourceGaps names what the policy's per-source limits do that systemd's
+// MaxConnectionsPerSource=, which counts each whole source address, can't.
+func perSourceGaps(p *policy.Policy) []string {
+	var gaps []string
+	if v6 := p.Serve.SourcePrefixV6; v6 != 0 && v6 != 128 {
+		gaps = append(gaps, fmt.Sprintf("each IPv6 address counts, not each /%d (source_prefix_v6)", v6))
+	}
+	if v4 := p.Serve.SourcePrefixV4; v4 != 0 && v4 != 32 {
+		gaps = append(gaps, fmt.Sprintf("each IPv4 address counts, not each /%d (source_prefix_v4)", v4))
+	}
+	if len(p.Serve.LimitExempt) > 0 {
+		gaps = append(gaps, "limit_exempt's ranges are limited too")
+	}
+	return gaps
+}
+
 func (g gen) socket() string {
 	p := g.Policy
 	var b strings.Builder
@@ -249,6 +265,13 @@ func (g gen) socket() string {
 		fmt.Fprintf(&b, "MaxConnections=%d\n", p.Serve.MaxConnections)
 		if p.Serve.MaxPerSource > 0 {
 			fmt.Fprintf(&b, "MaxConnectionsPerSource=%d\n", p.Serve.MaxPerSource)
+			if gaps := perSourceGaps(p); len(gaps) > 0 {
+				b.WriteString("# MaxConnectionsPerSource= counts each source address on its own, so\n")
+				b.WriteString("# here, unlike under --accept=no:\n")
+				for _, gap := range gaps {
+					fmt.Fprintf(&b, "# - %s.\n", gap)
+				}
+			}
 		}
 		b.WriteString("# systemd fails a socket for good once TriggerLimitBurst= activations\n")
 		b.WriteString("# arrive within TriggerLimitIntervalSec=, and every connection counts,\n")

@@ -2,6 +2,7 @@ package unit
 
 import (
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,6 +138,17 @@ func TestGenerateSettings(t *testing.T) {
 	yes.Accept = true
 	no := base
 	no.PolicyPath = "/etc/sockjail/hello.toml"
+	// Per-source settings that MaxConnectionsPerSource= can't express are
+	// named in a comment; whole addresses and no exemptions need none.
+	gapsPolicy := *p
+	gapsPolicy.Serve.SourcePrefixV4 = 24
+	gapsPolicy.Serve.LimitExempt = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+	gaps := yes
+	gaps.Policy = &gapsPolicy
+	wholePolicy := *p
+	wholePolicy.Serve.SourcePrefixV6 = 128
+	whole := yes
+	whole.Policy = &wholePolicy
 
 	cases := []struct {
 		name     string
@@ -148,6 +160,15 @@ func TestGenerateSettings(t *testing.T) {
 		{"socket accept=yes", yes, "hello.socket",
 			[]string{"ListenStream=31337", "Accept=yes", "MaxConnectionsPerSource=5", "TriggerLimitBurst=0", "WantedBy=sockets.target"},
 			[]string{"PollLimit"}},
+		{"socket accept=yes, per-source gaps", gaps, "hello.socket",
+			[]string{"MaxConnectionsPerSource=5",
+				"# - each IPv6 address counts, not each /64 (source_prefix_v6).",
+				"# - each IPv4 address counts, not each /24 (source_prefix_v4).",
+				"# - limit_exempt's ranges are limited too."},
+			nil},
+		{"socket accept=yes, whole addresses", whole, "hello.socket",
+			[]string{"MaxConnectionsPerSource=5"},
+			[]string{"# MaxConnectionsPerSource= counts", "# - "}},
 		{"service accept=yes", yes, "hello@.service",
 			[]string{"StandardInput=socket", "StandardOutput=socket", "StandardError=journal",
 				"ExecStart=-/usr/local/bin/sockjail run -- /usr/local/bin/hello",
