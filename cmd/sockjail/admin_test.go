@@ -21,16 +21,22 @@ import (
 )
 
 // proxyV2 is a PROXY v2 header: LOCAL when src is not valid, else PROXY
-// for a TCP4 connection from src to 192.0.2.2:80.
+// for a TCP4 connection from src to 192.0.2.2:80, or a TCP6 one to
+// [2001:db8::80]:80 when src is IPv6.
 func proxyV2(src netip.AddrPort) []byte {
 	h := []byte("\r\n\r\n\x00\r\nQUIT\n")
 	if !src.IsValid() {
 		return append(h, 0x20, 0x00, 0, 0)
 	}
-	h = append(h, 0x21, 0x11, 0, 12)
-	a := src.Addr().As4()
-	h = append(h, a[:]...)
-	h = append(h, 192, 0, 2, 2)
+	if src.Addr().Is4() {
+		h = append(h, 0x21, 0x11, 0, 12)
+		h = append(h, src.Addr().AsSlice()...)
+		h = append(h, 192, 0, 2, 2)
+	} else {
+		h = append(h, 0x21, 0x21, 0, 36)
+		h = append(h, src.Addr().AsSlice()...)
+		h = append(h, netip.MustParseAddr("2001:db8::80").AsSlice()...)
+	}
 	h = binary.BigEndian.AppendUint16(h, src.Port())
 	return binary.BigEndian.AppendUint16(h, 80)
 }

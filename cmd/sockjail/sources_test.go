@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"strings"
@@ -9,25 +8,12 @@ import (
 	"time"
 )
 
-// proxyV2Inet6 is a PROXY v2 header for a TCP6 connection from src to
-// [2001:db8::80]:80.
-func proxyV2Inet6(src netip.AddrPort) []byte {
-	h := []byte("\r\n\r\n\x00\r\nQUIT\n")
-	h = append(h, 0x21, 0x21, 0, 36)
-	a := src.Addr().As16()
-	h = append(h, a[:]...)
-	d := netip.MustParseAddr("2001:db8::80").As16()
-	h = append(h, d[:]...)
-	h = binary.BigEndian.AppendUint16(h, src.Port())
-	return binary.BigEndian.AppendUint16(h, 80)
-}
-
 // dialAs connects to addr and sends a PROXY v2 header naming src as the
 // client, and returns the connection and the first line it gets.
 func dialAs(t *testing.T, addr, src string) (*net.TCPConn, string) {
 	t.Helper()
 	c := dialFrom(t, "127.0.0.1", addr)
-	if _, err := c.Write(proxyV2Inet6(netip.AddrPortFrom(netip.MustParseAddr(src), 40000))); err != nil {
+	if _, err := c.Write(proxyV2(netip.AddrPortFrom(netip.MustParseAddr(src), 40000))); err != nil {
 		t.Fatal(err)
 	}
 	return c, readLine(t, c)
