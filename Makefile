@@ -93,7 +93,8 @@ BENCH_DEPS := systemd-socket-activate:systemd /usr/lib/x86_64-linux-gnu/libc.a:l
 	bwrap:bubblewrap firejail:firejail
 bench: deps-build
 	-@./.ci/deps $(BENCH_DEPS)
-	$(GO) run ./bench/cmd/sjbench -n $(BENCH_N) -run-policy no-proc-shm=bench/policies/no-proc-shm.toml
+	$(GO) run ./bench/cmd/sjbench -n $(BENCH_N) -run-policy no-proc-shm=bench/policies/no-proc-shm.toml \
+		-run-policy no-cgroup=bench/policies/no-cgroup.toml
 
 # Installing, as Debian's own packages of system tools lay themselves out.
 # PREFIX is where the files go (/usr for the package), DESTDIR a staging

@@ -21,7 +21,12 @@ import (
 
 // PIDs returns the pid of every process.
 func PIDs() []int {
-	ents, _ := os.ReadDir("/proc")
+	// Reading /proc can fail part way while processes come and go (the
+	// entries read so far come back with the error): read it again.
+	ents, err := os.ReadDir("/proc")
+	for try := 0; err != nil && try < 10; try++ {
+		ents, err = os.ReadDir("/proc")
+	}
 	var out []int
 	for _, e := range ents {
 		if pid, err := strconv.Atoi(e.Name()); err == nil {
