@@ -235,11 +235,25 @@ func BenchmarkProcShmCost(b *testing.B) {
 		p.Filesystem.Proc = false
 		p.Filesystem.ShmSize = 0
 	}), []string{hello}, Options{})
-	var cpuOn, cpuOff time.Duration
+	mOn, mOff, cpuOn, cpuOff := interleaved(b, with, without, false)
+	b.ReportMetric(float64(mOn.Microseconds())/1000, "with-ms")
+	b.ReportMetric(float64(mOff.Microseconds())/1000, "without-ms")
+	b.ReportMetric(float64((mOn-mOff).Microseconds())/1000, "cost-ms")
+	b.ReportMetric(float64((cpuOn-cpuOff).Microseconds())/1000, "cost-cpu-ms")
+}
+
+// interleaved starts the static hello under with and under without in
+// turn, b.N times each, so that both see the same machine load. It returns
+// the median wall time of each, from Start until the session's Close, or
+// until Start returns with startOnly; and the CPU time per session of each
+// (sockjail's and its reaped children's, which a loaded machine disturbs
+// less than wall time).
+func interleaved(b *testing.B, with, without *Sandbox, startOnly bool) (mOn, mOff, cpuOn, cpuOff time.Duration) {
 	start := func(s *Sandbox, cpu *time.Duration) time.Duration {
 		c0 := cpuTime(b)
 		t0 := time.Now()
 		proc, err := s.Start(StartConfig{Stdin: -1, Stdout: -1, Stderr: -1})
+		d := time.Since(t0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -247,7 +261,9 @@ func BenchmarkProcShmCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		proc.Close()
-		d := time.Since(t0)
+		if !startOnly {
+			d = time.Since(t0)
+		}
 		*cpu += cpuTime(b) - c0
 		return d
 	}
@@ -256,15 +272,10 @@ func BenchmarkProcShmCost(b *testing.B) {
 		on = append(on, start(with, &cpuOn))
 		off = append(off, start(without, &cpuOff))
 	}
-	mOn, mOff := median(on), median(off)
-	b.ReportMetric(float64(mOn.Microseconds())/1000, "with-ms")
-	b.ReportMetric(float64(mOff.Microseconds())/1000, "without-ms")
-	b.ReportMetric(float64((mOn-mOff).Microseconds())/1000, "cost-ms")
 	n := time.Duration(len(on))
-	b.ReportMetric(float64(((cpuOn-cpuOff)/n).Microseconds())/1000, "cost-cpu-ms")
+	return median(on), median(off), cpuOn / n, cpuOff / n
 }
 
-// cpuTime is the CPU time of this process and its reaped children.
 func cpuTime(b *testing.B) time.Duration {
 	var self, children syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
@@ -297,30 +308,8 @@ func BenchmarkCgroupCost(b *testing.B) {
 		p.Limits.Tasks = policy.Limit{Unlimited: true}
 		p.Limits.CPUQuota = policy.Limit{Unlimited: true}
 	}), []string{hello}, Options{})
-	var cpuOn, cpuOff time.Duration
-	start := func(s *Sandbox, cpu *time.Duration) time.Duration {
-		c0 := cpuTime(b)
-		t0 := time.Now()
-		proc, err := s.Start(StartConfig{Stdin: -1, Stdout: -1, Stderr: -1})
-		d := time.Since(t0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := proc.Wait(); err != nil {
-			b.Fatal(err)
-		}
-		proc.Close()
-		*cpu += cpuTime(b) - c0
-		return d
-	}
-	var on, off []time.Duration
-	for b.Loop() {
-		on = append(on, start(with, &cpuOn))
-		off = append(off, start(without, &cpuOff))
-	}
-	mOn, mOff := median(on), median(off)
+	mOn, mOff, cpuOn, cpuOff := interleaved(b, with, without, true)
 	b.ReportMetric(float64(mOn.Microseconds())/1000, "start-with-ms")
 	b.ReportMetric(float64(mOff.Microseconds())/1000, "start-without-ms")
-	n := time.Duration(len(on))
-	b.ReportMetric(float64(((cpuOn-cpuOff)/n).Microseconds())/1000, "cost-cpu-ms")
+	b.ReportMetric(float64((cpuOn-cpuOff).Microseconds())/1000, "cost-cpu-ms")
 }
