@@ -236,19 +236,7 @@ var keys = []keyDef{
 		},
 		format: func(p *Policy) string { return strconv.FormatUint(p.Filesystem.TmpInodes, 10) },
 	},
-	{
-		path: "filesystem.proc", typ: "bool",
-		doc: "Mount a fresh procfs on /proc, read-only, showing only the session's own processes (subset=pid: no /proc/sys, /proc/kcore or other system files), and let the program read it: its own /proc/self/fd, /proc/self/status and the like work, and nothing of the host's /proc is reachable. It needs a PID and mount namespace (root, or a user namespace). Where the kernel refuses the mount (in a container with a masked /proc, or without namespaces), the default goes on without /proc and logs it; a file that writes proc = true itself refuses the connection then under enforce = \"strict\". false leaves the host's /proc in place, which Landlock denies unless a path grants it.",
-		parse: func(p *Policy, v any, c *decoder) {
-			b, ok := v.(bool)
-			if !ok {
-				c.errorf("filesystem.proc", "expected true or false, got %s", typeName(v))
-				return
-			}
-			p.Filesystem.Proc, p.Filesystem.ProcExplicit = b, true
-		},
-		format: func(p *Policy) string { return strconv.FormatBool(p.Filesystem.Proc) },
-	},
+	explicitBoolKey("filesystem.proc", "Mount a fresh procfs on /proc, read-only, showing only the session's own processes (subset=pid: no /proc/sys, /proc/kcore or other system files), and let the program read it: its own /proc/self/fd, /proc/self/status and the like work, and nothing of the host's /proc is reachable. It needs a PID and mount namespace (root, or a user namespace). Where the kernel refuses the mount (in a container with a masked /proc, or without namespaces), the default goes on without /proc and logs it; a file that writes proc = true itself refuses the connection then under enforce = \"strict\". false leaves the host's /proc in place, which Landlock denies unless a path grants it.", func(p *Policy) *bool { return &p.Filesystem.Proc }, func(p *Policy) *bool { return &p.Filesystem.ProcExplicit }),
 	{
 		path: "filesystem.shm_size", typ: "size",
 		doc: "The size of the program's private /dev/shm (a tmpfs of its own, writable, removed with the session; POSIX semaphores and shared memory live there), with one inode per 16KiB of it. 0 gives no private /dev/shm, and the host's stays denied. Like proc, it needs a mount namespace; the pages count in the session's memory cgroup where there is one.",
@@ -379,19 +367,7 @@ var keys = []keyDef{
 	cidrKey("serve.pow_exempt", "Client addresses that skip the proof of work, as CIDRs: health checkers, known NATs, the organisers' own hosts.", func(p *Policy) *[]netip.Prefix { return &p.Serve.PoWExempt }),
 
 	// [terminal]
-	{
-		path: "terminal.pty", typ: "bool",
-		doc: "Run the program on a pseudo-terminal, relayed to the connection. Defaults to true when telnet is on.",
-		parse: func(p *Policy, v any, c *decoder) {
-			b, ok := v.(bool)
-			if !ok {
-				c.errorf("terminal.pty", "expected true or false, got %s", typeName(v))
-				return
-			}
-			p.Terminal.PTY, p.Terminal.PTYExplicit = b, true
-		},
-		format: func(p *Policy) string { return strconv.FormatBool(p.Terminal.PTY) },
-	},
+	explicitBoolKey("terminal.pty", "Run the program on a pseudo-terminal, relayed to the connection. Defaults to true when telnet is on.", func(p *Policy) *bool { return &p.Terminal.PTY }, func(p *Policy) *bool { return &p.Terminal.PTYExplicit }),
 	{
 		path: "terminal.telnet", typ: `bool | "passive"`,
 		doc: `Speak telnet to the client: true negotiates (echo, window size, terminal type); "passive" answers a client's negotiation but never starts it, for raw clients; false passes bytes as they are.`,
@@ -500,6 +476,20 @@ func boolKey(path, doc string, field func(*Policy) *bool) keyDef {
 		},
 		format: func(p *Policy) string { return strconv.FormatBool(*field(p)) },
 	}
+}
+
+// explicitBoolKey is a boolKey whose default depends on other keys or on
+// the host; explicit records that the file wrote the key itself.
+func explicitBoolKey(path, doc string, field, explicit func(*Policy) *bool) keyDef {
+	k := boolKey(path, doc, field)
+	parse := k.parse
+	k.parse = func(p *Policy, v any, c *decoder) {
+		if _, ok := v.(bool); ok {
+			*explicit(p) = true
+		}
+		parse(p, v, c)
+	}
+	return k
 }
 
 func intKey(path, doc string, lo, hi int64, field func(*Policy) *int) keyDef {
