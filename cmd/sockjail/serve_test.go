@@ -1253,17 +1253,27 @@ func TestServeListSessions(t *testing.T) {
 	s := startServe(t, []string{"--listen", "127.0.0.1:0"}, f.prog("line.sh"))
 	c1 := expectServed(t, "127.0.0.11", s.addr)
 	c2 := expectServed(t, "127.0.0.12", s.addr)
-	s.signal(syscall.SIGUSR1)
-	s.logs.wait(t, 10*time.Second, msgIs("sessions"))
-	for _, c := range []*net.TCPConn{c1, c2} {
+	// A program can greet its client before serve has recorded its pid,
+	// so a listing taken right away may show pid 0: list again until one
+	// shows both sessions with their pids.
+	withPID := func(c *net.TCPConn) func(map[string]any) bool {
 		peer := c.LocalAddr().String()
-		line := s.logs.wait(t, time.Second, func(m map[string]any) bool { return m["msg"] == "session" && m["peer"] == peer })
-		if pid, _ := line["pid"].(float64); pid <= 0 {
-			t.Fatalf("session line without a pid: %v", line)
+		return func(m map[string]any) bool {
+			pid, _ := m["pid"].(float64)
+			return m["msg"] == "session" && m["peer"] == peer && pid > 0 && m["age"] != nil
 		}
-		if line["age"] == nil {
-			t.Fatalf("session line without an age: %v", line)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.signal(syscall.SIGUSR1)
+		s.logs.wait(t, 10*time.Second, msgIs("sessions"))
+		if s.logs.count(withPID(c1)) > 0 && s.logs.count(withPID(c2)) > 0 {
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no SIGUSR1 listing within 10s shows both sessions with a pid and an age")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	finish(t, c1)
 	finish(t, c2)
