@@ -20,6 +20,12 @@ func TestReaders(t *testing.T) {
 	}
 	child := cmd.Process.Pid
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Start returns once execve has closed the child's close-on-exec
+	// files, which the kernel does before it sets up the new command
+	// line: until then /proc/PID/cmdline reads empty. Wait for it.
+	for deadline := time.Now().Add(10 * time.Second); len(Cmdline(child)) == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 
 	if !slices.Contains(PIDs(), child) {
 		t.Errorf("PIDs() lacks the child %d", child)
