@@ -18,6 +18,10 @@ type keyDef struct {
 	doc    string // what the key means, for the reference
 	parse  func(p *Policy, v any, c *decoder)
 	format func(p *Policy) string // the TOML value
+	// elems writes each element of a list key, for MarshalCommented's
+	// one-element-per-line lists; nil for keys that are not lists. A list
+	// key's format joins them on one line (formatList).
+	elems func(p *Policy) []string
 }
 
 // tableDef describes one table of the schema.
@@ -158,6 +162,7 @@ var keys = []keyDef{
 				return nil
 			})
 		},
+		elems:  func(p *Policy) []string { return quoteAll(p.Program.PassEnv) },
 		format: func(p *Policy) string { return quoteList(p.Program.PassEnv) },
 	},
 	{
@@ -579,6 +584,13 @@ func messageKey(path, doc string, field func(*Policy) *string) keyDef {
 }
 
 func pathsKey(path, doc string, field func(*Policy) *[]Path) keyDef {
+	elems := func(p *Policy) []string {
+		s := make([]string, len(*field(p)))
+		for i, x := range *field(p) {
+			s[i] = quote(x.String())
+		}
+		return s
+	}
 	return keyDef{
 		path: path, typ: "list of paths", doc: doc,
 		parse: func(p *Policy, v any, c *decoder) {
@@ -607,17 +619,19 @@ func pathsKey(path, doc string, field func(*Policy) *[]Path) keyDef {
 			}
 			*field(p) = out
 		},
-		format: func(p *Policy) string {
-			s := make([]string, len(*field(p)))
-			for i, x := range *field(p) {
-				s[i] = x.String()
-			}
-			return quoteList(s)
-		},
+		elems:  elems,
+		format: func(p *Policy) string { return formatList(elems(p)) },
 	}
 }
 
 func portsKey(path, doc string, field func(*Policy) *[]PortRange) keyDef {
+	elems := func(p *Policy) []string {
+		s := make([]string, len(*field(p)))
+		for i, r := range *field(p) {
+			s[i] = formatPort(r)
+		}
+		return s
+	}
 	return keyDef{
 		path: path, typ: "list of ports and ranges", doc: doc,
 		parse: func(p *Policy, v any, c *decoder) {
@@ -634,13 +648,8 @@ func portsKey(path, doc string, field func(*Policy) *[]PortRange) keyDef {
 			}
 			*field(p) = out
 		},
-		format: func(p *Policy) string {
-			s := make([]string, len(*field(p)))
-			for i, r := range *field(p) {
-				s[i] = formatPort(r)
-			}
-			return "[" + strings.Join(s, ", ") + "]"
-		},
+		elems:  elems,
+		format: func(p *Policy) string { return formatList(elems(p)) },
 	}
 }
 
@@ -650,11 +659,20 @@ func syscallListKey(path, doc string, field func(*Policy) *[]string) keyDef {
 		parse: func(p *Policy, v any, c *decoder) {
 			*field(p) = c.strList(path, v, checkSyscallName)
 		},
+		elems:  func(p *Policy) []string { return quoteAll(*field(p)) },
 		format: func(p *Policy) string { return quoteList(*field(p)) },
 	}
 }
 
 func cidrKey(path, doc string, field func(*Policy) *[]netip.Prefix) keyDef {
+	elems := func(p *Policy) []string {
+		list := *field(p)
+		s := make([]string, len(list))
+		for i, pfx := range list {
+			s[i] = quote(pfx.String())
+		}
+		return s
+	}
 	return keyDef{
 		path: path, typ: "list of CIDRs", doc: doc,
 		parse: func(p *Policy, v any, c *decoder) {
@@ -671,14 +689,8 @@ func cidrKey(path, doc string, field func(*Policy) *[]netip.Prefix) keyDef {
 			}
 			*field(p) = prefixes
 		},
-		format: func(p *Policy) string {
-			list := *field(p)
-			s := make([]string, len(list))
-			for i, pfx := range list {
-				s[i] = pfx.String()
-			}
-			return quoteList(s)
-		},
+		elems:  elems,
+		format: func(p *Policy) string { return formatList(elems(p)) },
 	}
 }
 
@@ -712,13 +724,19 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	return pfx.Masked(), nil
 }
 
-func quoteList(list []string) string {
+func quoteList(list []string) string { return formatList(quoteAll(list)) }
+
+// quoteAll quotes each string of list.
+func quoteAll(list []string) []string {
 	s := make([]string, len(list))
 	for i, x := range list {
 		s[i] = quote(x)
 	}
-	return "[" + strings.Join(s, ", ") + "]"
+	return s
 }
+
+// formatList writes a list's formatted elements as a one-line TOML array.
+func formatList(elems []string) string { return "[" + strings.Join(elems, ", ") + "]" }
 
 // keyIndex maps a key path to its definition.
 var keyIndex = func() map[string]*keyDef {

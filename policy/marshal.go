@@ -3,7 +3,9 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -11,18 +13,127 @@ import (
 // order: the effective policy, which Parse reads back to an equal policy
 // (see [Policy.Equal]). It has no comments, so that [Policy.Hash] changes
 // only when the policy does. Source is not written.
-func (p *Policy) Marshal() ([]byte, error) {
+func (p *Policy) Marshal() ([]byte, error) { return p.MarshalCommented(Comments{}) }
+
+// Comments are the comments [Policy.MarshalCommented] writes into a policy
+// file, for a file that explains itself (what `sockjail learn` writes).
+type Comments struct {
+	// Header is written at the top of the file.
+	Header []string
+	// Keys maps a key's path ("filesystem.read_only", "version") or a list
+	// element's path ("filesystem.read_only[2]", as in Parse's errors) to
+	// the lines written above it. A list with a commented element is
+	// written one element per line.
+	Keys map[string][]string
+}
+
+// MarshalCommented returns what Marshal does, with comments: c.Header
+// first, then each key's and each list element's lines of c.Keys above
+// it, "# " before each line. A line break in a comment starts a new
+// comment line, and control characters are written escaped ("\x1b"), so
+// no comment can change what the file says. With no comments the output
+// is Marshal's. A key in c.Keys that the schema doesn't have, or an element
+// past the end of its list, is an error: the comment would be lost.
+func (p *Policy) MarshalCommented(c Comments) ([]byte, error) {
+	if err := c.check(p); err != nil {
+		return nil, err
+	}
 	var b strings.Builder
+	writeComment(&b, "", c.Header)
 	cur := ""
 	for _, k := range keys {
 		t, name := tableOf(k.path)
 		if t != cur {
-			b.WriteString("\n[" + t + "]\n")
+			b.WriteString("\n")
+			writeComment(&b, "", c.Keys[t])
+			b.WriteString("[" + t + "]\n")
 			cur = t
 		}
-		b.WriteString(name + " = " + k.format(p) + "\n")
+		writeComment(&b, "", c.Keys[k.path])
+		if k.elems == nil || !c.hasElementComments(k.path) {
+			b.WriteString(name + " = " + k.format(p) + "\n")
+			continue
+		}
+		b.WriteString(name + " = [\n")
+		for i, e := range k.elems(p) {
+			writeComment(&b, "  ", c.Keys[elementPath(k.path, i)])
+			b.WriteString("  " + e + ",\n")
+		}
+		b.WriteString("]\n")
 	}
 	return []byte(b.String()), nil
+}
+
+// check reports a comment for a key or element that doesn't exist.
+func (c Comments) check(p *Policy) error {
+	for path := range c.Keys {
+		if tableIndex[path] && path != "" {
+			continue
+		}
+		key, i, isElem := splitElementPath(path)
+		k, ok := keyIndex[key]
+		switch {
+		case !ok:
+			return fmt.Errorf("comment for %q: no such key", path)
+		case isElem && k.elems == nil:
+			return fmt.Errorf("comment for %q: %s is not a list", path, key)
+		case isElem && (i < 0 || i >= len(k.elems(p))):
+			return fmt.Errorf("comment for %q: %s has %d elements", path, key, len(k.elems(p)))
+		}
+	}
+	return nil
+}
+
+// hasElementComments reports whether an element of the list key has a
+// comment.
+func (c Comments) hasElementComments(key string) bool {
+	for path := range c.Keys {
+		if k, _, isElem := splitElementPath(path); isElem && k == key {
+			return true
+		}
+	}
+	return false
+}
+
+func elementPath(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }
+
+// splitElementPath splits "table.key[i]" into "table.key" and i.
+func splitElementPath(path string) (key string, i int, isElem bool) {
+	open := strings.LastIndexByte(path, '[')
+	if open < 0 || !strings.HasSuffix(path, "]") {
+		return path, 0, false
+	}
+	i, err := strconv.Atoi(path[open+1 : len(path)-1])
+	if err != nil {
+		return path, 0, false
+	}
+	return path[:open], i, true
+}
+
+// writeComment writes lines as comment lines, indented by indent.
+func writeComment(b *strings.Builder, indent string, lines []string) {
+	for _, l := range lines {
+		for _, part := range strings.Split(l, "\n") {
+			b.WriteString(indent)
+			b.WriteString(strings.TrimRight("# "+escapeComment(part), " "))
+			b.WriteString("\n")
+		}
+	}
+}
+
+// escapeComment makes s safe in a TOML comment, which may hold no control
+// character but tab and must be UTF-8: others are written as \xNN, and
+// invalid UTF-8 as the replacement character.
+func escapeComment(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if (r < 0x20 && r != '\t') || r == 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Hash returns the SHA-256 of p's Marshal output, in hex: equal policies
