@@ -42,7 +42,7 @@ func TestDefaults(t *testing.T) {
 		"network.scope_signals":       `true`,
 		"network.scope_abstract_unix": `true`,
 		"syscalls.allow":              `["@system-service"]`,
-		"syscalls.deny":               `["@keyring", "@privileged", "@setuid", "inotify_add_watch", "io_uring_enter", "io_uring_register", "io_uring_setup", "process_vm_readv", "process_vm_writev", "setns", "unshare", "userfaultfd"]`,
+		"syscalls.deny":               `["@aio", "@keyring", "@privileged", "@setuid", "inotify_add_watch", "process_vm_readv", "process_vm_writev", "setns", "unshare", "userfaultfd"]`,
 		"syscalls.action":             `"errno"`,
 		"syscalls.errno":              `"EPERM"`,
 		"limits.nofile":               `1024`,
