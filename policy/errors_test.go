@@ -130,6 +130,8 @@ func TestValidationErrors(t *testing.T) {
 		{"crlf with pty", "[terminal]\npty = true\ncrlf = true\n", []string{`3:8: crlf = true applies only without a pty (a pty already turns \n into \r\n): set pty = false or remove crlf`}},
 		{"crlf with telnet", "[terminal]\ncrlf = true\ntelnet = true\n", []string{`3:10: crlf = true applies only without a pty (a pty already turns \n into \r\n): set pty = false or remove crlf`}},
 		{"term", "[terminal]\nterm = \"vt100; rm -rf\"\n", []string{`2:8: invalid terminal type "vt100; rm -rf": use letters, digits and -+._, at most 64`}},
+		{"binary without telnet", "[terminal]\nbinary = true\n", []string{`2:10: binary = true is offered only with telnet = true (a client that asks for BINARY gets it with telnet = "passive" too)`}},
+		{"binary with passive telnet", "[terminal]\nbinary = true\ntelnet = \"passive\"\n", []string{`3:10: binary = true is offered only with telnet = true (a client that asks for BINARY gets it with telnet = "passive" too)`}},
 		{"idle message without timeout", "[terminal]\nidle_message = \"bye\"\n", []string{`2:16: idle_message is never sent: connection.idle_timeout is 0`}},
 		{"line rate", "[terminal]\nline_rate = -300\n", []string{`2:13: -300 is out of range: must be from 0 to 1000000000`}},
 

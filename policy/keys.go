@@ -404,6 +404,7 @@ var keys = []keyDef{
 		},
 	},
 	boolKey("terminal.crlf", "Turn \\n into \\r\\n in the program's output, for raw terminal clients. Only without a pty, which does this itself.", func(p *Policy) *bool { return &p.Terminal.CRLF }),
+	boolKey("terminal.binary", "Offer telnet BINARY (RFC 856) both ways at the start, for 8-bit clean file transfers (X/Y/ZMODEM). Needs telnet = true. A client that asks for BINARY gets it either way; in a binary direction bytes pass unchanged (IAC doubled on the wire), with no CR NUL, CR LF or crlf mapping.", func(p *Policy) *bool { return &p.Terminal.Binary }),
 	{
 		path: "terminal.term", typ: "string",
 		doc: "TERM for the program when the client doesn't send a terminal type.",

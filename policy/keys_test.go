@@ -74,6 +74,7 @@ func TestDefaults(t *testing.T) {
 		"terminal.pty":                `false`,
 		"terminal.telnet":             `false`,
 		"terminal.crlf":               `false`,
+		"terminal.binary":             `false`,
 		"terminal.term":               `"vt100"`,
 		"terminal.idle_message":       `""`,
 		"terminal.line_rate":          `0`,
@@ -232,6 +233,7 @@ func TestParseKeys(t *testing.T) {
 		{"terminal.telnet", `true`, ``},
 		{"terminal.telnet", `"passive"`, ``},
 		{"terminal.crlf", `true`, ``},
+		{"terminal.binary", `true`, ``},
 		{"terminal.term", `"xterm-256color"`, ``},
 		{"terminal.idle_message", `"Idle too long, bye."`, ``},
 		{"terminal.line_rate", `2400`, ``},
@@ -247,6 +249,8 @@ func TestParseKeys(t *testing.T) {
 		switch tt.path {
 		case "terminal.idle_message":
 			in = "[connection]\nidle_timeout = \"1m\"\n" + in
+		case "terminal.binary":
+			in += "telnet = true\n"
 		case "serve.health_check":
 			in = "[serve]\nproxy_protocol = \"v2\"\n" + strings.TrimPrefix(in, "[serve]\n")
 		case "program.group":

@@ -292,7 +292,9 @@ type Terminal struct {
 	PTYExplicit bool   `toml:"-"`
 	Telnet      Telnet `toml:"telnet"`
 	CRLF        bool   `toml:"crlf"` // \n to \r\n in output; only without a pty
-	Term        string `toml:"term"`
+	// Binary offers telnet BINARY (RFC 856) both ways; needs telnet on.
+	Binary bool   `toml:"binary"`
+	Term   string `toml:"term"`
 	// IdleMessage is sent before a session ends for
 	// Connection.IdleTimeout; it needs an idle_timeout.
 	IdleMessage string `toml:"idle_message"`

@@ -22,6 +22,9 @@ func (d *decoder) validate(p *Policy) {
 	if p.Terminal.CRLF && p.Terminal.PTY {
 		d.errorf(d.later("terminal.crlf", "terminal.pty", "terminal.telnet"), "crlf = true applies only without a pty (a pty already turns \\n into \\r\\n): set pty = false or remove crlf")
 	}
+	if p.Terminal.Binary && p.Terminal.Telnet != TelnetOn {
+		d.errorf(d.later("terminal.binary", "terminal.telnet"), "binary = true is offered only with telnet = true (a client that asks for BINARY gets it with telnet = \"passive\" too)")
+	}
 	if p.Terminal.IdleMessage != "" && p.Connection.IdleTimeout == 0 {
 		d.errorf(d.later("terminal.idle_message", "connection.idle_timeout"), "idle_message is never sent: connection.idle_timeout is 0")
 	}

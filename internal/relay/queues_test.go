@@ -102,7 +102,8 @@ func TestReplyFloodClientNeverReads(t *testing.T) {
 
 // FuzzRelay drives the relay itself, on pipes, with random client bytes
 // (repeated 1+reps² times, up to 64 KiB, so that a short input can
-// flood it), a random program
+// flood it; BINARY offered or not, and asked for or refused in them), a
+// random program
 // output and random sizes for every read and write on both sides, the
 // relay's own included (through chop). Between any two of its steps the
 // relay's three queues must keep their invariant (within their fixed
@@ -119,9 +120,13 @@ func FuzzRelay(f *testing.F) {
 	f.Add([]byte{telnet.IAC, telnet.WILL, telnet.OptTTYPE, telnet.IAC, telnet.AYT, 'x', '\r'}, uint8(100), uint64(3), uint16(5000), uint8(1|4))
 	f.Add([]byte("hello\r\nworld\r\x00"), uint8(50), uint64(4), uint16(3000), uint8(0|4))
 	f.Add([]byte{telnet.IAC, telnet.SB, telnet.OptNAWS, 0, 80, telnet.IAC, telnet.AYT, telnet.IAC, telnet.DO, telnet.OptEcho}, uint8(120), uint64(5), uint16(20000), uint8(2))
+	f.Add([]byte{telnet.IAC, telnet.WILL, telnet.OptBinary, '\r', '\n', '\r', 0, telnet.IAC, telnet.IAC, telnet.IAC, telnet.DO, telnet.OptBinary}, uint8(30), uint64(6), uint16(4000), uint8(1|4|8))
+	f.Add([]byte{telnet.IAC, telnet.DO, telnet.OptBinary, telnet.IAC, telnet.AYT, telnet.IAC, telnet.WONT, telnet.OptBinary, '\r'}, uint8(90), uint64(7), uint16(9000), uint8(1|8))
 	f.Fuzz(func(t *testing.T, in []byte, reps uint8, seed uint64, outLen uint16, flags uint8) {
 		mode := telnet.Mode(flags % 3)
-		cfg := Config{Telnet: mode, CRLF: flags&4 != 0, NegotiateWait: time.Millisecond}
+		// Binary is offered only in On mode; a client's own BINARY
+		// requests are in the random input in every mode.
+		cfg := Config{Telnet: mode, CRLF: flags&4 != 0, Binary: flags&8 != 0 && mode == telnet.On, NegotiateWait: time.Millisecond}
 		client := bytes.Repeat(in, 1+int(reps)*int(reps))
 		client = client[:min(len(client), 64<<10)]
 		output := bytes.Repeat([]byte("0123456789"), int(outLen)/10+1)[:outLen]
@@ -227,7 +232,7 @@ func checkRelayed(t *testing.T, cfg Config, client, output []byte, seed uint64) 
 	wire := <-received
 	<-written // its fd is closed on return, and the number reused
 
-	ref := telnet.New(telnet.Config{Mode: cfg.Telnet, CRLFToLF: true})
+	ref := telnet.New(telnet.Config{Mode: cfg.Telnet, CRLFToLF: true, Binary: cfg.Binary})
 	var wantReply []byte
 	if cfg.Telnet == telnet.On {
 		wantReply = ref.Start(nil)

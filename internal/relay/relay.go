@@ -92,6 +92,11 @@ type Config struct {
 	// CRLF turns "\n" into "\r\n" in the program's output (a pty does this
 	// itself, with ONLCR). A "\n" already preceded by "\r" is left alone.
 	CRLF bool
+	// Binary offers telnet BINARY (RFC 856) both ways at the start; only
+	// with Telnet On. BINARY is accepted when the client asks, either way.
+	// While the client receives binary, CRLF does not apply: the program's
+	// bytes reach it unchanged, IAC doubled.
+	Binary bool
 	// Term is TERM when the client sends no terminal type (telnet TTYPE).
 	// With a pty and no Term, DefaultTerm.
 	Term string
@@ -130,6 +135,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max window size %d: must be 1..65535", c.MaxWinSize)
 	case c.Telnet != telnet.Off && c.Telnet != telnet.On && c.Telnet != telnet.Passive:
 		return fmt.Errorf("telnet mode %v: unknown", c.Telnet)
+	case c.Binary && c.Telnet != telnet.On:
+		return fmt.Errorf("binary: offered only in telnet mode on, not %v (a client that asks for BINARY gets it in passive mode too)", c.Telnet)
 	}
 	if c.Term != "" && telnet.SanitizeTerm(c.Term) != strings.ToLower(c.Term) {
 		return fmt.Errorf("term %q: use letters, digits and -+._ only, at most %d", c.Term, telnet.MaxTermLen)

@@ -135,6 +135,7 @@ func New(cfg Config, connIn, connOut int) (*Relay, error) {
 		Mode:     cfg.Telnet,
 		Echo:     cfg.PTY,
 		CRLFToLF: !cfg.PTY,
+		Binary:   cfg.Binary,
 		MaxCols:  cfg.MaxWinSize,
 		MaxRows:  cfg.MaxWinSize,
 	})
@@ -650,7 +651,10 @@ func (r *Relay) queueOutput(p []byte) error {
 		// on the line finishes first.
 		r.lineFree = later(r.lineFree, time.Now())
 	}
-	if r.cfg.CRLF && !r.cfg.PTY {
+	// Binary output is the program's bytes as they are: no line-end
+	// mapping (the client asked for them unchanged, as a file transfer
+	// needs them).
+	if r.cfg.CRLF && !r.cfg.PTY && !r.proto.BinaryOut() {
 		p, r.outCR = crlf(r.crlfBuf[:0], p, r.outCR)
 	}
 	err := r.toConn.fill(func(dst []byte) []byte { return r.proto.Encode(dst, p) })

@@ -61,6 +61,7 @@ func relayConfig(p *policy.Policy) (relay.Config, error) {
 		PTY:         t.PTY,
 		Telnet:      mode,
 		CRLF:        t.CRLF && !t.PTY, // a pty's ONLCR already does it
+		Binary:      t.Binary,
 		Term:        t.Term,
 		LineRate:    t.LineRate,
 		IdleTimeout: p.Connection.IdleTimeout.Duration(),

@@ -15,8 +15,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(b(IAC, WILL, OptTTYPE, IAC, SB, OptTTYPE, 0, "XTERM", IAC, SE), uint8(4), uint8(1))
 	f.Add(b(IAC, SB, OptNAWS, IAC, IAC, IAC, SE, "\r", 0, "\r\n", IAC, IAC), uint8(5), uint8(6))
 	f.Add(b(IAC, AYT, IAC, DO, OptTimingMark, IAC, WILL, OptLinemode, IAC), uint8(0), uint8(4))
+	f.Add(b(IAC, WILL, OptBinary, "\r\n\r", 0, IAC, IAC, IAC, DO, OptBinary, "\r", IAC, WONT, OptBinary, "\r\n"), uint8(4), uint8(1|8|16))
+	f.Add(b(IAC, DONT, OptBinary, "a\r", IAC, WILL, OptBinary, "\n", IAC, WONT, OptBinary), uint8(6), uint8(1|16))
 	f.Fuzz(func(t *testing.T, in []byte, split uint8, flags uint8) {
-		cfg := Config{Mode: Mode(flags % 3), Echo: flags&4 != 0, CRLFToLF: flags&8 != 0, MaxCols: 200, MaxRows: 60}
+		cfg := Config{Mode: Mode(flags % 3), Echo: flags&4 != 0, CRLFToLF: flags&8 != 0, Binary: flags&16 != 0, MaxCols: 200, MaxRows: 60}
 		whole := New(cfg)
 		whole.Start(nil)
 		data1, reply1 := whole.Decode(nil, nil, in)
@@ -116,6 +118,43 @@ func FuzzRoundTrip(f *testing.F) {
 		got, reply := dec.Decode(nil, nil, wire)
 		if !bytes.Equal(got, in) || len(reply) != 0 {
 			t.Fatalf("round trip of % x gave % x (reply % x)", in, got, reply)
+		}
+	})
+}
+
+// FuzzBinaryRoundTrip checks BINARY in both directions on one stream: the
+// program's output before the client's DO BINARY goes as NVT, the rest as
+// binary, and a telnet peer that reads the server's WILL BINARY at that
+// point decodes exactly the program's bytes, CR LF and CR NUL included
+// after the switch. It also checks the encoder's bound in binary mode.
+func FuzzBinaryRoundTrip(f *testing.F) {
+	f.Add([]byte("menu\r"+"\r\n\x00\xff\r"), uint8(5))
+	f.Add(b(IAC, 0, "\r", IAC, IAC, "\r\n"), uint8(0))
+	f.Add(b("\r\n", IAC), uint8(255))
+	f.Fuzz(func(t *testing.T, in []byte, at uint8) {
+		k := min(int(at), len(in))
+		before, after := in[:k], in[k:]
+		if bytes.Contains(before, []byte("\r\n")) {
+			return // NVT cannot tell CR LF from a newline
+		}
+		enc := New(Config{Mode: On})
+		wire := enc.Encode(nil, before)
+		_, reply := enc.Decode(nil, nil, b(IAC, DO, OptBinary))
+		if !enc.BinaryOut() {
+			t.Fatal("DO BINARY did not turn binary output on")
+		}
+		wire = append(wire, reply...)
+		bin := enc.Encode(nil, after)
+		if len(bin) > 2*len(after) || len(bin) > MaxEncodePerByte*len(after) {
+			t.Fatalf("binary Encode grew %d bytes to %d", len(after), len(bin))
+		}
+		wire = enc.Flush(append(wire, bin...))
+		// The peer: a server-side decoder reading the server's stream as
+		// a client would, which takes WILL BINARY as the switch.
+		dec := New(Config{Mode: On})
+		got, _ := dec.Decode(nil, nil, wire)
+		if want := append(append([]byte(nil), before...), after...); !bytes.Equal(got, want) {
+			t.Fatalf("round trip of % x | % x gave % x", before, after, got)
 		}
 	})
 }

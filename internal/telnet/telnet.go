@@ -1,8 +1,9 @@
 // Package telnet implements the server side of the telnet protocol (RFC 854)
 // that sockjail speaks to interactive clients: option negotiation with the
-// loop-free Q method of RFC 1143, ECHO (RFC 857), SUPPRESS-GO-AHEAD (RFC 858),
-// TIMING-MARK (RFC 860), TERMINAL-TYPE (RFC 1091) and NAWS (RFC 1073).
-// Every other option, LINEMODE (RFC 1184) and BINARY included, is refused.
+// loop-free Q method of RFC 1143, BINARY (RFC 856), ECHO (RFC 857),
+// SUPPRESS-GO-AHEAD (RFC 858), TIMING-MARK (RFC 860), TERMINAL-TYPE
+// (RFC 1091) and NAWS (RFC 1073). Every other option, LINEMODE (RFC 1184)
+// included, is refused.
 //
 // A [Protocol] is a pure byte transformer: [Protocol.Decode] turns what the
 // client sent into the program's input plus the replies owed to the client,
@@ -10,7 +11,13 @@
 // I/O, keeps no unbounded buffers and never panics on any input, so it can be
 // fuzzed directly. It does not cover login, environment options (NEW-ENVIRON
 // is refused: only TERM is ever taken from the client), the SYNCH/urgent
-// mechanism (DM is ignored) or the BINARY option.
+// mechanism (DM is ignored).
+//
+// BINARY is per direction, as RFC 856 has it: the client's WILL BINARY
+// (answered DO) makes what it sends binary, its DO BINARY (answered WILL)
+// makes what the program sends binary. In a binary direction bytes pass
+// unchanged except that IAC is doubled on the wire: no CR NUL, no CR LF
+// mapping. That is what X/Y/ZMODEM transfers need to be 8-bit clean.
 package telnet
 
 import (
@@ -132,6 +139,10 @@ type Config struct {
 	// (ICRNL) turns into one newline, as BSD telnetd does. CR NUL always
 	// maps to CR.
 	CRLFToLF bool
+	// Binary offers BINARY in both directions at the start (On mode only):
+	// WILL BINARY and DO BINARY. Without it BINARY is still accepted when
+	// the client asks for it.
+	Binary bool
 	// MaxCols and MaxRows bound the window size a client can set with NAWS;
 	// larger values are clamped. Zero means 500.
 	MaxCols, MaxRows int
@@ -202,8 +213,9 @@ func New(cfg Config) *Protocol {
 func (p *Protocol) Active() bool { return p.active }
 
 // Start appends the server's opening offers to reply: in On mode WILL ECHO
-// and WILL SUPPRESS-GO-AHEAD (only with Config.Echo), DO NAWS and DO
-// TERMINAL-TYPE. In Off and Passive mode it appends nothing.
+// and WILL SUPPRESS-GO-AHEAD (only with Config.Echo), WILL BINARY and DO
+// BINARY (only with Config.Binary), DO NAWS and DO TERMINAL-TYPE. In Off
+// and Passive mode it appends nothing.
 func (p *Protocol) Start(reply []byte) []byte {
 	if p.cfg.Mode != On {
 		return reply
@@ -212,6 +224,10 @@ func (p *Protocol) Start(reply []byte) []byte {
 		reply = p.askUs(reply, OptEcho)
 		reply = p.askUs(reply, OptSGA)
 	}
+	if p.cfg.Binary {
+		reply = p.askUs(reply, OptBinary)
+		reply = p.askHim(reply, OptBinary)
+	}
 	reply = p.askHim(reply, OptNAWS)
 	reply = p.askHim(reply, OptTTYPE)
 	return reply
@@ -219,13 +235,28 @@ func (p *Protocol) Start(reply []byte) []byte {
 
 // Settled reports whether the answers that [Protocol.Start] asked for have
 // all arrived: TERMINAL-TYPE refused or a name received, NAWS refused or a
-// size received. The relay waits for this, briefly, before the program
-// starts so that TERM and the window size are known.
+// size received, and BINARY, if offered, answered both ways. The relay
+// waits for this, briefly, before the program starts so that TERM and the
+// window size are known, and so that the program's first bytes already go
+// the way the client agreed to (a ZMODEM header sent as NVT would reach
+// the client with a NUL after its CR).
 func (p *Protocol) Settled() bool {
 	ttype := p.him[OptTTYPE] == qNo || p.termDone
 	naws := p.him[OptNAWS] == qNo || p.winReceived
-	return ttype && naws
+	binary := p.us[OptBinary] != qWantYes && p.him[OptBinary] != qWantYes
+	return ttype && naws && binary
 }
+
+// BinaryIn reports whether the client sends binary (it said WILL BINARY
+// and the server agreed): its bytes reach the program unchanged, IAC IAC
+// aside.
+func (p *Protocol) BinaryIn() bool { return p.him[OptBinary] == qYes }
+
+// BinaryOut reports whether the server sends binary (the client said DO
+// BINARY): the program's bytes reach the client unchanged, IAC doubled.
+// A caller that maps line ends in the program's output (the relay's crlf)
+// stops doing so while it is on.
+func (p *Protocol) BinaryOut() bool { return p.us[OptBinary] == qYes }
 
 // Term returns the terminal type the client sent, sanitized and lowercased,
 // or "" when none arrived.
@@ -264,6 +295,8 @@ func (p *Protocol) usOK(opt byte) bool {
 		// the user typing blind. SGA without ECHO would put the client
 		// into character mode with nobody echoing.
 		return p.cfg.Echo
+	case OptBinary:
+		return true
 	}
 	return false
 }
@@ -271,7 +304,7 @@ func (p *Protocol) usOK(opt byte) bool {
 // himOK reports whether this server agrees that the client performs opt.
 func (p *Protocol) himOK(opt byte) bool {
 	switch opt {
-	case OptNAWS, OptTTYPE, OptSGA:
+	case OptNAWS, OptTTYPE, OptSGA, OptBinary:
 		return true
 	}
 	return false
@@ -288,7 +321,8 @@ const (
 	// MaxReplyPerByte bounds the replies one client byte yields: the AYT
 	// answer (its IAC may have ended the previous read, or a broken
 	// subnegotiation), or DO TERMINAL-TYPE followed by SB TERMINAL-TYPE
-	// SEND for the option byte of a WILL. Both are 9 bytes.
+	// SEND for the option byte of a WILL. Both are 9 bytes. (The option
+	// byte of DO BINARY yields at most 4: a NUL owed for a CR, then WILL.)
 	MaxReplyPerByte = max(len(ayt), 3+6)
 	// MaxEncodePerByte bounds the NVT bytes one output byte yields: a NUL
 	// owed for an earlier CR, then IAC IAC.
@@ -301,7 +335,8 @@ const (
 // held back from the previous call with Config.CRLFToLF). Out of Off mode, IAC
 // IAC becomes one 0xFF, every other command and all negotiation is
 // removed, CR NUL becomes CR, and CR LF becomes CR (or LF with
-// Config.CRLFToLF). IP and BRK become ^C, EC DEL and EL ^U; AYT is
+// Config.CRLFToLF), except while the client sends binary, when CR is data
+// like any other byte. IP and BRK become ^C, EC DEL and EL ^U; AYT is
 // answered; NOP, DM, GA and AO are dropped.
 //
 // Decode grows data and reply as needed; a caller with fixed buffers uses
@@ -411,12 +446,17 @@ func (p *Protocol) decodeByte(data, reply []byte, c byte) ([]byte, []byte) {
 	return data, reply
 }
 
-// decodeData handles one byte in the data state.
+// decodeData handles one byte in the data state. A CR that starts an NVT
+// pair (psCR) is always resolved by the next byte, and BINARY changes only
+// through an IAC, which is that next byte at the earliest: so the pair is
+// never split across a change of mode.
 func (p *Protocol) decodeData(data []byte, c byte) []byte {
-	switch c {
-	case IAC:
+	switch {
+	case c == IAC:
 		p.st = psIAC
-	case '\r':
+	case p.BinaryIn():
+		data = append(data, c)
+	case c == '\r':
 		// For a pty the CR goes on at once, so that a client
 		// that sends a bare CR is not kept waiting.
 		if !p.cfg.CRLFToLF {
@@ -532,6 +572,7 @@ func (p *Protocol) negotiate(reply []byte, verb, opt byte) []byte {
 		switch p.us[opt] {
 		case qNo:
 			if p.usOK(opt) {
+				reply = p.usEnabling(reply, opt)
 				p.us[opt] = qYes
 				reply = append(reply, IAC, WILL, opt)
 			} else {
@@ -540,6 +581,7 @@ func (p *Protocol) negotiate(reply []byte, verb, opt byte) []byte {
 		case qWantNo:
 			p.us[opt] = qNo
 		case qWantYes:
+			reply = p.usEnabling(reply, opt)
 			p.us[opt] = qYes
 		}
 	case DONT:
@@ -554,6 +596,18 @@ func (p *Protocol) negotiate(reply []byte, verb, opt byte) []byte {
 	return reply
 }
 
+// usEnabling acts on an option this server is about to perform, before
+// the WILL that confirms it: output that switches to BINARY first ends the
+// NVT pair of a CR it already sent, with the NUL it owes, so that the CR
+// is not left open across the switch.
+func (p *Protocol) usEnabling(reply []byte, opt byte) []byte {
+	if opt == OptBinary && p.outCR {
+		p.outCR = false
+		reply = append(reply, 0)
+	}
+	return reply
+}
+
 // himEnabled acts on an option the client just agreed to perform.
 func (p *Protocol) himEnabled(reply []byte, opt byte) []byte {
 	if opt == OptTTYPE && !p.termDone {
@@ -564,10 +618,20 @@ func (p *Protocol) himEnabled(reply []byte, opt byte) []byte {
 
 // Encode appends src, the program's output, to dst as NVT data: while the
 // protocol is active, 0xFF is doubled and a CR not followed by LF is sent
-// as CR NUL (RFC 854). Encode never appends more than 2*len(src)+1 bytes.
+// as CR NUL (RFC 854); while the client agreed to binary output, only 0xFF
+// is doubled. Encode never appends more than 2*len(src)+1 bytes.
 func (p *Protocol) Encode(dst, src []byte) []byte {
 	if !p.active {
 		return append(dst, src...)
+	}
+	if p.BinaryOut() {
+		for _, c := range src {
+			if c == IAC {
+				dst = append(dst, IAC)
+			}
+			dst = append(dst, c)
+		}
+		return dst
 	}
 	for _, c := range src {
 		if p.outCR {

@@ -50,6 +50,9 @@ func TestStart(t *testing.T) {
 		{"on with pty", Config{Mode: On, Echo: true},
 			b(IAC, WILL, OptEcho, IAC, WILL, OptSGA, IAC, DO, OptNAWS, IAC, DO, OptTTYPE)},
 		{"on without pty", Config{Mode: On}, b(IAC, DO, OptNAWS, IAC, DO, OptTTYPE)},
+		{"on with binary", Config{Mode: On, Echo: true, Binary: true},
+			b(IAC, WILL, OptEcho, IAC, WILL, OptSGA, IAC, WILL, OptBinary, IAC, DO, OptBinary, IAC, DO, OptNAWS, IAC, DO, OptTTYPE)},
+		{"passive never offers binary", Config{Mode: Passive, Binary: true}, nil},
 		{"passive never initiates", Config{Mode: Passive, Echo: true}, nil},
 		{"off", Config{Mode: Off, Echo: true}, nil},
 	} {
@@ -111,8 +114,8 @@ func TestDecode(t *testing.T) {
 			in:   b(IAC, WILL, OptTTYPE, IAC, SB, OptTTYPE, ttypeIS, string(bytes.Repeat([]byte("a"), 200)), IAC, SE, "z"),
 			data: b("z"), reply: b(IAC, SB, OptTTYPE, ttypeSEND, IAC, SE)},
 		{name: "refusals", cfg: Config{Mode: On},
-			in: b(IAC, WILL, OptLinemode, IAC, DO, OptBinary, IAC, WILL, OptNewEnviron, IAC, DO, OptEcho, IAC, WILL, OptEcho, IAC, DO, 200),
-			reply: b(IAC, DONT, OptLinemode, IAC, WONT, OptBinary, IAC, DONT, OptNewEnviron,
+			in: b(IAC, WILL, OptLinemode, IAC, WILL, OptNewEnviron, IAC, DO, OptEcho, IAC, WILL, OptEcho, IAC, DO, 200),
+			reply: b(IAC, DONT, OptLinemode, IAC, DONT, OptNewEnviron,
 				IAC, WONT, OptEcho, IAC, DONT, OptEcho, IAC, WONT, 200)},
 		{name: "WONT and DONT for options off get no reply", cfg: Config{Mode: On},
 			in: b(IAC, WONT, OptLinemode, IAC, DONT, OptBinary, IAC, WONT, 99)},
@@ -270,6 +273,134 @@ func TestSanitizeTerm(t *testing.T) {
 	} {
 		if got := SanitizeTerm(in); got != want {
 			t.Errorf("SanitizeTerm(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestBinary negotiates BINARY (RFC 856) one direction at a time and checks
+// the replies, the state of each direction, and what the client's bytes
+// become for the program in that state. Input is decoded with CRLFToLF
+// (a program on pipes), where NVT would change the most.
+func TestBinary(t *testing.T) {
+	const nvtIn = "a\r\nb\r\x00c\xff\xffd" // NVT: CR LF and CR NUL map, IAC IAC is 0xFF
+	for _, tc := range []struct {
+		name        string
+		cfg         Config
+		in          []byte
+		reply, data []byte
+		binIn       bool
+		binOut      bool
+	}{
+		{name: "client WILL: its bytes are binary",
+			cfg: Config{Mode: On}, in: b(IAC, WILL, OptBinary, nvtIn),
+			reply: b(IAC, DO, OptBinary), data: b("a\r\nb\r\x00c\xffd"), binIn: true},
+		{name: "client DO: the program's bytes are binary, the client's stay NVT",
+			cfg: Config{Mode: On}, in: b(IAC, DO, OptBinary, nvtIn),
+			reply: b(IAC, WILL, OptBinary), data: b("a\nb\rc\xffd"), binOut: true},
+		{name: "both directions",
+			cfg: Config{Mode: On}, in: b(IAC, WILL, OptBinary, IAC, DO, OptBinary, nvtIn),
+			reply: b(IAC, DO, OptBinary, IAC, WILL, OptBinary), data: b("a\r\nb\r\x00c\xffd"), binIn: true, binOut: true},
+		{name: "offered and agreed: no reply to the answers",
+			cfg: Config{Mode: On, Binary: true}, in: b(IAC, DO, OptBinary, IAC, WILL, OptBinary, nvtIn),
+			data: b("a\r\nb\r\x00c\xffd"), binIn: true, binOut: true},
+		{name: "offered and refused",
+			cfg: Config{Mode: On, Binary: true}, in: b(IAC, DONT, OptBinary, IAC, WONT, OptBinary, nvtIn),
+			data: b("a\nb\rc\xffd")},
+		{name: "offered, refused one way",
+			cfg: Config{Mode: On, Binary: true}, in: b(IAC, DO, OptBinary, IAC, WONT, OptBinary, nvtIn),
+			data: b("a\nb\rc\xffd"), binOut: true},
+		{name: "client WONT after WILL: back to NVT mid-stream",
+			cfg: Config{Mode: On}, in: b(IAC, WILL, OptBinary, "x\r\n", IAC, WONT, OptBinary, "y\r\n"),
+			reply: b(IAC, DO, OptBinary, IAC, DONT, OptBinary), data: b("x\r\ny\n")},
+		{name: "client DONT after DO",
+			cfg: Config{Mode: On}, in: b(IAC, DO, OptBinary, IAC, DONT, OptBinary),
+			reply: b(IAC, WILL, OptBinary, IAC, WONT, OptBinary)},
+		{name: "a CR held back before WILL is resolved as NVT",
+			cfg: Config{Mode: On}, in: b("a\r", IAC, WILL, OptBinary, "\n"),
+			reply: b(IAC, DO, OptBinary), data: b("a\r\n"), binIn: true},
+		{name: "repeated WILL and DO get no second reply",
+			cfg: Config{Mode: On}, in: b(IAC, WILL, OptBinary, IAC, WILL, OptBinary, IAC, DO, OptBinary, IAC, DO, OptBinary),
+			reply: b(IAC, DO, OptBinary, IAC, WILL, OptBinary), binIn: true, binOut: true},
+		{name: "passive: a client that asks gets it",
+			cfg: Config{Mode: Passive}, in: b(IAC, WILL, OptBinary, IAC, DO, OptBinary, "\r\n"),
+			reply: b(IAC, DO, OptBinary, IAC, WILL, OptBinary), data: b("\r\n"), binIn: true, binOut: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.CRLFToLF = true
+			for _, split := range []bool{false, true} {
+				p := New(tc.cfg)
+				p.Start(nil)
+				var data, reply []byte
+				if split {
+					for i := range tc.in {
+						data, reply = p.Decode(data, reply, tc.in[i:i+1])
+					}
+				} else {
+					data, reply = p.Decode(nil, nil, tc.in)
+				}
+				if !bytes.Equal(reply, tc.reply) {
+					t.Errorf("split=%v reply = % x, want % x", split, reply, tc.reply)
+				}
+				if !bytes.Equal(data, tc.data) {
+					t.Errorf("split=%v data = %q, want %q", split, data, tc.data)
+				}
+				if p.BinaryIn() != tc.binIn || p.BinaryOut() != tc.binOut {
+					t.Errorf("split=%v binary in %v out %v, want %v %v", split, p.BinaryIn(), p.BinaryOut(), tc.binIn, tc.binOut)
+				}
+				if !p.Settled() && tc.cfg.Binary && (p.us[OptBinary] == qWantYes || p.him[OptBinary] == qWantYes) {
+					t.Errorf("split=%v: BINARY still unanswered after the client's answers", split)
+				}
+			}
+		})
+	}
+}
+
+// TestEncodeBinary checks the program's output once the client agreed to
+// binary: only IAC is doubled, a CR owes nothing, and a CR sent as NVT
+// just before the switch gets its NUL ahead of the WILL.
+func TestEncodeBinary(t *testing.T) {
+	p := New(Config{Mode: On})
+	var wire []byte
+	wire = p.Encode(wire, b("x\r"))
+	_, reply := p.Decode(nil, nil, b(IAC, DO, OptBinary))
+	if want := b(0, IAC, WILL, OptBinary); !bytes.Equal(reply, want) {
+		t.Fatalf("reply to DO BINARY after a CR = % x, want % x", reply, want)
+	}
+	wire = append(wire, reply...)
+	wire = p.Encode(wire, b("\r", 0, "\r\n", IAC, "\n\r"))
+	wire = p.Flush(wire)
+	if want := b("x\r", 0, IAC, WILL, OptBinary, "\r", 0, "\r\n", IAC, IAC, "\n\r"); !bytes.Equal(wire, want) {
+		t.Errorf("wire = % x, want % x", wire, want)
+	}
+	// DONT BINARY: NVT again.
+	if _, reply := p.Decode(nil, nil, b(IAC, DONT, OptBinary)); !bytes.Equal(reply, b(IAC, WONT, OptBinary)) {
+		t.Fatalf("reply to DONT BINARY = % x", reply)
+	}
+	if got := p.Flush(p.Encode(nil, b("a\rb\r"))); !bytes.Equal(got, b("a\r", 0, "b\r", 0)) {
+		t.Errorf("after DONT BINARY Encode = % x, want NVT", got)
+	}
+}
+
+// TestSettledBinary checks that an offer of BINARY is waited for in both
+// directions, refused or agreed.
+func TestSettledBinary(t *testing.T) {
+	for _, answers := range [][]byte{
+		b(IAC, DO, OptBinary, IAC, WILL, OptBinary),
+		b(IAC, DONT, OptBinary, IAC, WONT, OptBinary),
+	} {
+		p := New(Config{Mode: On, Binary: true})
+		p.Start(nil)
+		p.Decode(nil, nil, b(IAC, WONT, OptTTYPE, IAC, WONT, OptNAWS))
+		if p.Settled() {
+			t.Fatal("settled before BINARY was answered")
+		}
+		p.Decode(nil, nil, answers[:3])
+		if p.Settled() {
+			t.Fatal("settled with one direction of BINARY unanswered")
+		}
+		p.Decode(nil, nil, answers[3:])
+		if !p.Settled() {
+			t.Fatalf("not settled after % x", answers)
 		}
 	}
 }
