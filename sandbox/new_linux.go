@@ -159,6 +159,12 @@ func prepare(p *policy.Policy, argv []string, opt Options) (*Sandbox, *gaps, err
 	if err := s.planLimits(); err != nil {
 		return nil, nil, err
 	}
+	if opt.Trace != nil {
+		if err := s.planTrace(); err != nil {
+			return nil, nil, err
+		}
+		return s, g, nil
+	}
 	if err := s.planLandlock(g); err != nil {
 		return nil, nil, err
 	}

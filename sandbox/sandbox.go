@@ -49,6 +49,15 @@ type Options struct {
 	// NoUserNS forces the unprivileged fallback without user namespaces.
 	NoUserNS bool
 
+	// Trace, when set, makes every session a tracing session (`sockjail
+	// learn`): the same namespaces, private /tmp, credentials and limits,
+	// but no Landlock and a seccomp filter that denies nothing and sends
+	// every syscall to a listener, which Start hands to Trace before the
+	// program's execve. Trace must start serving the listener and
+	// return: the execve waits for its answer. Unlike every other
+	// option this takes protections away; nothing but learn sets it.
+	Trace func(Trace)
+
 	// cgroupV2, in tests, puts the session cgroups in a v2 tree other
 	// than the machine's.
 	cgroupV2 *testCgroupTree
@@ -131,6 +140,9 @@ type Report struct {
 	MemoryMax uint64 `json:"memory_max,omitempty"`
 	TasksMax  uint64 `json:"tasks_max,omitempty"`
 	CPUQuota  uint64 `json:"cpu_quota,omitempty"`
+	// Traced reports a tracing session: nothing is denied, every syscall
+	// is observed (Options.Trace).
+	Traced bool `json:"traced,omitempty"`
 	// Skipped lists protections the policy asked for that are not applied
 	// (with enforce = "best-effort", and the default policy's bounds
 	// where no cgroup can be made).

@@ -36,6 +36,8 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -281,6 +283,46 @@ static const char *sj_exec_path(struct sj_spawn *s, int errfd, char buf[32])
 	return buf;
 }
 
+/* sj_trace loads the tracing filter, which sends every syscall to a
+ * user-notification listener, and hands the listener to sockjail over
+ * trace_sock with SCM_RIGHTS. That sendmsg is the one call the filter lets
+ * through unseen (by its descriptor and flags); every later syscall, the
+ * execve first, waits for sockjail's supervisor. */
+static void sj_trace(struct sj_spawn *s, int errfd)
+{
+	struct sock_fprog prog = {s->bpf_len, (struct sock_filter *)s->bpf};
+	long lfd = sj_sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (lfd < 0)
+		sj_fail(errfd, SJ_STEP_SECCOMP, lfd);
+	{
+		char byte = 'L';
+		struct iovec iov = {&byte, 1};
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} u;
+		struct msghdr msg;
+		struct cmsghdr *c;
+		long r;
+		memset(&msg, 0, sizeof msg);
+		memset(&u, 0, sizeof u);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof u.buf;
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		*(int *)CMSG_DATA(c) = (int)lfd;
+		r = sj_sys3(SYS_sendmsg, s->trace_sock, &msg, SJ_TRACE_SEND_FLAGS);
+		if (r < 0)
+			sj_fail(errfd, SJ_STEP_TRACE, r);
+		/* Only sockjail holds the listener now; the program must not. */
+		sj_sys1(SYS_close, lfd);
+	}
+}
+
 /* sj_program turns the current (single-threaded) child into the confined
  * program. It never returns. The order matters: rlimits and the bounding set
  * need privilege, so they come before the uid change; no_new_privs before
@@ -378,7 +420,9 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 		if ((r = sj_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8)) < 0)
 			sj_fail(errfd, SJ_STEP_SIGMASK, r);
 	}
-	if (s->bpf) {
+	if (s->bpf && s->trace_sock >= 0) {
+		sj_trace(s, errfd);
+	} else if (s->bpf) {
 		struct sock_fprog prog = {s->bpf_len, (struct sock_filter *)s->bpf};
 		if ((r = sj_sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) < 0)
 			sj_fail(errfd, SJ_STEP_SECCOMP, r);
@@ -593,7 +637,7 @@ int sj_spawn(struct sj_spawn *s)
 	s->child_errfd = errp[1];
 	s->child_stfd = stp[1];
 	flags = CLONE_VM | CLONE_PIDFD | SIGCHLD | (int)s->clone_flags;
-	if (!s->init)
+	if (!s->init && s->trace_sock < 0)
 		/* The program itself: this thread waits until its execve, as
 		 * posix_spawn does, so the stack is free again on return. */
 		flags |= CLONE_VFORK;
@@ -616,7 +660,9 @@ int sj_spawn(struct sj_spawn *s)
 	close(errp[1]);
 	if (stp[1] >= 0)
 		close(stp[1]);
-	if (pid < 0 || !s->init) {
+	/* Without CLONE_VFORK (init, or tracing) the child still runs on the
+	 * stack: it is freed once the first child is reaped. */
+	if (pid < 0 || (flags & CLONE_VFORK)) {
 		munmap(stack, SJ_STACK_SIZE);
 		s->stack = NULL;
 	}

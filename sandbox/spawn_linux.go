@@ -56,6 +56,7 @@ var stepNames = [...]string{
 	C.SJ_STEP_EXECVE:          "execve",
 	C.SJ_STEP_PROG_FD:         "program_fd",
 	C.SJ_STEP_CGROUP:          "cgroup",
+	C.SJ_STEP_TRACE:           "trace_handover",
 }
 
 // cTemplate is the part of a C struct sj_spawn that is the same for every
@@ -127,6 +128,7 @@ func (s *Sandbox) buildTemplate() {
 	}
 	c.clone_flags = C.ulong(s.ns.cloneFlags)
 	c.cgroup_fd = -1
+	c.trace_sock = -1
 	if s.ns.init {
 		c.init = 1
 	}
@@ -295,6 +297,21 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 		c.ncgprocs = C.int(len(cg.procs))
 	}
 
+	var trace *traceHandover
+	if s.opt.Trace != nil {
+		h, err := newTraceHandover()
+		if err != nil {
+			return fail(err)
+		}
+		defer h.close()
+		trace = h
+		filter := traceFilter(h.theirs)
+		bpf := C.CBytes(filter)
+		defer C.free(bpf)
+		c.bpf, c.bpf_len = bpf, C.ushort(len(filter)/8)
+		c.trace_sock = C.int(h.theirs)
+	}
+
 	envp := cStringArray(env)
 	defer freeStringArray(envp, len(env))
 	c.envp = (**C.char)(unsafe.Pointer(envp))
@@ -310,6 +327,21 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	p.pidfd = newPollFile(int(c.pidfd), "pidfd")
 	if p.init {
 		p.status = newPollFile(int(c.status_fd), "status")
+	}
+	if trace != nil {
+		// The program's execve waits for the supervisor: hand it the
+		// listener before waiting for the execve. With none, the child
+		// failed first and the error pipe below says where.
+		l, err := trace.receive()
+		if err != nil {
+			p.KillTree()
+			p.Wait()
+			p.closeFiles()
+			return fail(err)
+		}
+		if l != nil {
+			s.opt.Trace(Trace{Listener: l, Report: p.report})
+		}
 	}
 
 	// The error pipe is close-on-exec: EOF means execve succeeded.

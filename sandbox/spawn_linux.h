@@ -98,6 +98,13 @@ struct sj_spawn {
 	const char *ll_tmpdir;  /* TmpDir mode: the session's directory */
 	const void *bpf; /* struct sock_filter[bpf_len]; NULL: no seccomp */
 	unsigned short bpf_len;
+	/* Tracing (sockjail learn): trace_sock >= 0 is a unix socket on which
+	 * the program's process sends the seccomp user-notification listener
+	 * its filter created (SECCOMP_FILTER_FLAG_NEW_LISTENER), before
+	 * execve. The filter lets exactly that sendmsg through (see
+	 * trace_linux.go). The spawning thread does not wait for execve then:
+	 * execve itself waits for the supervisor. */
+	int trace_sock;
 
 	/* Set by sj_spawn for the children: the write ends of the pipes. */
 	int child_errfd, child_stfd;
@@ -108,6 +115,11 @@ struct sj_spawn {
 	int err_fd;    /* read end: {step, errno} from a failed child, EOF on exec */
 	int status_fd; /* read end (init only): the program's raw wait status */
 };
+
+/* The flags of the one sendmsg the tracing filter lets through: a
+ * combination no program has a reason to use (MSG_CONFIRM means nothing on
+ * a unix socket), checked with the descriptor. */
+#define SJ_TRACE_SEND_FLAGS (0x4000 /* MSG_NOSIGNAL */ | 0x40 /* MSG_DONTWAIT */ | 0x800 /* MSG_CONFIRM */)
 
 /* Steps a child can fail at; spawn_linux.go names them. */
 enum {
@@ -144,6 +156,7 @@ enum {
 	SJ_STEP_EXECVE,
 	SJ_STEP_PROG_FD,
 	SJ_STEP_CGROUP,
+	SJ_STEP_TRACE,
 	SJ_STEP_COUNT
 };
 
