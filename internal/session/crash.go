@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 )
 
 // Crash is a panic in one of a session's goroutines, recovered so that it
@@ -82,5 +83,11 @@ func (s *Session) contain() {
 		}
 	}
 	c.ConnClosed = true
+	// A session that crashed after it was counted as served ends in the
+	// metrics too, or it would count as live for as long as serve runs.
+	if s.counted.Swap(false) {
+		s.cfg.Metrics.ProgramKilled("crash")
+		s.cfg.Metrics.SessionEnded(time.Since(s.started), 0, 0)
+	}
 	panic(c)
 }

@@ -3,6 +3,7 @@ package session_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockjail/sockjail/internal/metrics"
 	"github.com/sockjail/sockjail/internal/serve"
 	"github.com/sockjail/sockjail/internal/session"
 	"github.com/sockjail/sockjail/internal/testenv"
@@ -40,11 +42,12 @@ func TestCrashEndsOneSession(t *testing.T) {
 			var logs testenv.LockedBuffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			cfg := session.NewConfig(p, sb, argv, log)
+			m := metrics.New(nil, session.KillReasons)
 			l, err := serve.Listen("127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := serve.New(serve.Config{Listeners: []*serve.Listener{l}, Log: log, Initial: cfg,
+			srv, err := serve.New(serve.Config{Listeners: []*serve.Listener{l}, Log: log, Initial: cfg, Metrics: m,
 				Load: func() (*session.Config, error) { return cfg, nil }})
 			if err != nil {
 				t.Fatal(err)
@@ -89,6 +92,25 @@ func TestCrashEndsOneSession(t *testing.T) {
 			}
 			if n := strings.Count(out, `"msg":"connection"`); n < 2 {
 				t.Errorf("%d sessions logged their normal end, want 2:\n%s", n, out)
+			}
+			// A session that crashed after it was counted as served
+			// ended in the metrics too: none is left live, and the
+			// crash counts as a kill. A crash at "session" comes before
+			// that count.
+			wantServed, crashes := 3, 1
+			if point == "session" {
+				wantServed, crashes = 2, 0
+			}
+			var text strings.Builder
+			m.WriteText(&text)
+			for _, want := range []string{
+				"\nsockjail_sessions_active 0\n",
+				fmt.Sprintf("sockjail_sessions_total{result=\"served\"} %d\n", wantServed),
+				fmt.Sprintf("sockjail_programs_killed_total{why=\"crash\"} %d\n", crashes),
+			} {
+				if !strings.Contains(text.String(), want) {
+					t.Errorf("metrics lack %q:\n%s", want, text.String())
+				}
 			}
 		})
 	}

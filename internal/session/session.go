@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,7 +42,9 @@ const ProxyHeaderTimeout = 5 * time.Second
 // KillReasons are the values of the log line's killed= field, the reasons
 // a program's session is ended early ("oom": the kernel's OOM killer acted
 // in the session's cgroup, and sockjail ended the rest).
-var KillReasons = []string{"max-duration", "idle-timeout", "hangup", "stopped", "killed", "oom"}
+// "crash": a panic in sockjail's own code for the session, which ends
+// that session only.
+var KillReasons = []string{"max-duration", "idle-timeout", "hangup", "stopped", "killed", "oom", "crash"}
 
 // Result is how a session ended.
 type Result struct {
@@ -82,6 +85,10 @@ type Session struct {
 	relayErr   error
 	// onClosed runs when the close has ended (OnClosed).
 	onClosed func()
+	// counted is set while the session counts as live in the metrics:
+	// from SessionServed until its end is counted, by logEnd or, after a
+	// crash, by contain.
+	counted atomic.Bool
 
 	mu      sync.Mutex
 	proc    *sandbox.Process
@@ -230,6 +237,7 @@ func (s *Session) Run(ctx context.Context) Result {
 	// From here on the connection is a session: every way out goes
 	// through logEnd with refused false, which counts its end.
 	s.cfg.Metrics.SessionServed()
+	s.counted.Store(true)
 
 	// An interactive program gets a pty or pipes through the relay instead
 	// of the connection itself; everything else keeps the zero-copy path.
@@ -489,7 +497,9 @@ func (s *Session) logEnd(attrs []slog.Attr, res Result, refused bool, cr conn.Cl
 		if cr.Stats.Valid {
 			rx, tx = cr.Stats.BytesReceived, cr.Stats.BytesSent
 		}
-		s.cfg.Metrics.SessionEnded(time.Since(s.started), rx, tx)
+		if s.counted.Swap(false) {
+			s.cfg.Metrics.SessionEnded(time.Since(s.started), rx, tx)
+		}
 	}
 	// Byte counts come from TCP_INFO, which only TCP connections have.
 	if st := cr.Stats; st.Valid {
