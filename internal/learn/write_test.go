@@ -3,6 +3,7 @@ package learn
 import (
 	"bytes"
 	"math/rand/v2"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -339,6 +340,7 @@ func TestWriteRules(t *testing.T) {
 					t.Errorf("the file lacks %q:\n%s", s, text)
 				}
 			}
+			checkCovers(t, p, tt.obs)
 		})
 	}
 }
@@ -512,4 +514,122 @@ func TestFullGroups(t *testing.T) {
 	if got := fullGroups(used); !slices.Contains(got, "@chown") || slices.Contains(got, "@privileged") {
 		t.Errorf("fullGroups(@privileged's members but chroot) = %q", got)
 	}
+}
+
+// checkCovers fails t unless the policy p allows everything obs saw that a
+// policy can say: each path with the rights its use needs, each port, each
+// syscall.
+func checkCovers(t *testing.T, p *policy.Policy, obs *Observations) {
+	t.Helper()
+	fs := p.Filesystem
+	in := func(name string, lists ...[]policy.Path) bool {
+		for _, l := range lists {
+			for _, e := range l {
+				if atOrBelow(name, e.Name) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	w := &writer{base: p}
+	for name, a := range obs.Paths {
+		if a == 0 || w.sandboxOwn(name) || policyPathProblem(name) != "" || a&Device != 0 && !strings.HasPrefix(name, "/dev/") {
+			continue
+		}
+		switch {
+		case a&Device != 0:
+			if !slices.ContainsFunc(fs.Devices, func(d policy.Path) bool { return d.Name == name }) {
+				t.Errorf("device %q is not in devices", name)
+			}
+			continue
+		case a&(Create|Remove) != 0 && name != "/" && !in(path.Dir(name), fs.ReadWrite):
+			t.Errorf("%q was created or removed, its directory is not in read_write", name)
+		case a&Write != 0 && !in(name, fs.ReadWrite):
+			t.Errorf("%q was written, and is not in read_write", name)
+		case a&Exec != 0 && !in(name, fs.Exec):
+			t.Errorf("%q was executed, and is not in exec", name)
+		case a&(Read|List) != 0 && !in(name, fs.ReadOnly, fs.ReadWrite, fs.Exec):
+			t.Errorf("%q was read, and is not readable", name)
+		}
+	}
+	for _, c := range []struct {
+		seen map[uint16]int
+		list []policy.PortRange
+	}{{obs.BindTCP, p.Network.BindTCP}, {obs.ConnectTCP, p.Network.ConnectTCP}} {
+		for port := range c.seen {
+			if port != 0 && !slices.ContainsFunc(c.list, func(r policy.PortRange) bool { return r.Contains(port) }) {
+				t.Errorf("port %d is not allowed", port)
+			}
+		}
+	}
+	if len(obs.Unix) > 0 && p.Network.ScopeAbstractUnix {
+		t.Errorf("unix sockets were used, and scope_abstract_unix is on")
+	}
+	allowed, err := p.Syscalls.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range obs.Syscalls {
+		if _, ok := policy.LookupSyscall(name); ok && !slices.ContainsFunc(allowed, func(s policy.Syscall) bool { return s.Name == name }) {
+			t.Errorf("syscall %s is not allowed", name)
+		}
+	}
+}
+
+// fuzzObservations builds Observations from a fuzzer's values: paths one a
+// line, each with the access of the byte at its index; ports from pairs of
+// bytes, bound and connected to in turn; syscalls separated by commas; unix
+// sockets one a line.
+func fuzzObservations(pathLines string, access, portBytes []byte, syscalls, unixLines string) *Observations {
+	o := &Observations{Sessions: 1}
+	for i, p := range strings.Split(pathLines, "\n") {
+		a := Read
+		if len(access) > 0 {
+			a = Access(access[i%len(access)]) & (Read | Write | Create | Remove | Exec | List | Device)
+		}
+		o.AddPath(p, a)
+	}
+	for i := 0; i+1 < len(portBytes); i += 2 {
+		port := uint16(portBytes[i])<<8 | uint16(portBytes[i+1])
+		if i/2%2 == 0 {
+			o.AddBindTCP(port)
+		} else {
+			o.AddConnectTCP(port)
+		}
+	}
+	for _, s := range strings.Split(syscalls, ",") {
+		if s != "" {
+			o.AddSyscall(s)
+		}
+	}
+	for _, u := range strings.Split(unixLines, "\n") {
+		if u != "" {
+			o.AddUnix(u)
+		}
+	}
+	return o
+}
+
+// FuzzWrite checks that whatever was observed, WritePolicy writes a policy
+// that parses, covers what it can say, and is the same twice. The seed
+// corpus is in testdata/fuzz/FuzzWrite.
+func FuzzWrite(f *testing.F) {
+	f.Add("/srv/a/1\n/srv/a/2\n/srv/a/3\n/srv/a/4\n/etc/x", []byte{byte(Read), byte(Write | Create)}, []byte{0, 80, 0x1f, 0x90}, "read,write,unshare,nope", "@x\n/run/s", "sockjail learn -- prog")
+	f.Fuzz(func(t *testing.T, pathLines string, access, portBytes []byte, syscalls, unixLines, header string) {
+		obs := fuzzObservations(pathLines, access, portBytes, syscalls, unixLines)
+		text, warnings, err := WritePolicy(nil, obs, header)
+		if err != nil {
+			t.Fatalf("WritePolicy: %v", err)
+		}
+		p, err := policy.Parse("learned.toml", text)
+		if err != nil {
+			t.Fatalf("the learned policy doesn't parse: %v\n%s", err, text)
+		}
+		checkCovers(t, p, obs)
+		again, againWarnings, err := WritePolicy(nil, obs.Clone(), header)
+		if err != nil || !bytes.Equal(text, again) || !slices.Equal(warnings, againWarnings) {
+			t.Fatalf("a second run wrote another file (%v)", err)
+		}
+	})
 }
