@@ -14,10 +14,10 @@ import (
 )
 
 // DirectoryFiles is how many entries of one directory a program must have
-// used the same way (read, or executed) for the written policy to name the
-// directory instead of the entries. A directory the program listed is
-// always named whole: Landlock's right to list a directory is a right on
-// everything below it.
+// read for the written policy to name the directory in read_only instead
+// of the entries. A directory the program listed is always named whole:
+// Landlock's right to list a directory is a right on everything below it.
+// exec never collapses: running one more program is worth a line.
 const DirectoryFiles = 4
 
 // SystemDirs are the directories where a learned write, create or remove
@@ -154,6 +154,7 @@ func (w *writer) filesystem() {
 	var (
 		readPaths   = map[string]bool{} // read or listed
 		execPaths   = map[string]bool{}
+		createdExec = map[string]bool{} // directories of files created and executed
 		writeFiles  = map[string]bool{} // written in place
 		changedDirs = map[string]bool{} // a file in them created or removed
 		devicePaths = map[string]bool{}
@@ -182,7 +183,14 @@ func (w *writer) filesystem() {
 			writeFiles[name] = true
 		}
 		if a&Exec != 0 {
-			execPaths[name] = true
+			if a&(Create|Remove) != 0 && name != "/" {
+				// A file rule holds the inode that exists when the
+				// session starts: a file the program creates can only
+				// be run through its directory.
+				createdExec[path.Dir(name)] = true
+			} else {
+				execPaths[name] = true
+			}
 		}
 		if a&(Read|List) != 0 {
 			readPaths[name] = true
@@ -196,7 +204,7 @@ func (w *writer) filesystem() {
 	// directory rule. read_only drops what a writable or executable
 	// entry covers already (Landlock can't take a right back below a
 	// read_write directory, and policy.Parse refuses it).
-	ex := outermost(collapse(execPaths))
+	ex := outermost(slices.Concat(sortedKeys(execPaths), sortedKeys(createdExec)))
 	ro := outermost(collapse(readPaths))
 	ro = slices.DeleteFunc(ro, func(p string) bool { return coveredBy(p, rw) || coveredBy(p, ex) })
 	dev := sortedKeys(devicePaths)
@@ -209,7 +217,7 @@ func (w *writer) filesystem() {
 		"its private /tmp, /var/tmp, /dev/shm and /proc needs no entry.")
 	w.comment("filesystem.read_only", fmt.Sprintf("Files and directories read. A directory stands for its files where the program listed it, or read %d or more files directly in it (not for \"/\" or a directory right under it).", DirectoryFiles))
 	w.comment("filesystem.read_write", "Files written in place, and the directories where files were created or removed.")
-	w.comment("filesystem.exec", fmt.Sprintf("Files executed: programs, #! interpreters, the ELF loader, libraries mapped executable. A directory stands for its files where %d or more of them were executed.", DirectoryFiles))
+	w.comment("filesystem.exec", "Files executed: programs, #! interpreters, the ELF loader. A directory only where the program ran a file it had created there.")
 	w.comment("filesystem.devices", "Devices opened.")
 
 	for i, p := range ro {
@@ -239,7 +247,11 @@ func (w *writer) filesystem() {
 		w.comment(elementPath("filesystem.read_write", i), lines...)
 	}
 	for i, p := range ex {
-		w.comment(elementPath("filesystem.exec", i), describe(p, w.obs.Paths, "executed", Exec, "files"))
+		lines := []string{describe(p, w.obs.Paths, "executed", Exec, "files")}
+		if createdExec[p] {
+			lines = append(lines, w.warn("exec %q: the program ran a file it created there, so it may run whatever it writes there", p))
+		}
+		w.comment(elementPath("filesystem.exec", i), lines...)
 	}
 	for i := range dev {
 		w.comment(elementPath("filesystem.devices", i), "opened")
@@ -459,15 +471,24 @@ func (w *writer) syscalls() {
 	}
 
 	deny := []string{}
+	var dropped []string
 	for _, entry := range w.base.Syscalls.Deny {
-		if !slices.ContainsFunc(members(entry), func(m string) bool { return used[m] }) {
+		i := slices.IndexFunc(members(entry), func(m string) bool { return used[m] })
+		if i < 0 {
 			deny = append(deny, entry)
+		} else if m := members(entry)[i]; m == entry {
+			dropped = append(dropped, entry)
+		} else {
+			dropped = append(dropped, entry+" (for "+m+")")
 		}
 	}
 	w.p.Syscalls.Allow, w.p.Syscalls.Deny = allow, deny
 	w.comment("syscalls", "Learned: the syscalls the program made. action and errno are kept from the base policy.")
 	w.comment("syscalls.allow", "The syscalls the program made, by name; a @group where it made every syscall of the group.")
 	w.comment("syscalls.deny", "The base policy's deny list, less the entries with a syscall the program made.")
+	if dropped != nil {
+		w.comment("syscalls.deny", "Dropped: "+strings.Join(dropped, ", ")+".")
+	}
 }
 
 // members returns the syscalls a syscall name or @group stands for.

@@ -128,17 +128,26 @@ func TestWriteRules(t *testing.T) {
 			},
 		},
 		{
-			name: "exec only what it executed, with the loader; reads of it are covered",
+			name: "exec only what it executed, with the loader, one file each; reads of them are covered",
 			obs: paths(map[string]Access{
-				"/usr/bin/grep": Exec | Read, "/usr/bin/date": Exec,
-				"/lib64/ld-linux-x86-64.so.2":         Exec | Read,
-				"/usr/lib/x86_64-linux-gnu/libc.so.6": Exec | Read, "/usr/lib/x86_64-linux-gnu/libm.so.6": Exec | Read,
-				"/usr/lib/x86_64-linux-gnu/libz.so.1": Exec | Read, "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0": Exec | Read,
-				"/usr/lib/x86_64-linux-gnu/gconv/gconv-modules": Read,
+				"/usr/bin/grep": Exec | Read, "/usr/bin/date": Exec, "/usr/bin/sed": Exec, "/usr/bin/tr": Exec,
+				"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": Exec | Read,
+				"/usr/lib/x86_64-linux-gnu/libc.so.6": Read, "/usr/lib/x86_64-linux-gnu/libm.so.6": Read,
+				"/usr/lib/x86_64-linux-gnu/libz.so.1": Read, "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0": Read,
 			}),
 			want: want{
-				exec: []string{"/lib64/ld-linux-x86-64.so.2", "/usr/bin/date", "/usr/bin/grep", "/usr/lib/x86_64-linux-gnu"},
-				text: []string{"  # executed 4 files, e.g. /usr/lib/x86_64-linux-gnu/libc.so.6\n  \"/usr/lib/x86_64-linux-gnu\",\n"},
+				readOnly: []string{"/usr/lib/x86_64-linux-gnu"},
+				exec:     []string{"/usr/bin/date", "/usr/bin/grep", "/usr/bin/sed", "/usr/bin/tr", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"},
+				text:     []string{"  # executed\n  \"/usr/bin/date\",\n", "  # read 5 files, e.g. /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"},
+			},
+		},
+		{
+			name: "a file created and run: its directory, with a warning",
+			obs:  paths(map[string]Access{"/srv/build/out/prog": Create | Write | Exec, "/srv/build/cc": Exec}),
+			want: want{
+				readWrite: []string{"/srv/build/out"},
+				exec:      []string{"/srv/build/cc", "/srv/build/out"},
+				warnings:  []string{`exec "/srv/build/out": the program ran a file it created there`},
 			},
 		},
 		{
@@ -280,6 +289,7 @@ func TestWriteRules(t *testing.T) {
 					`syscalls.allow "chroot": the program made chroot, in @privileged`,
 					`syscalls.allow "unshare": the program made unshare, which`,
 				},
+				text: []string{"# Dropped: @privileged (for chroot), unshare.\ndeny = ["},
 			},
 		},
 	}
