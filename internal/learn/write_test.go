@@ -132,7 +132,7 @@ func TestWriteRules(t *testing.T) {
 			obs: paths(map[string]Access{
 				"/usr/bin/grep": Exec | Read, "/usr/bin/date": Exec, "/usr/bin/sed": Exec, "/usr/bin/tr": Exec,
 				"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": Exec | Read,
-				"/usr/lib/x86_64-linux-gnu/libc.so.6": Read, "/usr/lib/x86_64-linux-gnu/libm.so.6": Read,
+				"/usr/lib/x86_64-linux-gnu/libc.so.6":            Read, "/usr/lib/x86_64-linux-gnu/libm.so.6": Read,
 				"/usr/lib/x86_64-linux-gnu/libz.so.1": Read, "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0": Read,
 			}),
 			want: want{
