@@ -88,9 +88,15 @@ func interactivePolicy(t *testing.T, bin, terminal, idle string) string {
 // table's lines) and idle, and serves argv with it on a fresh port.
 func serveInteractive(t *testing.T, bin, terminal, idle string, argv ...string) *interactive {
 	t.Helper()
+	return runUnderSocketActivate(t, interactivePolicy(t, bin, terminal, idle), argv...)
+}
+
+// runUnderSocketActivate serves argv with `sockjail run --policy polPath`
+// behind systemd-socket-activate --accept --inetd on a fresh port.
+func runUnderSocketActivate(t *testing.T, polPath string, argv ...string) *interactive {
+	t.Helper()
 	ssaPath := testenv.LookTool(t, "systemd-socket-activate")
 	sj := testenv.Sockjail(t)
-	polPath := interactivePolicy(t, bin, terminal, idle)
 
 	// A free port: systemd-socket-activate cannot report the one it got.
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")

@@ -1,0 +1,215 @@
+package main
+
+// ZMODEM through telnet BINARY (issue 20): the real sz and rz of lrzsz, one
+// under `sockjail run` with telnet = true and binary = true behind the
+// real systemd-socket-activate, the other on the test's side of the
+// connection behind a telnet client (internal/telnet/telnettest), moving a
+// 1 MiB random file each way, byte for byte.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockjail/sockjail/internal/telnet/telnettest"
+	"github.com/sockjail/sockjail/internal/testenv"
+)
+
+// zmodemPolicy is the test's policy for sz and rz: the default's
+// system directories, the download directory read-only, the upload
+// directory writable and the program's working directory, and telnet
+// with BINARY offered.
+const zmodemPolicy = `version = 1
+
+[program]
+user = "dynamic"
+workdir = "%[2]s"
+
+[filesystem]
+read_only = ["/usr", "/etc", "-/lib", "-/lib64", "-/bin", "%[1]s"]
+read_write = ["%[2]s"]
+exec = ["/usr/bin", "-/bin", "/usr/lib", "-/lib", "-/lib64"]
+
+[terminal]
+telnet = true
+binary = true
+%[3]s
+`
+
+// zmodemDirs makes a download directory holding a 1 MiB random file and an
+// empty upload directory anyone can write, under /srv (the sandbox
+// replaces /tmp), and returns them with the file's name.
+func zmodemDirs(t *testing.T) (down, up, file string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	if err := os.MkdirAll("/srv", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/srv", "sockjail-zmodem-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	down, up = filepath.Join(dir, "down"), filepath.Join(dir, "up")
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o755}, {down, 0o755}, {up, 0o777}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	file = filepath.Join(down, "random.bin")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return down, up, file
+}
+
+// zmodemServe writes the policy with the extra [terminal] lines and serves
+// argv with it through `sockjail run`.
+func zmodemServe(t *testing.T, down, up, terminal string, argv ...string) *interactive {
+	t.Helper()
+	pol := filepath.Join(filepath.Dir(down), "zmodem.toml")
+	if err := os.WriteFile(pol, []byte(fmt.Sprintf(zmodemPolicy, down, up, terminal)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testenv.Sockjail(t), "check", pol).CombinedOutput(); err != nil {
+		t.Fatalf("sockjail check: %v\n%s", err, out)
+	}
+	return runUnderSocketActivate(t, pol, argv...)
+}
+
+// zmodemClient connects to s through the telnet client, which agrees to
+// BINARY both ways, and runs argv (sz or rz) in dir with its stdin and
+// stdout on the connection, until argv exits. It returns argv's stderr.
+func zmodemClient(t *testing.T, s *interactive, dir string, argv ...string) string {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	d.SetMultipathTCP(false)
+	c, err := d.Dial("tcp4", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(120 * time.Second))
+	client := telnettest.New(c.(*net.TCPConn), true)
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The connection to the program's stdin, until the program is gone;
+	// its stdout to the connection, then a half-close.
+	go func() { io.Copy(stdin, client); stdin.Close() }()
+	sent := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(client, stdout)
+		sent <- err
+	}()
+	done := make(chan error, 1)
+	go func() {
+		err := <-sent
+		if werr := cmd.Wait(); err == nil {
+			err = werr
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
+		}
+	case <-time.After(120 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("%s did not finish in 120 s\n%s", strings.Join(argv, " "), stderr.String())
+	}
+	if in, out := client.Binary(); !in || !out {
+		t.Errorf("BINARY in %v out %v: want both", in, out)
+	}
+	return stderr.String()
+}
+
+func sha256File(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestZMODEMThroughTelnet downloads (sz under sockjail, rz at the client)
+// and uploads (sz at the client, rz under sockjail) a 1 MiB random file,
+// with the program on a pty as a BBS runs it, and on pipes with crlf on,
+// where binary output must turn crlf off.
+func TestZMODEMThroughTelnet(t *testing.T) {
+	sz := testenv.LookTool(t, "sz")
+	rz := testenv.LookTool(t, "rz")
+	for _, tc := range []struct {
+		name     string
+		terminal string
+	}{
+		{"pty", ""},
+		{"pipes with crlf", "pty = false\ncrlf = true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			down, up, file := zmodemDirs(t)
+			want := sha256File(t, file)
+
+			t.Run("download", func(t *testing.T) {
+				s := zmodemServe(t, down, up, tc.terminal, sz, "-q", file)
+				local := t.TempDir()
+				start := time.Now()
+				zmodemClient(t, s, local, rz, "-q", "-y")
+				t.Logf("1 MiB sz -> rz in %v", time.Since(start).Round(time.Millisecond))
+				if got := sha256File(t, filepath.Join(local, filepath.Base(file))); got != want {
+					t.Fatalf("downloaded file differs: sha256 %x, want %x", got, want)
+				}
+			})
+			t.Run("upload", func(t *testing.T) {
+				s := zmodemServe(t, down, up, tc.terminal, rz, "-q", "-y")
+				start := time.Now()
+				zmodemClient(t, s, down, sz, "-q", file)
+				t.Logf("1 MiB sz -> rz in %v", time.Since(start).Round(time.Millisecond))
+				// rz under sockjail may still be closing its file when the
+				// client's sz ends: give it the connection's close.
+				deadline := time.Now().Add(20 * time.Second)
+				uploaded := filepath.Join(up, filepath.Base(file))
+				for {
+					if b, err := os.ReadFile(uploaded); err == nil && sha256.Sum256(b) == want {
+						break
+					} else if time.Now().After(deadline) {
+						t.Fatalf("uploaded file: %v, %d bytes; sha256 differs or missing\n%s", err, len(b), s.stderr.String())
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+		})
+	}
+}
