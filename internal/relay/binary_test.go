@@ -3,7 +3,7 @@ package relay
 import (
 	"bytes"
 	"io"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/sockjail/sockjail/internal/telnet"
@@ -55,10 +55,10 @@ func TestBinaryRelay(t *testing.T) {
 			cfg:    Config{PTY: true, Telnet: telnet.On, Binary: true},
 			accept: true, argv: rawCat, send: blob, want: blob},
 		{name: "offered, refused: NVT and crlf",
-			cfg:    Config{Telnet: telnet.On, Binary: true, CRLF: true},
-			argv:   pipeCat,
-			send:   []byte("a\r\nb\rc\nd\xffe\x00"),
-			want:   []byte("a\r\nb\rc\r\nd\xffe\x00")}, // in: CR LF is LF; out: LF is CR LF
+			cfg:  Config{Telnet: telnet.On, Binary: true, CRLF: true},
+			argv: pipeCat,
+			send: []byte("a\r\nb\rc\nd\xffe\x00"),
+			want: []byte("a\r\nb\rc\r\nd\xffe\x00")}, // in: CR LF is LF; out: LF is CR LF
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
