@@ -372,7 +372,15 @@ var keys = []keyDef{
 	cidrKey("serve.pow_exempt", "Client addresses that skip the proof of work, as CIDRs: health checkers, known NATs, the organisers' own hosts.", func(p *Policy) *[]netip.Prefix { return &p.Serve.PoWExempt }),
 
 	// [terminal]
-	explicitBoolKey("terminal.pty", "Run the program on a pseudo-terminal, relayed to the connection. Defaults to true when telnet is on.", func(p *Policy) *bool { return &p.Terminal.PTY }, func(p *Policy) *bool { return &p.Terminal.PTYExplicit }),
+	explicitBoolKey("terminal.pty", "Run the program on a pseudo-terminal, relayed to the connection. Defaults to true when the protocol is telnet or rlogin; rlogin needs it.", func(p *Policy) *bool { return &p.Terminal.PTY }, func(p *Policy) *bool { return &p.Terminal.PTYExplicit }),
+	{
+		path: "terminal.protocol", typ: `"raw" | "telnet" | "rlogin"`,
+		doc: `What the client speaks. "raw": bytes pass as they are. "telnet": the telnet protocol, in the mode telnet sets (writing telnet = true or "passive" alone means this, and protocol = "telnet" alone means telnet = true). "rlogin": RFC 1282, as door-game and terminal servers connect: the client's handshake sets TERM from its terminal type, SOCKJAIL_RLOGIN_USER and SOCKJAIL_TERM_SPEED from its user name and line speed (never the program's user), its window-size messages resize the pty, and the client is told by urgent data when to ask for them, when the program flushes its output and when it takes the terminal raw. A client that hasn't finished the handshake within 10s is refused before the program starts (reason=rlogin-handshake).`,
+		parse: func(p *Policy, v any, c *decoder) {
+			p.Terminal.Protocol = Protocol(c.enum("terminal.protocol", v, string(ProtocolRaw), string(ProtocolTelnet), string(ProtocolRlogin)))
+		},
+		format: func(p *Policy) string { return quote(string(p.Terminal.Protocol)) },
+	},
 	{
 		path: "terminal.telnet", typ: `bool | "passive"`,
 		doc: `Speak telnet to the client: true negotiates (echo, window size, terminal type); "passive" answers a client's negotiation but never starts it, for raw clients; false passes bytes as they are.`,

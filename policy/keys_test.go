@@ -72,6 +72,7 @@ func TestDefaults(t *testing.T) {
 		"serve.source_prefix_v6":      `64`,
 		"serve.limit_exempt":          `[]`,
 		"terminal.pty":                `false`,
+		"terminal.protocol":           `"raw"`,
 		"terminal.telnet":             `false`,
 		"terminal.crlf":               `false`,
 		"terminal.binary":             `false`,
@@ -230,6 +231,9 @@ func TestParseKeys(t *testing.T) {
 		{"serve.pow_timeout", `"10s"`, ``},
 		{"serve.pow_exempt", `["127.0.0.0/8", "2001:db8::/32"]`, ``},
 		{"terminal.pty", `true`, ``},
+		{"terminal.protocol", `"raw"`, ``},
+		{"terminal.protocol", `"telnet"`, ``},
+		{"terminal.protocol", `"rlogin"`, ``},
 		{"terminal.telnet", `true`, ``},
 		{"terminal.telnet", `"passive"`, ``},
 		{"terminal.crlf", `true`, ``},
@@ -304,19 +308,28 @@ func TestSessionBoundsWritten(t *testing.T) {
 	}
 }
 
-// TestTelnetImpliesPTY checks that telnet turns the pty on unless the file
-// writes pty = false, and that the choice is recorded.
-func TestTelnetImpliesPTY(t *testing.T) {
+// TestProtocolImpliesPTY checks that telnet and rlogin turn the pty on
+// unless the file writes pty = false, that the choice is recorded, and
+// that protocol and telnet, either written alone, set each other.
+func TestProtocolImpliesPTY(t *testing.T) {
 	tests := []struct {
 		in            string
 		pty, explicit bool
+		protocol      Protocol
+		telnet        Telnet
 	}{
-		{"", false, false},
-		{"telnet = true", true, false},
-		{`telnet = "passive"`, true, false},
-		{"telnet = true\npty = false", false, true},
-		{"telnet = false\npty = true", true, true},
-		{"pty = false", false, true},
+		{"", false, false, ProtocolRaw, TelnetOff},
+		{"telnet = true", true, false, ProtocolTelnet, TelnetOn},
+		{`telnet = "passive"`, true, false, ProtocolTelnet, TelnetPassive},
+		{"telnet = true\npty = false", false, true, ProtocolTelnet, TelnetOn},
+		{"telnet = false\npty = true", true, true, ProtocolRaw, TelnetOff},
+		{"pty = false", false, true, ProtocolRaw, TelnetOff},
+		{`protocol = "telnet"`, true, false, ProtocolTelnet, TelnetOn},
+		{`protocol = "telnet"` + "\n" + `telnet = "passive"`, true, false, ProtocolTelnet, TelnetPassive},
+		{`protocol = "telnet"` + "\npty = false", false, true, ProtocolTelnet, TelnetOn},
+		{`protocol = "rlogin"`, true, false, ProtocolRlogin, TelnetOff},
+		{`protocol = "rlogin"` + "\ntelnet = false\npty = true", true, true, ProtocolRlogin, TelnetOff},
+		{`protocol = "raw"` + "\ntelnet = false", false, false, ProtocolRaw, TelnetOff},
 	}
 	for _, tt := range tests {
 		p, err := Parse("t.toml", []byte("[terminal]\n"+tt.in))
@@ -326,6 +339,20 @@ func TestTelnetImpliesPTY(t *testing.T) {
 		}
 		if p.Terminal.PTY != tt.pty || p.Terminal.PTYExplicit != tt.explicit {
 			t.Errorf("%q: pty %v explicit %v, want %v %v", tt.in, p.Terminal.PTY, p.Terminal.PTYExplicit, tt.pty, tt.explicit)
+		}
+		if p.Terminal.Protocol != tt.protocol || p.Terminal.Telnet != tt.telnet {
+			t.Errorf("%q: protocol %q telnet %q, want %q %q", tt.in, p.Terminal.Protocol, p.Terminal.Telnet, tt.protocol, tt.telnet)
+		}
+		// What Marshal writes reads back the same.
+		out, err := p.Marshal()
+		if err != nil {
+			t.Fatalf("%q: marshal: %v", tt.in, err)
+		}
+		q, err := Parse("m.toml", out)
+		if err != nil {
+			t.Errorf("%q: marshalled policy: %v", tt.in, err)
+		} else if q.Terminal.Protocol != p.Terminal.Protocol || q.Terminal.Telnet != p.Terminal.Telnet || q.Terminal.PTY != p.Terminal.PTY {
+			t.Errorf("%q: marshalled and read back: %+v, want %+v", tt.in, q.Terminal, p.Terminal)
 		}
 	}
 }

@@ -107,7 +107,7 @@ func parse(name string, data []byte, base *Policy) (*Policy, error) {
 	if err := toml.Unmarshal(data, &m); err != nil {
 		return nil, ErrorList{decodeError(name, err)}
 	}
-	d := &decoder{file: name, data: data, failedPaths: map[string]bool{}}
+	d := &decoder{file: name, data: data, failedPaths: map[string]bool{}, written: map[string]bool{}}
 	p := base.Clone()
 	p.Source = name
 	p.text = data
@@ -168,7 +168,8 @@ func decodeError(name string, err error) *Error {
 type decoder struct {
 	file        string
 	data        []byte
-	ix          *posIndex // built on the first error: a valid file needs none
+	ix          *posIndex       // built on the first error: a valid file needs none
+	written     map[string]bool // the paths of the keys the file writes
 	errs        ErrorList
 	failedPaths map[string]bool
 }
@@ -286,6 +287,7 @@ func (d *decoder) decode(p *Policy, m map[string]any) {
 	for _, k := range sortedKeys(m) {
 		v := m[k]
 		if def, ok := keyIndex[k]; ok {
+			d.written[k] = true
 			def.parse(p, v, d)
 			continue
 		}
@@ -305,6 +307,7 @@ func (d *decoder) decode(p *Policy, m map[string]any) {
 				d.keyErrorf(path, "unknown key %q in [%s]%s", kk, k, suggest(kk, k))
 				continue
 			}
+			d.written[path] = true
 			def.parse(p, t[kk], d)
 		}
 	}

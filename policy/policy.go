@@ -283,15 +283,20 @@ func (m ProxyMode) Expected() bool { return m != "" && m != ProxyOff }
 // Terminal configures interactive sessions. Off by default, so that plain
 // programs keep the zero-copy path.
 type Terminal struct {
-	// PTY is the effective setting: when the file turns telnet on and
-	// doesn't write pty, PTY is true.
+	// PTY is the effective setting: when the file turns telnet or rlogin
+	// on and doesn't write pty, PTY is true.
 	PTY bool `toml:"pty"`
 	// PTYExplicit reports whether the file wrote pty itself. It is
 	// informational; [Policy.Marshal] always writes pty, so a marshalled
 	// policy has it set.
-	PTYExplicit bool   `toml:"-"`
-	Telnet      Telnet `toml:"telnet"`
-	CRLF        bool   `toml:"crlf"` // \n to \r\n in output; only without a pty
+	PTYExplicit bool `toml:"-"`
+	// Protocol is what the client speaks. Parse keeps it consistent with
+	// Telnet: ProtocolTelnet exactly when Telnet is not TelnetOff. A
+	// Policy not made by Parse may leave it "", which reads as raw, or
+	// as telnet when Telnet is on.
+	Protocol Protocol `toml:"protocol"`
+	Telnet   Telnet   `toml:"telnet"`
+	CRLF     bool     `toml:"crlf"` // \n to \r\n in output; only without a pty
 	// Binary offers telnet BINARY (RFC 856) both ways; needs telnet on.
 	Binary bool   `toml:"binary"`
 	Term   string `toml:"term"`
@@ -300,6 +305,15 @@ type Terminal struct {
 	IdleMessage string `toml:"idle_message"`
 	LineRate    int    `toml:"line_rate"` // bit/s; 0 = unpaced
 }
+
+// Protocol is the [Terminal.Protocol] setting.
+type Protocol string
+
+const (
+	ProtocolRaw    Protocol = "raw"    // bytes as they are
+	ProtocolTelnet Protocol = "telnet" // telnet, in the mode [Terminal.Telnet] says
+	ProtocolRlogin Protocol = "rlogin" // RFC 1282: a handshake, then bytes with window-size messages
+)
 
 // Telnet is the [Terminal.Telnet] setting, written false, true or
 // "passive" in a file.

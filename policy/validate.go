@@ -15,12 +15,9 @@ import (
 var systemdDynamicUIDs = IDRange{61184, 65519}
 
 func (d *decoder) validate(p *Policy) {
-	// telnet implies a pty unless the file says pty = false.
-	if p.Terminal.Telnet != TelnetOff && !p.Terminal.PTYExplicit {
-		p.Terminal.PTY = true
-	}
+	d.validateProtocol(&p.Terminal)
 	if p.Terminal.CRLF && p.Terminal.PTY {
-		d.errorf(d.later("terminal.crlf", "terminal.pty", "terminal.telnet"), "crlf = true applies only without a pty (a pty already turns \\n into \\r\\n): set pty = false or remove crlf")
+		d.errorf(d.later("terminal.crlf", "terminal.pty", "terminal.telnet", "terminal.protocol"), "crlf = true applies only without a pty (a pty already turns \\n into \\r\\n): set pty = false or remove crlf")
 	}
 	if p.Terminal.Binary && p.Terminal.Telnet != TelnetOn {
 		d.errorf(d.later("terminal.binary", "terminal.telnet"), "binary = true is offered only with telnet = true (a client that asks for BINARY gets it with telnet = \"passive\" too)")
@@ -35,6 +32,40 @@ func (d *decoder) validate(p *Policy) {
 	d.validateProgram(p)
 	d.validatePaths(p)
 	d.validateSyscalls(p)
+}
+
+// validateProtocol makes protocol and telnet agree, either alone setting
+// the other (telnet = true is how files said "telnet" before protocol
+// existed), and turns the pty on for telnet and rlogin unless the file
+// says pty = false, which rlogin refuses.
+func (d *decoder) validateProtocol(t *Terminal) {
+	protocolWritten, telnetWritten := d.written["terminal.protocol"], d.written["terminal.telnet"]
+	switch {
+	case telnetWritten && !protocolWritten:
+		if t.Telnet != TelnetOff {
+			t.Protocol = ProtocolTelnet
+		} else if t.Protocol == ProtocolTelnet {
+			t.Protocol = ProtocolRaw
+		}
+	case protocolWritten && !telnetWritten:
+		if t.Protocol != ProtocolTelnet {
+			t.Telnet = TelnetOff
+		} else if t.Telnet == TelnetOff {
+			t.Telnet = TelnetOn
+		}
+	case t.Protocol == ProtocolTelnet && t.Telnet == TelnetOff:
+		d.errorf(d.later("terminal.protocol", "terminal.telnet"), "telnet = false contradicts protocol = \"telnet\": remove telnet, or set it to true or \"passive\"")
+	case t.Protocol != ProtocolTelnet && t.Telnet != TelnetOff:
+		d.errorf(d.later("terminal.protocol", "terminal.telnet"), "telnet applies only with protocol = \"telnet\", not %q: remove telnet or protocol", t.Protocol)
+	}
+	if t.Protocol == ProtocolRaw || t.Protocol == "" {
+		return
+	}
+	if !t.PTYExplicit {
+		t.PTY = true
+	} else if !t.PTY && t.Protocol == ProtocolRlogin {
+		d.errorf(d.later("terminal.protocol", "terminal.pty"), "protocol = \"rlogin\" needs a pty (its window-size messages resize it, and the client leaves echo and line editing to it): remove pty = false")
+	}
 }
 
 // later returns whichever of paths is written last in the file, or the
