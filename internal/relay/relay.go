@@ -89,6 +89,16 @@ type Config struct {
 	PTY bool
 	// Telnet is the telnet mode spoken to the client.
 	Telnet telnet.Mode
+	// Rlogin speaks rlogin (RFC 1282) to the client instead: [Relay.Negotiate]
+	// reads its handshake, which sets TERM and the variables of
+	// [rlogin.Handshake.Env], its window-size messages resize the pty, and
+	// the pty's packet mode tells it, as urgent data, when the program
+	// flushes its output or takes the terminal raw. It needs PTY, and
+	// Telnet off.
+	Rlogin bool
+	// HandshakeWait bounds the rlogin handshake in [Relay.Negotiate]; 0
+	// means rlogin.HandshakeTimeout.
+	HandshakeWait time.Duration
 	// CRLF turns "\n" into "\r\n" in the program's output (a pty does this
 	// itself, with ONLCR). A "\n" already preceded by "\r" is left alone.
 	CRLF bool
@@ -121,7 +131,7 @@ type Config struct {
 // Needed reports whether c asks for anything that needs the relay. When it
 // does not, the program should get the connection directly.
 func (c Config) Needed() bool {
-	return c.PTY || c.Telnet != telnet.Off || c.CRLF || c.LineRate > 0
+	return c.PTY || c.Telnet != telnet.Off || c.Rlogin || c.CRLF || c.LineRate > 0
 }
 
 // Validate reports a configuration the relay cannot honour.
@@ -137,6 +147,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("telnet mode %v: unknown", c.Telnet)
 	case c.Binary && c.Telnet != telnet.On:
 		return fmt.Errorf("binary: offered only in telnet mode on, not %v (a client that asks for BINARY gets it in passive mode too)", c.Telnet)
+	case c.Rlogin && (!c.PTY || c.Telnet != telnet.Off):
+		return fmt.Errorf("rlogin needs a pty and telnet off")
+	case c.HandshakeWait < 0:
+		return fmt.Errorf("handshake wait %v: must be 0 or positive", c.HandshakeWait)
 	}
 	if c.Term != "" && telnet.SanitizeTerm(c.Term) != strings.ToLower(c.Term) {
 		return fmt.Errorf("term %q: use letters, digits and -+._ only, at most %d", c.Term, telnet.MaxTermLen)

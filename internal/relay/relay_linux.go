@@ -31,7 +31,8 @@ type Relay struct {
 	inSock  bool
 	outSock bool
 
-	proto *telnet.Protocol
+	proto  *telnet.Protocol
+	rlogin *rloginState // nil unless Config.Rlogin
 
 	// Program side. With a pty, master is both progIn and progOut.
 	master   int
@@ -139,7 +140,11 @@ func New(cfg Config, connIn, connOut int) (*Relay, error) {
 		MaxCols:  cfg.MaxWinSize,
 		MaxRows:  cfg.MaxWinSize,
 	})
-	if err := r.open(); err != nil {
+	err = r.open()
+	if err == nil && cfg.Rlogin {
+		err = r.startRlogin()
+	}
+	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -221,9 +226,17 @@ func (r *Relay) ProgramFiles() (stdin, stdout, stderr int, controllingTTY bool) 
 
 // Env returns the environment the relay adds for the program: TERM from
 // the client's telnet TERMINAL-TYPE (sanitized), else from the policy, else
-// DefaultTerm on a pty. It is the only value taken from the client. Call it
-// after Negotiate.
+// DefaultTerm on a pty. It is the only value taken from a telnet client.
+// An rlogin client's handshake gives TERM (when valid) and the variables
+// of [rlogin.Handshake.Env]. Call it after Negotiate.
 func (r *Relay) Env() []string {
+	if r.rlogin != nil {
+		fallback := r.cfg.Term
+		if fallback == "" {
+			fallback = DefaultTerm
+		}
+		return r.rlogin.hs.Handshake().Env(fallback)
+	}
 	term := r.proto.Term()
 	if term == "" {
 		term = r.cfg.Term
@@ -249,7 +262,15 @@ func (r *Relay) Env() []string {
 // is answered, and Negotiate waits as in On mode for what it offered. A
 // client that sends other bytes, or nothing, ends the wait at once or after
 // the grace. In Off mode Negotiate returns at once.
+//
+// With rlogin, Negotiate reads the client's handshake, within
+// Config.HandshakeWait, answers it and asks for the window size. A client
+// that breaks the protocol or doesn't finish in time gets an error
+// wrapping rlogin.ErrHandshake: the session must not start the program.
 func (r *Relay) Negotiate(ctx context.Context) error {
+	if r.rlogin != nil {
+		return r.negotiateRlogin(ctx)
+	}
 	switch r.cfg.Telnet {
 	case telnet.On:
 		if err := r.toConn.fill(r.proto.Start); err != nil {
@@ -359,12 +380,16 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 			if r.connEOF || !now.Before(deadline) {
 				return nil
 			}
-			if r.proto.Active() && r.proto.Settled() && r.toConn.len() == 0 {
+			if r.rlogin != nil {
+				if r.rloginNegotiated() {
+					return nil
+				}
+			} else if r.proto.Active() && r.proto.Settled() && r.toConn.len() == 0 {
 				return nil
 			}
 			// Passive: a raw client is not kept waiting past the grace,
 			// nor at all once it sent data.
-			if !r.proto.Active() && (r.toProg.len() > 0 || !now.Before(r.graceEnd)) {
+			if r.rlogin == nil && !r.proto.Active() && (r.toProg.len() > 0 || !now.Before(r.graceEnd)) {
 				return nil
 			}
 		} else if r.progEOF || !r.idleAt.IsZero() {
@@ -424,7 +449,11 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 			pfd[n] = unix.PollFd{Fd: int32(r.connIn), Events: unix.POLLIN}
 			n++
 		}
-		if r.toConn.len() > 0 {
+		if r.urgentDue() {
+			iConnOut = n
+			pfd[n] = unix.PollFd{Fd: int32(r.connOut), Events: unix.POLLOUT}
+			n++
+		} else if r.toConn.len() > 0 {
 			if wait := r.paceWait(now); wait > 0 {
 				setTimeout(now.Add(wait))
 			} else {
@@ -447,7 +476,7 @@ func (r *Relay) pump(ctx context.Context, negotiate bool, deadline time.Time) er
 		}
 		if negotiate {
 			setTimeout(deadline)
-			if !r.proto.Active() {
+			if r.rlogin == nil && !r.proto.Active() {
 				setTimeout(r.graceEnd)
 			}
 		} else if !r.idleAt.IsZero() {
@@ -541,6 +570,9 @@ func (r *Relay) decodeInput() error {
 	if r.fromConn.len() == 0 {
 		return nil
 	}
+	if r.rlogin != nil {
+		return r.decodeRlogin()
+	}
 	data, reply, consumed := r.proto.DecodeInto(r.toProg.tail(), r.toConn.tail(), r.fromConn.bytes())
 	if err := r.toProg.commit(data); err != nil {
 		return err
@@ -628,7 +660,13 @@ func (r *Relay) readProgram() error {
 	if limit == 0 {
 		return nil
 	}
-	n, err := fdio.Read(r.progOut, r.scratch[:r.cut(limit)])
+	// In packet mode (rlogin) each read starts with a status byte: 0 for
+	// data, else the status alone.
+	packet := 0
+	if r.rlogin != nil {
+		packet = 1
+	}
+	n, err := fdio.Read(r.progOut, r.scratch[:r.cut(limit)+packet])
 	switch {
 	case err == unix.EAGAIN:
 		return nil
@@ -640,7 +678,11 @@ func (r *Relay) readProgram() error {
 	case err != nil:
 		return fmt.Errorf("relay: reading the program's output: %w", err)
 	}
-	return r.queueOutput(r.scratch[:n])
+	if packet == 1 && r.scratch[0] != unix.TIOCPKT_DATA {
+		r.packetStatus(r.scratch[0])
+		return nil
+	}
+	return r.queueOutput(r.scratch[packet:n])
 }
 
 // queueOutput appends program output (or the idle message) to toConn,
@@ -684,6 +726,9 @@ func crlf(dst, p []byte, prevCR bool) ([]byte, bool) {
 }
 
 func (r *Relay) writeConn() error {
+	if r.urgentDue() {
+		return r.sendUrgent()
+	}
 	p := r.toConn.bytes()
 	if r.byteTime > 0 {
 		p = p[:min(len(p), r.paceAllow(time.Now()))]
@@ -704,6 +749,7 @@ func (r *Relay) writeConn() error {
 		return fmt.Errorf("relay: writing to the connection: %w", err)
 	}
 	r.toConn.r += n
+	r.wroteConn(n)
 	if r.byteTime > 0 {
 		r.lineFree = r.lineFree.Add(time.Duration(n) * r.byteTime)
 	}

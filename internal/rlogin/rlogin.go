@@ -180,6 +180,14 @@ func (r *HandshakeReader) Feed(p []byte) (consumed int, done bool, err error) {
 	return consumed, r.field == 4, r.err
 }
 
+// Len returns how many bytes of the handshake were read.
+func (r *HandshakeReader) Len() int {
+	if r.field == 0 {
+		return 0
+	}
+	return 1 + r.start + r.n + min(r.field-1, 3)
+}
+
 // Done reports whether the handshake is complete.
 func (r *HandshakeReader) Done() bool { return r.field == 4 }
 

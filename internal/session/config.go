@@ -60,6 +60,7 @@ func relayConfig(p *policy.Policy) (relay.Config, error) {
 	c := relay.Config{
 		PTY:         t.PTY,
 		Telnet:      mode,
+		Rlogin:      t.Protocol == policy.ProtocolRlogin,
 		CRLF:        t.CRLF && !t.PTY, // a pty's ONLCR already does it
 		Binary:      t.Binary,
 		Term:        t.Term,

@@ -31,6 +31,7 @@ import (
 	"github.com/sockjail/sockjail/internal/fdio"
 	"github.com/sockjail/sockjail/internal/proxyproto"
 	"github.com/sockjail/sockjail/internal/relay"
+	"github.com/sockjail/sockjail/internal/rlogin"
 	"github.com/sockjail/sockjail/policy"
 	"github.com/sockjail/sockjail/sandbox"
 )
@@ -234,19 +235,23 @@ func (s *Session) Run(ctx context.Context) Result {
 		return s.refuse(append(attrs, s.powAttrs()...), reason, err, exitcode.Refused)
 	}
 	attrs = append(attrs, s.powAttrs()...)
-	// From here on the connection is a session: every way out goes
-	// through logEnd with refused false, which counts its end.
-	s.cfg.Metrics.SessionServed()
-	s.counted.Store(true)
 
 	// An interactive program gets a pty or pipes through the relay instead
 	// of the connection itself; everything else keeps the zero-copy path.
 	rl, err := s.newRelay(ctx, &attrs)
-	if err != nil {
-		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, false)
-	}
 	if rl != nil {
 		defer rl.Close()
+	}
+	if errors.Is(err, rlogin.ErrHandshake) {
+		// Not an rlogin client, or one that stalled: no program for it.
+		return s.refuse(attrs, ReasonRloginHandshake, err, exitcode.Refused)
+	}
+	// From here on the connection is a session: every way out goes
+	// through logEnd with refused false, which counts its end.
+	s.cfg.Metrics.SessionServed()
+	s.counted.Store(true)
+	if err != nil {
+		return s.finish(attrs, Result{ExitCode: exitcode.OSError, Err: err}, false)
 	}
 
 	stdio, cleanup, err := s.stdio(rl)
@@ -403,10 +408,17 @@ func (s *Session) wait(ctx context.Context, proc *sandbox.Process, relayDone <-c
 	}
 }
 
+// ReasonRloginHandshake is the refusal of a client that didn't complete an
+// rlogin handshake ([terminal] protocol = "rlogin") within
+// rlogin.HandshakeTimeout, or sent something else.
+const ReasonRloginHandshake = "rlogin-handshake"
+
 // newRelay starts the relay that [terminal] asks for, negotiating telnet
-// options before the program starts so that TERM and the window size are
-// right from its first byte. It returns nil when the program gets the
-// connection directly.
+// options or reading the rlogin handshake before the program starts, so
+// that TERM and the window size are right from its first byte. It returns
+// nil when the program gets the connection directly, and the relay with
+// an error wrapping rlogin.ErrHandshake when an rlogin client's handshake
+// failed.
 func (s *Session) newRelay(ctx context.Context, attrs *[]slog.Attr) (*relay.Relay, error) {
 	rcfg, err := relayConfig(s.cfg.Policy)
 	if err != nil || !rcfg.Needed() {
@@ -416,7 +428,9 @@ func (s *Session) newRelay(ctx context.Context, attrs *[]slog.Attr) (*relay.Rela
 	if err != nil {
 		return nil, err
 	}
-	if err := rl.Negotiate(ctx); err != nil {
+	if err := rl.Negotiate(ctx); errors.Is(err, rlogin.ErrHandshake) {
+		return rl, err
+	} else if err != nil {
 		*attrs = append(*attrs, slog.String("negotiate_error", err.Error()))
 	}
 	return rl, nil
