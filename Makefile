@@ -19,7 +19,7 @@ TEST_DEPS := socat:socat haproxy:haproxy telnet:inetutils-telnet \
 	dialog:dialog /usr/include/ncurses.h:libncurses-dev nc:netcat-openbsd \
 	/usr/bin/python3:python3 /usr/bin/perl:perl /usr/bin/node:nodejs /usr/bin/ps:procps \
 	/usr/bin/hostname:hostname hashcash:hashcash lintian:lintian man:man-db strip:binutils dpkg-deb:dpkg \
-	sz:lrzsz
+	sz:lrzsz /usr/bin/rsh-redone-rlogin:rsh-redone-client
 
 
 .PHONY: all build demo test test-go fuzz deps-build deps-test clean e2e-systemd bench \

@@ -83,6 +83,12 @@ func (t *Term) Expect(want string, timeout time.Duration) (string, error) {
 	}
 }
 
+// Resize sets the client's terminal to cols x rows; the kernel sends the
+// client SIGWINCH, as a person resizing the window would.
+func (t *Term) Resize(cols, rows int) error {
+	return pty.Setsize(t.ptm, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+}
+
 // Transcript returns everything the client printed.
 func (t *Term) Transcript() string {
 	t.mu.Lock()

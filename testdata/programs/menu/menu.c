@@ -26,6 +26,13 @@ static void show_terminal(void)
 	else
 		printf("TERM=%s size=%dx%d\n", term ? term : "", ws.ws_col, ws.ws_row);
 	printf("tty=%s\n", isatty(0) ? ttyname(0) : "none");
+	/* What an rlogin client's handshake said ([terminal] protocol = "rlogin"). */
+	const char *user = getenv("SOCKJAIL_RLOGIN_USER");
+	const char *server_user = getenv("SOCKJAIL_RLOGIN_SERVER_USER");
+	const char *speed = getenv("SOCKJAIL_TERM_SPEED");
+	if (user || server_user || speed)
+		printf("rlogin user=%s server_user=%s speed=%s uid=%d\n", user ? user : "",
+		       server_user ? server_user : "", speed ? speed : "", (int)getuid());
 }
 
 static int bytes(long n)
