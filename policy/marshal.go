@@ -35,7 +35,8 @@ type Comments struct {
 // is Marshal's. A key in c.Keys that the schema doesn't have, or an element
 // past the end of its list, is an error: the comment would be lost.
 func (p *Policy) MarshalCommented(c Comments) ([]byte, error) {
-	if err := c.check(p); err != nil {
+	commentedLists, err := c.check(p)
+	if err != nil {
 		return nil, err
 	}
 	var b strings.Builder
@@ -50,7 +51,7 @@ func (p *Policy) MarshalCommented(c Comments) ([]byte, error) {
 			cur = t
 		}
 		writeComment(&b, "", c.Keys[k.path])
-		if k.elems == nil || !c.hasElementComments(k.path) {
+		if !commentedLists[k.path] {
 			b.WriteString(name + " = " + k.format(p) + "\n")
 			continue
 		}
@@ -64,35 +65,37 @@ func (p *Policy) MarshalCommented(c Comments) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// check reports a comment for a key or element that doesn't exist.
-func (c Comments) check(p *Policy) error {
+// check reports a comment for a key or element that doesn't exist, and
+// returns the list keys with a commented element.
+func (c Comments) check(p *Policy) (commentedLists map[string]bool, err error) {
+	commentedLists = map[string]bool{}
+	lengths := map[string]int{}
 	for path := range c.Keys {
 		if tableIndex[path] && path != "" {
 			continue
 		}
 		key, i, isElem := splitElementPath(path)
 		k, ok := keyIndex[key]
-		switch {
-		case !ok:
-			return fmt.Errorf("comment for %q: no such key", path)
-		case isElem && k.elems == nil:
-			return fmt.Errorf("comment for %q: %s is not a list", path, key)
-		case isElem && (i < 0 || i >= len(k.elems(p))):
-			return fmt.Errorf("comment for %q: %s has %d elements", path, key, len(k.elems(p)))
+		if !ok {
+			return nil, fmt.Errorf("comment for %q: no such key", path)
 		}
-	}
-	return nil
-}
-
-// hasElementComments reports whether an element of the list key has a
-// comment.
-func (c Comments) hasElementComments(key string) bool {
-	for path := range c.Keys {
-		if k, _, isElem := splitElementPath(path); isElem && k == key {
-			return true
+		if !isElem {
+			continue
 		}
+		if k.elems == nil {
+			return nil, fmt.Errorf("comment for %q: %s is not a list", path, key)
+		}
+		n, ok := lengths[key]
+		if !ok {
+			n = len(k.elems(p))
+			lengths[key] = n
+		}
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("comment for %q: %s has %d elements", path, key, n)
+		}
+		commentedLists[key] = true
 	}
-	return false
+	return commentedLists, nil
 }
 
 func elementPath(key string, i int) string { return key + "[" + strconv.Itoa(i) + "]" }

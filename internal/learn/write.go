@@ -51,6 +51,7 @@ func WritePolicy(base *policy.Policy, obs *Observations, header string) (text []
 	}
 	w := &writer{
 		obs:      obs,
+		sorted:   sortedKeys(obs.Paths),
 		base:     base,
 		p:        base.Clone(),
 		comments: policy.Comments{Keys: map[string][]string{}},
@@ -65,6 +66,9 @@ func WritePolicy(base *policy.Policy, obs *Observations, header string) (text []
 	if err != nil {
 		return nil, nil, fmt.Errorf("writing the learned policy: %w", err)
 	}
+	if len(text) > policy.MaxFileSize {
+		return nil, nil, fmt.Errorf("the learned policy would be %d bytes, over the %d a policy file may have: the program used %d paths that no directory rule could gather; give it a base policy with the directories it needs, and learn again", len(text), policy.MaxFileSize, len(obs.Paths))
+	}
 	back, err := policy.Parse("(learned)", text)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the learned policy does not parse (a bug in sockjail learn): %w", err)
@@ -78,6 +82,7 @@ func WritePolicy(base *policy.Policy, obs *Observations, header string) (text []
 // writer builds one learned policy and its comments.
 type writer struct {
 	obs      *Observations
+	sorted   []string // obs.Paths' keys
 	base     *policy.Policy
 	p        *policy.Policy
 	comments policy.Comments
@@ -159,7 +164,7 @@ func (w *writer) filesystem() {
 		changedDirs = map[string]bool{} // a file in them created or removed
 		devicePaths = map[string]bool{}
 	)
-	for _, name := range sortedKeys(w.obs.Paths) {
+	for _, name := range w.sorted {
 		a := w.obs.Paths[name]
 		if a == 0 || w.sandboxOwn(name) {
 			continue
@@ -206,7 +211,8 @@ func (w *writer) filesystem() {
 	// read_write directory, and policy.Parse refuses it).
 	ex := outermost(slices.Concat(sortedKeys(execPaths), sortedKeys(createdExec)))
 	ro := outermost(collapse(readPaths))
-	ro = slices.DeleteFunc(ro, func(p string) bool { return coveredBy(p, rw) || coveredBy(p, ex) })
+	rwSet, exSet := setOf(rw), setOf(ex)
+	ro = slices.DeleteFunc(ro, func(p string) bool { return coveredBy(p, rwSet) || coveredBy(p, exSet) })
 	dev := sortedKeys(devicePaths)
 
 	fs := &w.p.Filesystem
@@ -221,7 +227,7 @@ func (w *writer) filesystem() {
 	w.comment("filesystem.devices", "Devices opened.")
 
 	for i, p := range ro {
-		lines := []string{describe(p, w.obs.Paths, "listed", List, "directories") + "; " + describe(p, w.obs.Paths, "read", Read, "files")}
+		lines := []string{w.describe(p, "listed", List, "directories") + "; " + w.describe(p, "read", Read, "files")}
 		lines[0] = strings.Trim(lines[0], "; ")
 		if p == "/" {
 			lines = append(lines, w.warn("read_only \"/\": the program opened the root directory, so it may read every file its user may read"))
@@ -234,7 +240,7 @@ func (w *writer) filesystem() {
 			verb string
 			a    Access
 		}{{"created", Create}, {"removed", Remove}, {"wrote", Write}} {
-			if d := describe(p, w.obs.Paths, v.verb, v.a, "files"); d != "" {
+			if d := w.describe(p, v.verb, v.a, "files"); d != "" {
 				parts = append(parts, d)
 			}
 		}
@@ -247,7 +253,7 @@ func (w *writer) filesystem() {
 		w.comment(elementPath("filesystem.read_write", i), lines...)
 	}
 	for i, p := range ex {
-		lines := []string{describe(p, w.obs.Paths, "executed", Exec, "files")}
+		lines := []string{w.describe(p, "executed", Exec, "files")}
 		if createdExec[p] {
 			lines = append(lines, w.warn("exec %q: the program ran a file it created there, so it may run whatever it writes there", p))
 		}
@@ -308,21 +314,30 @@ func collapse(paths map[string]bool) []string {
 
 // outermost returns the paths, sorted, without those at or below another.
 func outermost(paths []string) []string {
-	paths = slices.Clone(paths)
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
-	var out []string
+	set := map[string]bool{}
 	for _, p := range paths {
-		if !coveredBy(p, out) {
+		set[p] = true
+	}
+	var out []string
+	for _, p := range sortedKeys(set) {
+		if !coveredBy(path.Dir(p), set) || p == "/" {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// coveredBy reports whether p is at or below one of dirs.
-func coveredBy(p string, dirs []string) bool {
-	return slices.ContainsFunc(dirs, func(d string) bool { return atOrBelow(p, d) })
+// coveredBy reports whether p or a directory above it is in dirs.
+func coveredBy(p string, dirs map[string]bool) bool {
+	for {
+		if dirs[p] {
+			return true
+		}
+		if p == "/" || p == "." || p == "" {
+			return false
+		}
+		p = path.Dir(p)
+	}
 }
 
 func atOrBelow(p, dir string) bool {
@@ -342,17 +357,27 @@ func systemDir(p string) (string, bool) {
 // describe says what was seen at or below entry with the access a: "read",
 // "read /srv/a/x", "read 12 files, e.g. /srv/a/index.html", or "" when
 // nothing was.
-func describe(entry string, seen map[string]Access, verb string, a Access, noun string) string {
+func (w *writer) describe(entry, verb string, a Access, noun string) string {
 	var n int
 	example := ""
-	for _, p := range sortedKeys(seen) {
-		if seen[p]&a == 0 || !atOrBelow(p, entry) {
-			continue
+	note := func(p string) {
+		if w.obs.Paths[p]&a == 0 {
+			return
 		}
 		n++
 		if example == "" || example == entry {
 			example = p
 		}
+	}
+	// The paths below entry sort together, after entry+"/" (a sibling
+	// such as entry+"-x" sorts between entry and them).
+	if _, ok := slices.BinarySearch(w.sorted, entry); ok {
+		note(entry)
+	}
+	prefix := strings.TrimSuffix(entry, "/") + "/"
+	i, _ := slices.BinarySearch(w.sorted, prefix)
+	for ; i < len(w.sorted) && strings.HasPrefix(w.sorted[i], prefix); i++ {
+		note(w.sorted[i])
 	}
 	switch {
 	case n == 0:
@@ -363,6 +388,14 @@ func describe(entry string, seen map[string]Access, verb string, a Access, noun 
 		return verb + " " + example
 	}
 	return fmt.Sprintf("%s %d %s, e.g. %s", verb, n, noun, example)
+}
+
+func setOf(list []string) map[string]bool {
+	set := make(map[string]bool, len(list))
+	for _, s := range list {
+		set[s] = true
+	}
+	return set
 }
 
 func toPaths(names []string) []policy.Path {

@@ -2,6 +2,7 @@ package learn
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"path"
 	"slices"
@@ -642,4 +643,40 @@ func FuzzWrite(f *testing.F) {
 			t.Fatalf("a second run wrote another file (%v)", err)
 		}
 	})
+}
+
+// TestWriteTooLarge checks that observations too many to fit in a policy
+// file give a clear error, not a file that sockjail would refuse.
+func TestWriteTooLarge(t *testing.T) {
+	o := &Observations{}
+	for i := range 30000 {
+		// Top-level directories, where the directory rule doesn't
+		// apply: each file is an entry.
+		o.AddPath(fmt.Sprintf("/d%d/file-with-a-longish-name-%d", i%1000, i), Read)
+	}
+	_, _, err := WritePolicy(nil, o, "")
+	if err == nil || !strings.Contains(err.Error(), "over the 1048576 a policy file may have") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// BenchmarkWritePolicy measures the writer on a small service's
+// observations and on a large tree of reads.
+func BenchmarkWritePolicy(b *testing.B) {
+	large := &Observations{}
+	for i := range 20000 {
+		large.AddPath(fmt.Sprintf("/srv/d%d/sub%d/f%d", i%500, i%7, i), Read)
+	}
+	for _, bm := range []struct {
+		name string
+		obs  *Observations
+	}{{"sample", sample()}, {"20000-paths", large}} {
+		b.Run(bm.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := WritePolicy(nil, bm.obs, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
