@@ -128,6 +128,7 @@ func TestValidationErrors(t *testing.T) {
 		{"proxy", "[serve]\nproxy_protocol = true\n", []string{`2:18: expected one of ["off", "v1", "v2", "any"], got the boolean true`}},
 		{"telnet", "[terminal]\ntelnet = \"on\"\n", []string{`2:10: expected true, false or "passive", got the string "on"`}},
 		{"crlf with pty", "[terminal]\npty = true\ncrlf = true\n", []string{`3:8: crlf = true applies only without a pty (a pty already turns \n into \r\n): set pty = false or remove crlf`}},
+		{"rlogin with pow", "[serve]\npow = 16\n[terminal]\nprotocol = \"rlogin\"\n", []string{`4:12: pow can't be asked of rlogin clients: their handshake comes before any line they could answer, and the door and terminal servers that connect by rlogin don't solve challenges; admit them with allow_from instead`}},
 		{"rlogin without pty", "[terminal]\nprotocol = \"rlogin\"\npty = false\n", []string{`3:7: protocol = "rlogin" needs a pty (its window-size messages resize it, and the client leaves echo and line editing to it): remove pty = false`}},
 		{"rlogin with telnet", "[terminal]\ntelnet = true\nprotocol = \"rlogin\"\n", []string{`3:12: telnet applies only with protocol = "telnet", not "rlogin": remove telnet or protocol`}},
 		{"telnet protocol with telnet off", "[terminal]\nprotocol = \"telnet\"\ntelnet = false\n", []string{`3:10: telnet = false contradicts protocol = "telnet": remove telnet, or set it to true or "passive"`}},

@@ -92,6 +92,9 @@ func (d *decoder) validateServe(p *Policy) {
 	} else if s.HealthCheck.TCP() && (s.ProxyProtocol == "" || s.ProxyProtocol == ProxyOff) {
 		d.errorf(d.later("serve.health_check", "serve.proxy_protocol"), "health_check = %q needs a proxy_protocol: without a PROXY header, a TCP check and a client that has not spoken yet look the same; check the admin listener's /readyz instead", s.HealthCheck)
 	}
+	if s.PoW > 0 && p.Terminal.Protocol == ProtocolRlogin {
+		d.errorf(d.later("serve.pow", "terminal.protocol"), "pow can't be asked of rlogin clients: their handshake comes before any line they could answer, and the door and terminal servers that connect by rlogin don't solve challenges; admit them with allow_from instead")
+	}
 	if s.PoW > 0 && s.PoWTimeout.Duration() < time.Second {
 		d.errorf(d.later("serve.pow", "serve.pow_timeout"), "pow_timeout must be at least 1s when pow is on, got %q", s.PoWTimeout)
 	}

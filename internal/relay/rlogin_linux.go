@@ -122,6 +122,13 @@ func (r *Relay) sendUrgent() error {
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return nil
+	case err == unix.EOPNOTSUPP || err == unix.EINVAL:
+		// A socket without urgent data (a unix socketpair from socat on
+		// a kernel without AF_UNIX MSG_OOB): as for a pipe, the client
+		// never hears of it.
+		r.rlogin.noUrgent = true
+		r.rlogin.urgent = 0
+		return nil
 	case err == unix.EPIPE || err == unix.ECONNRESET || err == unix.ETIMEDOUT:
 		return fmt.Errorf("%w: writing urgent data to the connection: %v", ErrHangup, err)
 	case err != nil:
