@@ -147,13 +147,6 @@ func (w *writer) header(header string) {
 	w.comment("enforce", "strict: the learned policy is meant to be enforced as it is.")
 }
 
-// pathUse is what a policy list entry covers: the observed paths at or
-// below it that needed it.
-type pathUse struct {
-	entry string
-	seen  []string // sorted
-}
-
 // filesystem writes the [filesystem] lists.
 func (w *writer) filesystem() {
 	var (
@@ -205,10 +198,11 @@ func (w *writer) filesystem() {
 	// read_write: the directories where files were created or removed,
 	// and the files written in place outside them.
 	rw := outermost(slices.Concat(sortedKeys(changedDirs), sortedKeys(writeFiles)))
-	// exec and read_only: single entries, or their directory by the
-	// directory rule. read_only drops what a writable or executable
-	// entry covers already (Landlock can't take a right back below a
-	// read_write directory, and policy.Parse refuses it).
+	// exec: the files run (a directory only for a file created there).
+	// read_only: single files, or their directory by the directory
+	// rule, less what a writable or executable entry covers already
+	// (Landlock can't take a right back below a read_write directory,
+	// and policy.Parse refuses it).
 	ex := outermost(slices.Concat(sortedKeys(execPaths), sortedKeys(createdExec)))
 	ro := outermost(collapse(readPaths))
 	rwSet, exSet := setOf(rw), setOf(ex)
@@ -415,7 +409,17 @@ func (w *writer) network() {
 	w.comment("network.bind_tcp", "The TCP ports the program bound, exactly.")
 	w.comment("network.connect_tcp", "The TCP ports the program connected to (on any host), exactly.")
 
-	sockets := sortedKeys(w.obs.Unix)
+	var sockets, probes []string
+	for _, name := range sortedKeys(w.obs.Unix) {
+		if slices.Contains(nscdSockets, name) {
+			probes = append(probes, name)
+		} else {
+			sockets = append(sockets, name)
+		}
+	}
+	if probes != nil && sockets == nil {
+		w.comment("network.scope_abstract_unix", fmt.Sprintf("The C library tried nscd at %s, and does without it (it reads /etc/passwd and the like instead), so unix sockets stay as the base policy has them.", strings.Join(quoteAll(probes), ", ")))
+	}
 	if len(sockets) == 0 {
 		return
 	}
@@ -429,6 +433,11 @@ func (w *writer) network() {
 		fmt.Sprintf("The program used unix sockets: %s%s.", strings.Join(quoteAll(shown), ", "), more),
 		w.warn("scope_abstract_unix = false: the program used unix sockets, so it may reach abstract unix sockets outside its sandbox, and below Landlock ABI 9 any pathname unix socket its user may open"))
 }
+
+// nscdSockets are where glibc looks for nscd before it reads the files of
+// /etc/nsswitch.conf itself: a program that looks up a user or a host
+// tries them whether nscd runs or not, and works without them.
+var nscdSockets = []string{"/run/nscd/socket", "/var/run/nscd/socket"}
 
 // ports returns the ports of seen in order, with their comments.
 func (w *writer) ports(key, verb string, seen map[uint16]int) []policy.PortRange {
