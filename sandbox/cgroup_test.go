@@ -207,7 +207,8 @@ func TestCgroupCPUQuota(t *testing.T) {
 }
 
 // TestCgroupNoneLeftBehind runs 1,000 sessions, every tenth killed while
-// it runs, and then finds none of their cgroups.
+// it runs, and then finds none of their cgroups, and at most one parked
+// for the next session in each hierarchy: parking doesn't accumulate.
 func TestCgroupNoneLeftBehind(t *testing.T) {
 	requireSessionCgroups(t)
 	p := boundsPolicy(t, 64<<20, 16, 100)
@@ -248,5 +249,183 @@ func TestCgroupNoneLeftBehind(t *testing.T) {
 	slow.Close()
 	if left := append(sessionCgroupDirs(t, quick), sessionCgroupDirs(t, slow)...); len(left) > 0 {
 		t.Errorf("%d session cgroups left behind, such as %s", len(left), left[0])
+	}
+	parked := parkedCgroupDirs(quick.cg.drv)
+	t.Logf("parked for the next session: %q", parked)
+	perBase := map[string]int{}
+	for _, dir := range parked {
+		perBase[filepath.Dir(dir)]++
+	}
+	for base, n := range perBase {
+		// Other bounds (other tests) may have parked theirs too: one
+		// per bound, never one per session.
+		if n > 8 {
+			t.Errorf("%d cgroups parked in %s: parking accumulates", n, base)
+		}
+	}
+	for _, name := range []string{idleName("memory", 64<<20), idleName("pids", 16), idleName("cpu", 100)} {
+		n := 0
+		for _, dir := range parked {
+			if filepath.Base(dir) == name {
+				n++
+			}
+		}
+		if n > 1 {
+			t.Errorf("%s parked %d times", name, n)
+		}
+	}
+}
+
+// parkedCgroupDirs lists the cgroups parked for a later session in drv's
+// hierarchies.
+func parkedCgroupDirs(drv cgroupDriver) []string {
+	var out []string
+	if d, ok := drv.(*v1Driver); ok {
+		for _, h := range d.hier {
+			m, _ := filepath.Glob(filepath.Join(h.base, "sockjail-idle-*"))
+			out = append(out, m...)
+		}
+	}
+	return out
+}
+
+// removeParkedCgroups removes the cgroups parked in this host's v1
+// hierarchies, so that the tests' many bounds leave none behind. A
+// session of another process that takes one first is unaffected: the
+// rename and the rmdir can't both succeed.
+func removeParkedCgroups() {
+	if os.Geteuid() != 0 {
+		return
+	}
+	if drv, _ := detectCgroups(Options{}); drv != nil {
+		for _, dir := range parkedCgroupDirs(drv) {
+			os.Remove(dir)
+		}
+	}
+}
+
+// TestCgroupParkedForTheNextSession checks the reuse of v1 session cgroups
+// on the real kernel: a session's cgroup that ended cleanly is parked with
+// its limits and reset counters, the next session with the same bounds
+// takes it by rename, and one whose OOM or throttle counters can't be
+// reset is removed instead. On v2 nothing is parked.
+func TestCgroupParkedForTheNextSession(t *testing.T) {
+	drv := requireSessionCgroups(t)
+	// Bounds of this process alone, so that a concurrent test process
+	// can't take what this one parks.
+	pid := uint64(os.Getpid())
+	b := sessionBounds{memory: 64<<20 + pid<<12, tasks: 1000 + pid%1000, cpuPercent: 300 + pid%100}
+	name := func(i int) string { return fmt.Sprintf("sockjail-%d-park%d", pid, i) }
+	exists := func(dir string) bool { _, err := os.Stat(dir); return err == nil }
+	v1, isV1 := drv.(*v1Driver)
+	idleOf := func(c *sessionCgroup) []string {
+		var out []string
+		for _, dir := range c.dirs {
+			ctrl, bound := "", uint64(0)
+			for k, h := range v1.hier {
+				if filepath.Dir(dir) == h.base {
+					ctrl = k
+				}
+			}
+			switch ctrl {
+			case "memory":
+				bound = b.memory
+			case "pids":
+				bound = b.tasks
+			case "cpu":
+				bound = b.cpuPercent
+			}
+			out = append(out, filepath.Join(filepath.Dir(dir), idleName(ctrl, bound)))
+		}
+		return out
+	}
+	limits := func(c *sessionCgroup) string {
+		pidsDir := filepath.Join(v1.hier["pids"].base, filepath.Base(c.memDir))
+		return fmt.Sprintf("memory %s pids %s quota %s",
+			readTrim(t, c.memDir+"/memory.limit_in_bytes"), readTrim(t, pidsDir+"/pids.max"),
+			readTrim(t, c.cpuDir+"/cpu.cfs_quota_us"))
+	}
+
+	c1, err := drv.create(name(1), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isV1 {
+		dirs := c1.dirs
+		if err := c1.release(true, CgroupStats{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range dirs {
+			if exists(dir) {
+				t.Errorf("%s was not removed", dir)
+			}
+		}
+		t.Logf("v2: session cgroups are removed, never parked")
+		return
+	}
+	want := fmt.Sprintf("memory %d pids %d quota %d", b.memory, b.tasks, cpuQuotaMicros(b.cpuPercent))
+	if got := limits(c1); got != want {
+		t.Fatalf("new cgroup: %s, want %s", got, want)
+	}
+	idle := idleOf(c1)
+	if err := c1.release(true, CgroupStats{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range c1.dirs {
+		if exists(dir) || !exists(idle[i]) {
+			t.Errorf("%s: not parked as %s", dir, idle[i])
+		}
+	}
+
+	c2, err := drv.create(name(2), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range c2.dirs {
+		if !exists(dir) || exists(idle[i]) {
+			t.Errorf("%s: the parked %s was not taken", dir, idle[i])
+		}
+	}
+	if got := limits(c2); got != want {
+		t.Errorf("parked cgroup: %s, want %s", got, want)
+	}
+	if st := c2.stats(); st.OOMKills != 0 || st.Throttled != 0 || st.CPUUsage != 0 || st.MemoryPeak > 1<<20 {
+		t.Errorf("a parked cgroup's counters are not reset: %+v", st)
+	}
+	// The OOM killer acted and the quota throttled: those cgroups can't
+	// look new again, and are removed; the others are parked.
+	if err := c2.release(true, CgroupStats{OOMKills: 1, Throttled: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range c2.dirs {
+		parked := exists(idle[i])
+		if dir == c2.memDir || dir == c2.cpuDir {
+			if parked {
+				t.Errorf("%s was parked after an OOM kill or throttling", dir)
+			}
+		} else if !parked {
+			t.Errorf("%s was not parked", dir)
+		}
+		if exists(dir) {
+			t.Errorf("%s is left", dir)
+		}
+	}
+
+	// Without reuse (a session without a PID namespace) everything is
+	// removed.
+	c3, err := drv.create(name(3), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := limits(c3); got != want {
+		t.Errorf("mixed parked and new cgroup: %s, want %s", got, want)
+	}
+	if err := c3.release(false, CgroupStats{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range c3.dirs {
+		if exists(dir) || exists(idle[i]) {
+			t.Errorf("%s or %s left after a release without reuse", dir, idle[i])
+		}
 	}
 }

@@ -91,6 +91,13 @@ func (d *v1Driver) missing(b sessionBounds) (sessionBounds, string) {
 	return m, strings.Join(why, "; ")
 }
 
+// idleName is the name under which a session's cgroup in the hierarchy of
+// ctrl is parked for a later session (sessionCgroup.parkDir): one per
+// hierarchy and bound, since what the directory holds is that bound alone.
+func idleName(ctrl string, bound uint64) string {
+	return "sockjail-idle-" + ctrl + "-" + strconv.FormatUint(bound, 10)
+}
+
 func (d *v1Driver) create(name string, b sessionBounds) (*sessionCgroup, error) {
 	c := &sessionCgroup{fs: d.fs, dirFD: -1}
 	done := false
@@ -99,17 +106,26 @@ func (d *v1Driver) create(name string, b sessionBounds) (*sessionCgroup, error) 
 			c.destroy()
 		}
 	}()
-	join := func(ctrl string) (string, error) {
+	// join gives the session a directory in ctrl's hierarchy: the one a
+	// previous session with the same bound parked there, taken by a
+	// rename (fresh says false: its limits are written already), or a new
+	// one.
+	join := func(ctrl string, bound uint64) (dir string, fresh bool, err error) {
 		h, ok := d.hier[ctrl]
 		if !ok {
-			return "", nil
+			return "", false, nil
 		}
-		dir := filepath.Join(h.base, name)
-		if err := d.fs.Mkdir(dir); err != nil {
-			return "", fmt.Errorf("sockjail: creating the session's cgroup: %w", err)
+		dir = filepath.Join(h.base, name)
+		idle := filepath.Join(h.base, idleName(ctrl, bound))
+		if d.fs.Rename(idle, dir) != nil {
+			if err := d.fs.Mkdir(dir); err != nil {
+				return "", false, fmt.Errorf("sockjail: creating the session's cgroup: %w", err)
+			}
+			fresh = true
 		}
 		c.dirs = append(c.dirs, dir)
-		return dir, nil
+		c.idle = append(c.idle, idle)
+		return dir, fresh, nil
 	}
 	write := func(dir, file, value string) error {
 		if err := d.fs.WriteFile(filepath.Join(dir, file), value); err != nil {
@@ -118,49 +134,56 @@ func (d *v1Driver) create(name string, b sessionBounds) (*sessionCgroup, error) 
 		return nil
 	}
 	if b.memory != 0 {
-		dir, err := join("memory")
+		dir, fresh, err := join("memory", b.memory)
 		if err != nil {
 			return nil, err
 		}
 		c.memDir = dir
-		v := strconv.FormatUint(b.memory, 10)
-		if err := write(dir, "memory.limit_in_bytes", v); err != nil {
-			return nil, err
-		}
-		// No swap: memory plus swap may not exceed memory. Without swap
-		// accounting, swappiness 0 keeps the cgroup's pages in RAM.
-		if d.swapLimit {
-			err = write(dir, "memory.memsw.limit_in_bytes", v)
-		} else {
-			err = write(dir, "memory.swappiness", "0")
-		}
-		if err != nil {
-			return nil, err
+		if fresh {
+			v := strconv.FormatUint(b.memory, 10)
+			if err := write(dir, "memory.limit_in_bytes", v); err != nil {
+				return nil, err
+			}
+			// No swap: memory plus swap may not exceed memory. Without
+			// swap accounting, swappiness 0 keeps the cgroup's pages
+			// in RAM.
+			if d.swapLimit {
+				err = write(dir, "memory.memsw.limit_in_bytes", v)
+			} else {
+				err = write(dir, "memory.swappiness", "0")
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	if b.tasks != 0 {
-		dir, err := join("pids")
+		dir, fresh, err := join("pids", b.tasks)
 		if err != nil {
 			return nil, err
 		}
-		if err := write(dir, "pids.max", strconv.FormatUint(b.tasks, 10)); err != nil {
-			return nil, err
+		if fresh {
+			if err := write(dir, "pids.max", strconv.FormatUint(b.tasks, 10)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if b.cpuPercent != 0 {
-		dir, err := join("cpu")
+		dir, fresh, err := join("cpu", b.cpuPercent)
 		if err != nil {
 			return nil, err
 		}
 		c.cpuDir = dir
-		if err := write(dir, "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)); err != nil {
-			return nil, err
-		}
-		if err := write(dir, "cpu.cfs_quota_us", strconv.FormatUint(cpuQuotaMicros(b.cpuPercent), 10)); err != nil {
-			return nil, err
+		// A new v1 cpu cgroup's cpu.cfs_period_us is the kernel's
+		// default, cpuPeriod, whatever its parent's is: only the quota
+		// is written.
+		if fresh {
+			if err := write(dir, "cpu.cfs_quota_us", strconv.FormatUint(cpuQuotaMicros(b.cpuPercent), 10)); err != nil {
+				return nil, err
+			}
 		}
 		if _, ok := d.hier["cpuacct"]; ok {
-			if c.acctDir, err = join("cpuacct"); err != nil {
+			if c.acctDir, _, err = join("cpuacct", 0); err != nil {
 				return nil, err
 			}
 		} else {
@@ -200,7 +223,8 @@ func (d *v1Driver) sweep() {
 }
 
 // sweepDir removes base's subdirectories named sockjail-PID-N whose PID is
-// not a running process.
+// not a running process. Parked cgroups (sockjail-idle-…) are not
+// sessions' and stay.
 func sweepDir(fs cgroupFS, base string) {
 	entries, err := os.ReadDir(base)
 	if err != nil {

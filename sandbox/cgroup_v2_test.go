@@ -70,6 +70,13 @@ func (f *fakeCgroupFS) Rmdir(path string) error {
 	return os.Remove(path)
 }
 
+func (f *fakeCgroupFS) Rename(from, to string) error {
+	if _, err := os.Lstat(to); err == nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EEXIST}
+	}
+	return os.Rename(from, to)
+}
+
 func (f *fakeCgroupFS) WriteFile(path, data string) error {
 	fd, err := os.OpenFile(path, os.O_WRONLY, 0) // no O_CREAT: like cgroupfs
 	if err != nil {

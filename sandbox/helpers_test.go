@@ -141,6 +141,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
+	removeParkedCgroups()
 	if helperDir != "" {
 		os.RemoveAll(helperDir)
 	}

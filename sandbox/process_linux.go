@@ -328,11 +328,14 @@ func (p *Process) Close() error {
 	if p.cg != nil {
 		// Every process of the session is gone (Wait returned), so the
 		// cgroup is empty but for one that left the process group in a
-		// session without a PID namespace, which destroy kills.
+		// session without a PID namespace, which release kills. With a
+		// PID namespace, the reaped init means no process is left, and
+		// the cgroup may be parked for the next session.
 		p.cgStats = p.cg.stats()
-		if err := p.cg.destroy(); err != nil {
+		if err := p.cg.release(p.init, p.cgStats); err != nil {
 			errs = append(errs, err)
 		}
+		p.sb.sweepOnce()
 	}
 	if p.tmpdir != "" {
 		if err := os.RemoveAll(p.tmpdir); err != nil {
