@@ -96,8 +96,8 @@ func zmodemServe(t *testing.T, down, up, terminal string, argv ...string) *inter
 
 // zmodemClient connects to s through the telnet client, which agrees to
 // BINARY both ways, and runs argv (sz or rz) in dir with its stdin and
-// stdout on the connection, until argv exits. It returns argv's stderr.
-func zmodemClient(t *testing.T, s *interactive, dir string, argv ...string) string {
+// stdout on the connection, until argv exits.
+func zmodemClient(t *testing.T, s *interactive, dir string, argv ...string) {
 	t.Helper()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	d.SetMultipathTCP(false)
@@ -106,53 +106,136 @@ func zmodemClient(t *testing.T, s *interactive, dir string, argv ...string) stri
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(120 * time.Second))
-	client := telnettest.New(c.(*net.TCPConn), true)
+	newCaller(t, c.(*net.TCPConn)).transfer(dir, argv...)
+}
 
+// caller is a BBS caller's side of a telnet connection that agrees to
+// BINARY: it reads what the board says, types, and hands the connection
+// to a local transfer program (rz or sz) and back.
+type caller struct {
+	t      *testing.T
+	conn   *net.TCPConn
+	client *telnettest.Client
+	chunks chan []byte // what the server sent, decoded, in order
+	held   []byte      // received and not yet consumed
+}
+
+func newCaller(t *testing.T, c *net.TCPConn) *caller {
+	c.SetDeadline(time.Now().Add(120 * time.Second))
+	k := &caller{t: t, conn: c, client: telnettest.New(c, true), chunks: make(chan []byte, 64)}
+	go func() {
+		defer close(k.chunks)
+		for {
+			buf := make([]byte, 16<<10)
+			n, err := k.client.Read(buf)
+			if n > 0 {
+				k.chunks <- buf[:n]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return k
+}
+
+// expect reads until want arrived and consumes everything up to its end.
+func (k *caller) expect(want string) {
+	k.t.Helper()
+	for {
+		if i := bytes.Index(k.held, []byte(want)); i >= 0 {
+			k.held = k.held[i+len(want):]
+			return
+		}
+		chunk, ok := <-k.chunks
+		if !ok {
+			k.t.Fatalf("connection ended waiting for %q; got %q", want, k.held)
+		}
+		k.held = append(k.held, chunk...)
+	}
+}
+
+// hangUp reads to the end of the connection, closes it, and returns what
+// was not yet consumed.
+func (k *caller) hangUp() string {
+	if k.chunks != nil {
+		for chunk := range k.chunks {
+			k.held = append(k.held, chunk...)
+		}
+	}
+	k.conn.Close()
+	return string(k.held)
+}
+
+func (k *caller) send(s string) {
+	k.t.Helper()
+	if _, err := k.client.Write([]byte(s)); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+// transfer runs argv in dir with its stdin and stdout on the connection
+// until it exits, then gives the connection back to the caller.
+func (k *caller) transfer(dir string, argv ...string) {
+	k.t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatal(err)
+		k.t.Fatal(err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		k.t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		k.t.Fatal(err)
 	}
-	// The connection to the program's stdin, until the program is gone;
-	// its stdout to the connection, then a half-close.
-	go func() { io.Copy(stdin, client); stdin.Close() }()
-	sent := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(client, stdout)
-		sent <- err
-	}()
 	done := make(chan error, 1)
 	go func() {
-		err := <-sent
+		_, err := io.Copy(k.client, stdout)
 		if werr := cmd.Wait(); err == nil {
 			err = werr
 		}
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
+	pending := k.held
+	k.held = nil
+	timeout := time.After(120 * time.Second)
+	for {
+		if len(pending) > 0 {
+			if _, err := stdin.Write(pending); err != nil {
+				// It exited (see done): what came after it is
+				// the caller's again.
+				k.held = append(k.held, pending...)
+			}
+			pending = nil
 		}
-	case <-time.After(120 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("%s did not finish in 120 s\n%s", strings.Join(argv, " "), stderr.String())
+		select {
+		case chunk, ok := <-k.chunks:
+			if !ok {
+				k.chunks = nil // connection over: wait for the program
+				stdin.Close()
+				continue
+			}
+			pending = chunk
+		case err := <-done:
+			stdin.Close()
+			k.held = append(k.held, pending...)
+			if err != nil {
+				k.t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
+			}
+			if in, out := k.client.Binary(); !in || !out {
+				k.t.Errorf("BINARY in %v out %v: want both", in, out)
+			}
+			return
+		case <-timeout:
+			cmd.Process.Kill()
+			k.t.Fatalf("%s did not finish in 120 s\n%s", strings.Join(argv, " "), stderr.String())
+		}
 	}
-	if in, out := client.Binary(); !in || !out {
-		t.Errorf("BINARY in %v out %v: want both", in, out)
-	}
-	return stderr.String()
 }
 
 func sha256File(t *testing.T, path string) [32]byte {
