@@ -64,15 +64,9 @@ func recipeCommand(t *testing.T, blocks []string, prefix string) []string {
 
 func TestHostingCTFRecipe(t *testing.T) {
 	hashcash := testenv.LookTool(t, "hashcash")
-	testenv.RequireRoot(t)
 	const doc = "../../docs/hosting.md"
 	const recipeDir = "/srv/ctf/pwn1"
-	dir, err := os.MkdirTemp("/srv", "sockjail-ctf-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
+	dir := srvDir(t, "sockjail-ctf-")
 	moved := func(s string) string { return strings.ReplaceAll(s, recipeDir, dir) }
 
 	recipe := recipeSection(t, doc, "A CTF challenge")
@@ -207,15 +201,9 @@ func recipeUnit(t *testing.T, commands []string, moved func(string) string, name
 func TestHostingBBSRecipe(t *testing.T) {
 	testenv.LookTool(t, "sz")
 	rz := testenv.LookTool(t, "rz")
-	testenv.RequireRoot(t)
 	const doc = "../../docs/hosting.md"
 	const recipeDir = "/srv/bbs"
-	dir, err := os.MkdirTemp("/srv", "sockjail-bbs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
+	dir := srvDir(t, "sockjail-bbs-")
 	moved := func(s string) string { return strings.ReplaceAll(s, recipeDir, dir) }
 
 	recipe := recipeSection(t, doc, "A telnet BBS")

@@ -40,11 +40,21 @@ type interactive struct {
 // sandboxed user can read.
 func interactiveBin(t *testing.T) string {
 	t.Helper()
+	dir := srvDir(t, "sockjail-interactive-")
+	termtest.BuildMenu(t, dir)
+	return dir
+}
+
+// srvDir makes a scratch directory under /srv, outside /tmp (the sandbox
+// replaces /tmp with a private tmpfs), that a sandboxed user can read, and
+// removes it after the test.
+func srvDir(t *testing.T, prefix string) string {
+	t.Helper()
 	testenv.RequireRoot(t)
 	if err := os.MkdirAll("/srv", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("/srv", "sockjail-interactive-")
+	dir, err := os.MkdirTemp("/srv", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +62,6 @@ func interactiveBin(t *testing.T) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	termtest.BuildMenu(t, dir)
 	return dir
 }
 

@@ -50,20 +50,12 @@ binary = true
 // replaces /tmp), and returns them with the file's name.
 func zmodemDirs(t *testing.T) (down, up, file string) {
 	t.Helper()
-	testenv.RequireRoot(t)
-	if err := os.MkdirAll("/srv", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("/srv", "sockjail-zmodem-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := srvDir(t, "sockjail-zmodem-")
 	down, up = filepath.Join(dir, "down"), filepath.Join(dir, "up")
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
-	}{{dir, 0o755}, {down, 0o755}, {up, 0o777}} {
+	}{{down, 0o755}, {up, 0o777}} {
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			t.Fatal(err)
 		}

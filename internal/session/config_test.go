@@ -17,6 +17,7 @@ version = 1
 idle_timeout = "90s"
 [terminal]
 telnet = true
+binary = true
 term = "ansi"
 idle_message = "bye"
 line_rate = 2400
@@ -28,7 +29,7 @@ line_rate = 2400
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := relay.Config{PTY: true, Telnet: telnet.On, Term: "ansi", LineRate: 2400, IdleTimeout: 90 * time.Second, IdleMessage: "bye"}
+	want := relay.Config{PTY: true, Telnet: telnet.On, Binary: true, Term: "ansi", LineRate: 2400, IdleTimeout: 90 * time.Second, IdleMessage: "bye"}
 	if c != want {
 		t.Errorf("relayConfig = %+v, want %+v", c, want)
 	}

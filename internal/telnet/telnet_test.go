@@ -142,16 +142,7 @@ func TestDecode(t *testing.T) {
 			// Feed byte by byte and all at once: the result must not depend
 			// on how TCP split the stream.
 			for _, split := range []bool{false, true} {
-				p := New(tc.cfg)
-				p.Start(nil)
-				var data, reply []byte
-				if split {
-					for i := range tc.in {
-						data, reply = p.Decode(data, reply, tc.in[i:i+1])
-					}
-				} else {
-					data, reply = p.Decode(nil, nil, tc.in)
-				}
+				p, data, reply := decodeAfterStart(tc.cfg, tc.in, split)
 				if !bytes.Equal(data, tc.data) {
 					t.Errorf("split=%v data = %q, want %q", split, data, tc.data)
 				}
@@ -168,6 +159,21 @@ func TestDecode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// decodeAfterStart decodes in after Start, all at once or byte by byte
+// (split): the result must not depend on how TCP split the stream.
+func decodeAfterStart(cfg Config, in []byte, split bool) (p *Protocol, data, reply []byte) {
+	p = New(cfg)
+	p.Start(nil)
+	if !split {
+		data, reply = p.Decode(nil, nil, in)
+		return p, data, reply
+	}
+	for i := range in {
+		data, reply = p.Decode(data, reply, in[i:i+1])
+	}
+	return p, data, reply
 }
 
 func TestSettled(t *testing.T) {
@@ -328,16 +334,7 @@ func TestBinary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.CRLFToLF = true
 			for _, split := range []bool{false, true} {
-				p := New(tc.cfg)
-				p.Start(nil)
-				var data, reply []byte
-				if split {
-					for i := range tc.in {
-						data, reply = p.Decode(data, reply, tc.in[i:i+1])
-					}
-				} else {
-					data, reply = p.Decode(nil, nil, tc.in)
-				}
+				p, data, reply := decodeAfterStart(tc.cfg, tc.in, split)
 				if !bytes.Equal(reply, tc.reply) {
 					t.Errorf("split=%v reply = % x, want % x", split, reply, tc.reply)
 				}
