@@ -74,7 +74,7 @@ type Config struct {
 // RefusalReasons are the reasons serve refuses a connection for, as the log
 // line's reason= field and the metrics' reason label show them.
 var RefusalReasons = []string{ReasonMaxConnections, ReasonMaxPerSource, ReasonRate, ReasonDenied, ReasonProxyHeader, ReasonStopping,
-	ReasonPoWBusy, session.ReasonPoWFailed, session.ReasonPoWTimeout}
+	ReasonPoWBusy, session.ReasonPoWFailed, session.ReasonPoWTimeout, session.ReasonRloginHandshake}
 
 // The server's states, as /readyz reports them.
 const (
