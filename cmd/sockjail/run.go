@@ -68,6 +68,13 @@ func runCommand(args []string) int {
 		return refuseRun(client, p, sf.argv, log, err)
 	}
 
+	return serveConnection(client, cfg)
+}
+
+// serveConnection serves client with cfg as `run` does: one session, with
+// SIGTERM, SIGINT and SIGHUP forwarded to the program. It returns the exit
+// code.
+func serveConnection(client *conn.Conn, cfg *session.Config) int {
 	// Serve the connection, forwarding SIGTERM, SIGINT and SIGHUP to the
 	// program. A second SIGTERM that arrives while the connection is being
 	// closed ends the close at once; the first one does not, because socat

@@ -75,10 +75,18 @@ func (sf *serviceFlags) loadPolicy() (*policy.Policy, error) {
 // newSessionConfig prepares the sandbox for p and the program and returns
 // the configuration every session of the service shares.
 func newSessionConfig(p *policy.Policy, argv []string, log *slog.Logger) (*session.Config, error) {
+	return newTracedSessionConfig(p, argv, log, nil)
+}
+
+// newTracedSessionConfig is newSessionConfig for `learn`: with trace set,
+// every session is a tracing session whose listener goes to trace
+// (sandbox.Options.Trace).
+func newTracedSessionConfig(p *policy.Policy, argv []string, log *slog.Logger, trace func(sandbox.Trace)) (*session.Config, error) {
 	opts, err := sandbox.OptionsFromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
+	opts.Trace = trace
 	sb, err := sandbox.New(p, argv, opts)
 	if err != nil {
 		return nil, err

@@ -11,19 +11,20 @@ _sockjail() {
 		fi
 	done
 	if ((COMP_CWORD == 1)); then
-		COMPREPLY=($(compgen -W "check policy probe run serve unit version --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "check learn policy probe run serve unit version --help --version" -- "$cur"))
 		return
 	fi
 	local flags
 	case $cmd in
 	check) flags="--v --help" ;;
+	learn) flags="--duration --listen --log-format --out --policy --sessions --help" ;;
 	policy) flags="--help" ;;
 	probe) flags="--json --policy --help" ;;
 	run) flags="--log-format --policy --help" ;;
 	serve) flags="--admin-listen --listen --log-format --policy --help" ;;
 	unit) flags="--accept --dir --listen --name --policy --sockjail --systemd-version --help" ;;
 	version) flags="--help" ;;
-	help) COMPREPLY=($(compgen -W "check policy probe run serve unit version" -- "$cur")); return ;;
+	help) COMPREPLY=($(compgen -W "check learn policy probe run serve unit version" -- "$cur")); return ;;
 	*) flags=--help ;;
 	esac
 	if [[ $cur == -* ]]; then

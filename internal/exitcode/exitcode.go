@@ -24,6 +24,9 @@ const (
 	Internal = 70
 	// OSError: a system call needed to start the program failed.
 	OSError = 71
+	// CantCreate: an output file could not be created or written
+	// (sysexits' EX_CANTCREAT).
+	CantCreate = 73
 	// Config: the policy file could not be read or is invalid.
 	Config = 78
 	// NotExecutable: the program exists but cannot be executed.

@@ -51,6 +51,8 @@ type Observer struct {
 	mu       sync.Mutex
 	all      Observations
 	sessions sync.WaitGroup
+	traced   int
+	onTrace  func(n int)
 }
 
 // NewObserver returns an Observer that has seen nothing.
@@ -60,6 +62,13 @@ func NewObserver() *Observer { return &Observer{} }
 // is gone; it returns at once.
 func (o *Observer) Trace(t sandbox.Trace) {
 	o.sessions.Add(1)
+	o.mu.Lock()
+	o.traced++
+	n, f := o.traced, o.onTrace
+	o.mu.Unlock()
+	if f != nil {
+		f(n)
+	}
 	go func() {
 		defer o.sessions.Done()
 		s := newSupervisor(t)
@@ -68,6 +77,14 @@ func (o *Observer) Trace(t sandbox.Trace) {
 		o.all.Merge(&s.obs)
 		o.mu.Unlock()
 	}()
+}
+
+// OnTrace sets f to be called with the number of sessions traced so far
+// each time another one starts. f must not block.
+func (o *Observer) OnTrace(f func(n int)) {
+	o.mu.Lock()
+	o.onTrace = f
+	o.mu.Unlock()
 }
 
 // Observations waits until every traced session has ended and returns
