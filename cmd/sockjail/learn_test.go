@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,6 +70,13 @@ func learnFixture(t *testing.T) string {
 // returns what the client read, sockjail's exit code and its stderr.
 func connSession(t *testing.T, input string, args ...string) (out string, code int, stderr string) {
 	t.Helper()
+	return connSessionAs(t, nil, nil, input, args...)
+}
+
+// connSessionAs is connSession with sockjail run as cred (nil: as the
+// test) with env added, by the binary at args[0] when cred is set.
+func connSessionAs(t *testing.T, cred *syscall.Credential, env []string, input string, args ...string) (out string, code int, stderr string) {
+	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +98,11 @@ func connSession(t *testing.T, input string, args ...string) (out string, code i
 	}
 	var errBuf bytes.Buffer
 	cmd := exec.Command(testenv.Sockjail(t), args...)
+	if cred != nil {
+		cmd = exec.Command(args[0], args[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, &errBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -274,5 +287,56 @@ func TestLearnBind(t *testing.T) {
 	out, code, stderr := runLearned(t, pol, "", bin, other)
 	if code != 1 || out != "" || !strings.Contains(stderr, "bind: Permission denied") {
 		t.Errorf("bind of another port: exit %d, output %q, stderr:\n%s", code, out, stderr)
+	}
+}
+
+// TestLearnUnprivileged learns as nobody, where `run` works unprivileged:
+// in a user namespace, and without one (the tracing filter's handover
+// then happens without the init's vfork).
+func TestLearnUnprivileged(t *testing.T) {
+	dir := learnFixture(t)
+	bin := filepath.Join(dir, "sockjail")
+	b, err := os.ReadFile(testenv.Sockjail(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outDir := filepath.Join(dir, "out")
+	os.Mkdir(outDir, 0o777)
+	os.Chmod(outDir, 0o777)
+	script, words := filepath.Join(dir, "app/words.sh"), filepath.Join(dir, "data/a.txt")
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	for _, mode := range []struct {
+		name string
+		env  []string
+		tmp  string
+	}{
+		{"userns", nil, "tmp=userns"},
+		{"no-userns", []string{"SOCKJAIL_TEST_NO_USERNS=1"}, "tmp=dir"},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			pol := filepath.Join(outDir, mode.name+".toml")
+			out, code, stderr := connSessionAs(t, nobody, mode.env, "alp\n", bin, "learn", "--out", pol, "--", script, words)
+			if code != 0 || out != "1\n1970\n" {
+				t.Fatalf("learn as nobody: exit %d, output %q\n%s", code, out, stderr)
+			}
+			if !strings.Contains(stderr, mode.tmp) || !strings.Contains(stderr, "traced=true") {
+				t.Errorf("the log line does not say %s and traced=true:\n%s", mode.tmp, stderr)
+			}
+			checkLearned(t, pol)
+			text, _ := os.ReadFile(pol)
+			for _, want := range []string{words, "/usr/bin/grep", "/usr/bin/date"} {
+				if !bytes.Contains(text, []byte(`"`+want+`",`)) {
+					t.Errorf("the policy learned as nobody lacks %s:\n%s", want, text)
+				}
+			}
+			// Enforced by run as root: as nobody on this host, a strict
+			// policy that spells out session bounds (as the learned one
+			// does, from the base) is refused without a cgroup to
+			// enforce them in.
+			wantRun(t, pol, "alp\n", "1\n1970\n", 0, script, words)
+		})
 	}
 }

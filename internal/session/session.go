@@ -602,6 +602,10 @@ func reportAttrs(proc *sandbox.Process) []slog.Attr {
 		slog.Bool("ipcns", r.IPCNS),
 		slog.Bool("proc", r.Proc),
 	}
+	if r.Traced {
+		// learn: nothing was denied, every syscall was traced.
+		attrs = append(attrs, slog.Bool("traced", true))
+	}
 	attrs = append(attrs, boundAttrs(r)...)
 	if r.Cgroup == sandbox.CgroupV1 || r.Cgroup == sandbox.CgroupV2 {
 		st := proc.CgroupStats()
