@@ -16,6 +16,9 @@ import (
 	"strings"
 
 	"github.com/sockjail/sockjail/internal/exitcode"
+	// First of sockjail's own packages to initialize: the runtime's
+	// start-up for `sockjail run`.
+	_ "github.com/sockjail/sockjail/internal/runstart"
 )
 
 // command is one subcommand of sockjail.

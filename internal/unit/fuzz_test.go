@@ -64,7 +64,7 @@ var knownKeys = map[string]bool{
 	"ListenStream": true, "Accept": true, "MaxConnections": true, "MaxConnectionsPerSource": true,
 	"TriggerLimitIntervalSec": true, "TriggerLimitBurst": true, "PollLimitIntervalSec": true, "PollLimitBurst": true,
 	"NoDelay": true, "KeepAlive": true, "KeepAliveTimeSec": true, "WantedBy": true,
-	"ExecStart": true, "ExecReload": true, "Type": true, "StandardInput": true, "StandardOutput": true, "StandardError": true,
+	"ExecStart": true, "ExecReload": true, "Environment": true, "Type": true, "StandardInput": true, "StandardOutput": true, "StandardError": true,
 	"TimeoutStopSec": true, "RuntimeMaxSec": true, "KillMode": true, "DynamicUser": true,
 	"MemoryMax": true, "MemorySwapMax": true, "TasksMax": true, "CPUQuota": true, "Delegate": true,
 	"NoNewPrivileges": true, "LockPersonality": true, "RestrictRealtime": true, "RestrictSUIDSGID": true,
