@@ -6,7 +6,6 @@ package main
 // was not seen doing is denied with the kernel's exact errno.
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -77,25 +76,7 @@ func connSession(t *testing.T, input string, args ...string) (out string, code i
 // test) with env added, by the binary at args[0] when cred is set.
 func connSessionAs(t *testing.T, cred *syscall.Credential, env []string, input string, args ...string) (out string, code int, stderr string) {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := server.(*net.TCPConn).File()
-	server.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, f := testenv.TCPPair(t)
 	var errBuf bytes.Buffer
 	cmd := exec.Command(testenv.Sockjail(t), args...)
 	if cred != nil {
@@ -109,10 +90,10 @@ func connSessionAs(t *testing.T, cred *syscall.Credential, env []string, input s
 	}
 	f.Close()
 	io.WriteString(client, input)
-	client.(*net.TCPConn).CloseWrite()
+	client.CloseWrite()
 	client.SetReadDeadline(time.Now().Add(2 * time.Minute))
 	b, _ := io.ReadAll(client)
-	code, err = testenv.ExitStatus(cmd.Wait())
+	code, err := testenv.ExitStatus(cmd.Wait())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,30 +143,6 @@ func wantRun(t *testing.T, pol, input, want string, code int, argv ...string) {
 	}
 }
 
-// lineBackend answers each line on a loopback port with "ok LINE".
-func lineBackend(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, "ok "+line)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func TestLearnShellScript(t *testing.T) {
 	dir := learnFixture(t)
 	script := filepath.Join(dir, "app/words.sh")
@@ -205,7 +162,7 @@ func TestLearnShellScript(t *testing.T) {
 
 func TestLearnPythonService(t *testing.T) {
 	dir := learnFixture(t)
-	port, other := lineBackend(t), lineBackend(t)
+	port, other := testenv.LineBackend(t), testenv.LineBackend(t)
 	svc := []string{filepath.Join(dir, "app/service.py"), dir}
 	in := func(name string, port int, extra ...string) string {
 		return strings.Join(append([]string{name, strconv.Itoa(port)}, extra...), " ") + "\n"

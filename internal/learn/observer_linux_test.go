@@ -1,10 +1,8 @@
 package learn
 
 import (
-	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,28 +97,6 @@ func realPath(t *testing.T, p string) string {
 // loader is the ELF loader of the host's dynamic programs.
 func loader(t *testing.T) string { return realPath(t, "/lib64/ld-linux-x86-64.so.2") }
 
-// backend answers each line on a loopback port with "ok LINE".
-func backend(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	must(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, "ok "+line)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // wantPaths checks that obs saw each path with at least the given access.
 func wantPaths(t *testing.T, obs *Observations, want map[string]Access) {
 	t.Helper()
@@ -133,7 +109,7 @@ func wantPaths(t *testing.T, obs *Observations, want map[string]Access) {
 
 func TestObservePythonService(t *testing.T) {
 	dir := fixture(t)
-	port := backend(t)
+	port := testenv.LineBackend(t)
 	o := NewObserver()
 	out := traceRun(t, o, "b.txt "+strconv.Itoa(port)+"\n", filepath.Join(dir, "service.py"), dir)
 	if want := "b.txt: bravo; backend: ok b.txt\n"; out != want {

@@ -2,8 +2,10 @@
 package testenv
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -156,6 +158,60 @@ func FreeTCPPort(t testing.TB) int {
 	_, port, _ := net.SplitHostPort(FreeLoopbackAddr(t))
 	n, _ := strconv.Atoi(port)
 	return n
+}
+
+// TCPPair returns both ends of a loopback TCP connection: the client's,
+// and the accepted end as a file for a child's fd 0 and 1, as systemd's
+// Accept=yes hands it. Both are closed when the test ends.
+func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sc.(*net.TCPConn).File()
+	sc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return c.(*net.TCPConn), f
+}
+
+// LineBackend serves a loopback port that answers each connection's first
+// line with "ok LINE", for programs under test that connect somewhere. It
+// returns the port; the listener closes when the test ends.
+func LineBackend(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, "ok "+line)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // LockedBuffer collects a process's output (its stderr, say) while the test
