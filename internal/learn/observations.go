@@ -46,6 +46,10 @@ type Observations struct {
 	// Syscalls maps each syscall's name, as libseccomp spells it, to how
 	// many times it was made.
 	Syscalls map[string]int
+	// Dropped counts the paths and unix sockets not recorded because a
+	// session used more distinct ones than the observer keeps
+	// (MaxPaths): the policy won't cover them.
+	Dropped int
 }
 
 // AddPath records that path was used as a.
@@ -69,6 +73,7 @@ func (o *Observations) AddUnix(name string) { o.Unix = count(o.Unix, name, 1) }
 // Merge adds what other saw to o.
 func (o *Observations) Merge(other *Observations) {
 	o.Sessions += other.Sessions
+	o.Dropped += other.Dropped
 	for p, a := range other.Paths {
 		o.AddPath(p, a)
 	}
@@ -90,6 +95,7 @@ func (o *Observations) Merge(other *Observations) {
 func (o *Observations) Clone() *Observations {
 	return &Observations{
 		Sessions:   o.Sessions,
+		Dropped:    o.Dropped,
 		Paths:      maps.Clone(o.Paths),
 		ConnectTCP: maps.Clone(o.ConnectTCP),
 		BindTCP:    maps.Clone(o.BindTCP),
