@@ -133,6 +133,9 @@ func learnCommand(args []string) int {
 	if err := out.commit(text); err != nil {
 		return fail(exitcode.CantCreate, err)
 	}
+	if seen.Dropped > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d paths or unix sockets were not recorded: a session used more than %d; the policy denies them", seen.Dropped, learn.MaxPaths))
+	}
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "sockjail: warning: %s\n", w)
 	}

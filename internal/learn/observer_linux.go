@@ -53,10 +53,12 @@ type Observer struct {
 	sessions sync.WaitGroup
 	traced   int
 	onTrace  func(n int)
+	// maxPaths is MaxPaths, lowered by tests.
+	maxPaths int
 }
 
 // NewObserver returns an Observer that has seen nothing.
-func NewObserver() *Observer { return &Observer{} }
+func NewObserver() *Observer { return &Observer{maxPaths: MaxPaths} }
 
 // Trace serves one session's listener until every process of the session
 // is gone; it returns at once.
@@ -72,6 +74,7 @@ func (o *Observer) Trace(t sandbox.Trace) {
 	go func() {
 		defer o.sessions.Done()
 		s := newSupervisor(t)
+		s.maxPaths = o.maxPaths
 		s.run()
 		o.mu.Lock()
 		o.all.Merge(&s.obs)
@@ -130,6 +133,8 @@ type supervisor struct {
 	skip []string
 	// pending holds, per thread, what its last call may have created.
 	pending map[int][]pendingCreate
+	// maxPaths bounds obs.Paths and, apart, obs.Unix.
+	maxPaths int
 }
 
 func newSupervisor(t sandbox.Trace) *supervisor {
@@ -279,6 +284,12 @@ func (s *supervisor) checkPending(tid int) {
 	delete(s.pending, tid)
 }
 
+// MaxPaths bounds the distinct paths, and apart the unix socket names,
+// one session's record keeps (about 200 bytes each): a program that
+// touches a million files can't make sockjail hold them all. What is past
+// it is counted in Observations.Dropped.
+const MaxPaths = 1 << 16
+
 // add records a real path unless the session's own mounts provide it.
 func (s *supervisor) add(real string, a Access) {
 	for _, d := range s.skip {
@@ -286,7 +297,20 @@ func (s *supervisor) add(real string, a Access) {
 			return
 		}
 	}
+	if _, seen := s.obs.Paths[real]; !seen && len(s.obs.Paths) >= s.maxPaths {
+		s.obs.Dropped++
+		return
+	}
 	s.obs.AddPath(real, a)
+}
+
+// addUnix records a unix socket's name, within MaxPaths.
+func (s *supervisor) addUnix(name string) {
+	if _, seen := s.obs.Unix[name]; !seen && len(s.obs.Unix) >= s.maxPaths {
+		s.obs.Dropped++
+		return
+	}
+	s.obs.AddUnix(name)
 }
 
 // readMem reads n bytes at addr in the caller's memory.
@@ -547,7 +571,7 @@ func (c *call) sockaddr(fd int32, addr, size uint64, bind bool) {
 			return // unnamed, or autobind
 		}
 		if name[0] == 0 {
-			c.s.obs.AddUnix("@" + string(name[1:]))
+			c.s.addUnix("@" + string(name[1:]))
 			return
 		}
 		p, _, _ := bytes.Cut(name, []byte{0})
@@ -555,7 +579,7 @@ func (c *call) sockaddr(fd int32, addr, size uint64, bind bool) {
 		if !ok {
 			return
 		}
-		c.s.obs.AddUnix(abs)
+		c.s.addUnix(abs)
 		if bind {
 			c.pend(abs, Create)
 		}

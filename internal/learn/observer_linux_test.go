@@ -219,3 +219,23 @@ func TestObserveBind(t *testing.T) {
 		}
 	}
 }
+
+// TestObservePathBound: a session that creates more files than the bound
+// keeps only that many paths, counts the rest, and still runs to its end.
+func TestObservePathBound(t *testing.T) {
+	dir := fixture(t)
+	o := NewObserver()
+	o.maxPaths = 20
+	script := `cd "$1" && for i in $(seq 100); do : > f$i; done && echo made`
+	out := traceRun(t, o, "", "/bin/sh", "-c", script, "sh", filepath.Join(dir, "state"))
+	if out != "made\n" {
+		t.Fatalf("output %q", out)
+	}
+	obs := o.Observations()
+	if len(obs.Paths) != 20 {
+		t.Errorf("%d paths recorded, want the bound, 20", len(obs.Paths))
+	}
+	if obs.Dropped < 80 {
+		t.Errorf("Dropped = %d, want at least the 80 files past the bound", obs.Dropped)
+	}
+}
