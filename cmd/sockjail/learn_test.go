@@ -148,6 +148,12 @@ func TestLearnShellScript(t *testing.T) {
 	script := filepath.Join(dir, "app/words.sh")
 	a, b := filepath.Join(dir, "data/a.txt"), filepath.Join(dir, "other/x.txt")
 	pol := learnOne(t, dir, "alp\n", "1\n1970\n", script, a)
+	// Learning again from the same session gives the same file.
+	first, _ := os.ReadFile(pol)
+	learnOne(t, dir, "alp\n", "1\n1970\n", script, a)
+	if again, _ := os.ReadFile(pol); !bytes.Equal(first, again) {
+		t.Errorf("learning twice gave two files:\n%s\n---\n%s", first, again)
+	}
 	// The same session, enforced: the same answer.
 	wantRun(t, pol, "alp\n", "1\n1970\n", 0, script, a)
 	// A file beside the one read, and a file in another directory: grep
