@@ -405,6 +405,11 @@ func (w *writer) network() {
 	n := &w.p.Network
 	n.BindTCP = w.ports("network.bind_tcp", "bound", w.obs.BindTCP)
 	n.ConnectTCP = w.ports("network.connect_tcp", "connected to", w.obs.ConnectTCP)
+	if len(n.BindTCP) == 0 && w.obs.Syscalls["listen"] > 0 {
+		// The sandbox refuses listen(2) when bind_tcp is empty: on an
+		// unbound socket it would bind an ephemeral port unchecked.
+		w.leaveOut("the program called listen(2) without binding a TCP port a policy can allow (it listened on an ephemeral port, or on a unix socket): with bind_tcp empty, sockjail refuses listen(2) with EACCES, so it will fail under this policy")
+	}
 	w.comment("network", "Learned: the TCP ports the program bound and connected to, and whether it used unix sockets. scope_signals is kept from the base policy.")
 	w.comment("network.bind_tcp", "The TCP ports the program bound, exactly.")
 	w.comment("network.connect_tcp", "The TCP ports the program connected to (on any host), exactly.")

@@ -221,6 +221,19 @@ func TestWriteRules(t *testing.T) {
 			},
 		},
 		{
+			name: "listen without a bound port is warned about",
+			obs: func() *Observations {
+				o := &Observations{}
+				o.AddSyscall("listen")
+				o.AddBindTCP(0)
+				return o
+			}(),
+			want: want{
+				allow:    []string{"listen"},
+				warnings: []string{"network.bind_tcp: the program bound port 0", "the program called listen(2) without binding"},
+			},
+		},
+		{
 			name: "unix sockets open the abstract scope, with a warning",
 			obs: func() *Observations {
 				o := &Observations{}
