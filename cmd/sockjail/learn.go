@@ -152,8 +152,11 @@ func learnCommand(args []string) int {
 // sessions have started or --duration has passed (then lets the live ones
 // finish), or SIGINT or SIGTERM.
 func learnListen(lf learnFlags, cfg *session.Config, obs *learn.Observer) int {
+	// SIGHUP and SIGUSR1 are caught too, as serve catches them (a reload
+	// is refused and logged, SIGUSR1 lists the sessions): by default they
+	// would end learn without writing the file.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	var ls []*serve.Listener
 	for _, a := range lf.listen {
