@@ -116,9 +116,9 @@ type sessionCgroup struct {
 }
 
 // open opens what the spawner needs to place the program in the cgroup
-// (and, on v1, the OOM event). It is done at the start, not when the
-// cgroup is made ahead: a spare cgroup waiting for the next connection
-// holds no descriptor.
+// (and, on v1, the OOM event). It is done when the cgroup is made, ahead
+// of the start where it can be: seven system calls less on the start's
+// path, for five descriptors a spare holds while it waits.
 func (c *sessionCgroup) open() error {
 	if c.v2 {
 		fd, err := unix.Open(c.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -413,9 +413,18 @@ func (s *Sandbox) refillCgroup() {
 // cgroupSeq numbers the session cgroups of this process, across Sandboxes.
 var cgroupSeq atomic.Uint64
 
+// newSessionCgroup makes a session cgroup, ready for a program.
 func (s *Sandbox) newSessionCgroup() (*sessionCgroup, error) {
 	name := "sockjail-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(cgroupSeq.Add(1), 10)
-	return s.cg.drv.create(name, s.cg.bounds)
+	c, err := s.cg.drv.create(name, s.cg.bounds)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.open(); err != nil {
+		c.destroy()
+		return nil, err
+	}
+	return c, nil
 }
 
 // takeCgroup returns the cgroup for a Start: the spare, or the one a
@@ -435,14 +444,7 @@ func (s *Sandbox) takeCgroup() (*sessionCgroup, error) {
 	}
 	s.cg.mu.Unlock()
 	if c == nil {
-		var err error
-		if c, err = s.newSessionCgroup(); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.open(); err != nil {
-		c.destroy()
-		return nil, err
+		return s.newSessionCgroup()
 	}
 	return c, nil
 }
