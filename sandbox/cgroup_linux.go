@@ -91,6 +91,9 @@ type cgroupDriver interface {
 	// sweep removes empty session cgroups that a sockjail which is no
 	// longer running left behind.
 	sweep()
+	// parked reports whether a cgroup for bounds b is parked (see
+	// sessionCgroup.parkDir), which create then takes with renames.
+	parked(b sessionBounds) bool
 }
 
 // sessionCgroup is one session's cgroup (on v1, one directory in each
@@ -374,13 +377,23 @@ func (s *Sandbox) planCgroup(g *gaps) {
 	}
 }
 
-// startCgroupPrefetch creates the first session's cgroup in the
-// background, while the caller prepares the rest of the connection.
+// startCgroupPrefetch takes a parked cgroup for the first session, or
+// creates one in the background while the caller prepares the rest of the
+// connection.
 func (s *Sandbox) startCgroupPrefetch() {
 	if s.cg.drv == nil {
 		return
 	}
 	s.cg.refilled = sync.NewCond(&s.cg.mu)
+	// Taking a parked cgroup costs a few renames and opens, less than
+	// handing them to a goroutine costs (its thread's wake-ups, and the
+	// runtime's hand-offs of a P around each system call).
+	if s.cg.drv.parked(s.cg.bounds) {
+		if c, err := s.newSessionCgroup(); err == nil {
+			s.cg.spare = c
+			return
+		}
+	}
 	s.cg.mu.Lock()
 	s.goRefillLocked()
 	s.cg.mu.Unlock()

@@ -98,6 +98,21 @@ func idleName(ctrl string, bound uint64) string {
 	return "sockjail-idle-" + ctrl + "-" + strconv.FormatUint(bound, 10)
 }
 
+// parked looks in the first hierarchy create takes from: sessions park
+// all their hierarchies together, so the rest are most likely there too
+// (create makes any that is not).
+func (d *v1Driver) parked(b sessionBounds) bool {
+	for _, x := range []struct {
+		ctrl  string
+		bound uint64
+	}{{"memory", b.memory}, {"pids", b.tasks}, {"cpu", b.cpuPercent}} {
+		if h, ok := d.hier[x.ctrl]; ok && x.bound != 0 {
+			return unix.Access(filepath.Join(h.base, idleName(x.ctrl, x.bound)), unix.F_OK) == nil
+		}
+	}
+	return false
+}
+
 func (d *v1Driver) create(name string, b sessionBounds) (*sessionCgroup, error) {
 	c := &sessionCgroup{fs: d.fs, dirFD: -1}
 	done := false
