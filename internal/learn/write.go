@@ -25,9 +25,9 @@ const DirectoryFiles = 4
 // business changing.
 var SystemDirs = []string{"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/sbin", "/sys", "/usr"}
 
-// WritePolicy returns the narrowest policy that lets a program do what obs saw it
-// do, as a policy file that explains itself, with the warnings it wrote in
-// the file (each also a "# WARNING" comment there).
+// WritePolicy returns the narrowest policy that lets a program do what
+// obs saw it do, as a policy file that explains itself, and the warnings
+// it wrote in the file (each a "# WARNING" comment there too).
 //
 // The policy is base (the embedded default when nil) with its
 // [filesystem] lists, [network] ports and unix scope, and [syscalls] lists
@@ -37,11 +37,15 @@ var SystemDirs = []string{"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/l
 // hold no date, so that the same observations give the same bytes. The
 // rules are in docs/learn.md.
 //
-// WritePolicy checks its output: it parses back with [policy.Parse] to the
-// policy it describes, or WritePolicy fails. What a policy can't express is left
-// out with a warning: a path that is not absolute, clean UTF-8, a syscall
-// not in the x86-64 table, port 0. It does not look at the filesystem:
-// whether a path is a file or a directory is learned from obs alone.
+// WritePolicy checks its output: it parses back with [policy.Parse] to
+// the policy it describes, or WritePolicy fails. What a policy can't
+// express is left out with a warning: a path that is not absolute, clean
+// UTF-8, a syscall not in the x86-64 table, port 0, listen(2) without a
+// bound port. It does not look at the filesystem: whether a path is a file
+// or a directory is learned from obs alone. Not covered: unix sockets one
+// by one (a policy can only turn the abstract scope off), UDP, and the
+// host's users (the base's [program] is kept as it is; `sockjail check`
+// runs policy.CheckHost).
 func WritePolicy(base *policy.Policy, obs *Observations, header string) (text []byte, warnings []string, err error) {
 	if base == nil {
 		base = policy.Default()
