@@ -206,7 +206,7 @@ func TestHostingBBSRecipe(t *testing.T) {
 	dir := srvDir(t, "sockjail-bbs-")
 	moved := func(s string) string { return strings.ReplaceAll(s, recipeDir, dir) }
 
-	recipe := recipeSection(t, doc, "A telnet BBS")
+	recipe, _, _ := strings.Cut(recipeSection(t, doc, "A telnet BBS"), rloginDoorsHeading)
 	policies := recipeBlocks(recipe, "toml")
 	if len(policies) != 1 {
 		t.Fatalf("docs/hosting.md's BBS recipe has %d toml blocks, want the policy alone", len(policies))

@@ -21,12 +21,12 @@ import (
 )
 
 // rloginClient starts the rlogin client on a cols x rows pty with
-// TERM=xterm, logging in to s as serverUser. It binds a privileged source
-// port, as rlogin clients do, so it runs as root (the tests do).
-func (s *interactive) rloginClient(t *testing.T, serverUser string, cols, rows int) *termtest.Term {
+// TERM=xterm, logging in to addr as serverUser. It binds a privileged
+// source port, as rlogin clients do, so it runs as root (the tests do).
+func rloginClient(t *testing.T, addr, serverUser string, cols, rows int) *termtest.Term {
 	t.Helper()
 	path := testenv.LookTool(t, "rsh-redone-rlogin")
-	host, port, _ := net.SplitHostPort(s.addr)
+	host, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(path, "-l", serverUser, "-p", port, host)
 	cmd.Env = []string{"TERM=xterm", "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
 	term, err := termtest.Start(cmd, cols, rows)
@@ -54,7 +54,7 @@ func TestRloginMenu(t *testing.T) {
 			} else {
 				s = serveInteractive(t, bin, terminal, "0", menu)
 			}
-			term := s.rloginClient(t, "bob", 100, 30)
+			term := rloginClient(t, s.addr, "bob", 100, 30)
 			t.Logf("prompt after %v", termtest.MenuLogin(t, term, interactiveWait))
 			term.Send("t\r")
 			out, err := term.Expect("tty=/dev/pts/", interactiveWait)
