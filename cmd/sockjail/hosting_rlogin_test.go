@@ -37,15 +37,7 @@ func TestHostingRloginDoors(t *testing.T) {
 	}
 	policy = strings.Replace(policy, boards, "\nallow_from = [\"127.0.0.1\"]\n", 1)
 	commands := recipeBlocks(recipe, "sh")
-	var door string
-	for _, b := range commands {
-		if strings.HasPrefix(b, "#!/bin/sh\n") {
-			door = moved(b)
-		}
-	}
-	if door == "" {
-		t.Fatal("the rlogin doors recipe has no door script")
-	}
+	door := recipeScript(t, commands, moved, "rlogin doors recipe")
 	for name, body := range map[string]string{"doors.toml": policy, "door": door} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
 			t.Fatal(err)

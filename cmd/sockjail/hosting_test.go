@@ -128,6 +128,19 @@ func TestHostingCTFRecipe(t *testing.T) {
 	}
 }
 
+// recipeScript returns the recipe's shell script (the sh block that starts
+// with #!/bin/sh), with moved applied.
+func recipeScript(t *testing.T, blocks []string, moved func(string) string, recipe string) string {
+	t.Helper()
+	for _, b := range blocks {
+		if strings.HasPrefix(b, "#!/bin/sh\n") {
+			return moved(b)
+		}
+	}
+	t.Fatalf("docs/hosting.md's %s has no script", recipe)
+	return ""
+}
+
 // recipeCheck runs the recipe's `sockjail check` command, with moved
 // applied to its words, and fails unless the policy is ok.
 func recipeCheck(t *testing.T, commands []string, moved func(string) string) {
@@ -222,15 +235,7 @@ func TestHostingBBSRecipe(t *testing.T) {
 		policy = strings.Replace(policy, r.old, r.new, 1)
 	}
 	commands := recipeBlocks(recipe, "sh")
-	var board string
-	for _, b := range commands {
-		if strings.HasPrefix(b, "#!/bin/sh\n") {
-			board = moved(b)
-		}
-	}
-	if board == "" {
-		t.Fatal("docs/hosting.md's BBS recipe has no board script")
-	}
+	board := recipeScript(t, commands, moved, "BBS recipe")
 	files := filepath.Join(dir, "files")
 	if err := os.Mkdir(files, 0o755); err != nil {
 		t.Fatal(err)
