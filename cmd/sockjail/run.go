@@ -5,12 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/sockjail/sockjail/internal/conn"
 	"github.com/sockjail/sockjail/internal/exitcode"
 	"github.com/sockjail/sockjail/internal/session"
+	"github.com/sockjail/sockjail/internal/sigcatch"
 	"github.com/sockjail/sockjail/policy"
 )
 
@@ -80,22 +80,27 @@ func serveConnection(client *conn.Conn, cfg *session.Config) int {
 	// closed ends the close at once; the first one does not, because socat
 	// sends one as soon as it has half-closed its side.
 	//
-	// signal.Notify is called in the forwarding goroutine, not here: its
-	// first call starts the runtime's signal thread and waits for it
-	// (0.2 ms here), which would delay the program's start. Until it
-	// returns a signal has its default effect, as it had during
-	// sockjail's start anyway.
+	// sigcatch, not os/signal: Notify keeps two OS threads blocked for the
+	// life of the process, which cost every connection page faults and
+	// context switches (docs/design.md, issue 18). Until Catch returns a
+	// signal has its default effect, as it had during sockjail's start.
 	// Close removes what New prepared ahead (the session's cgroup) if
 	// the program never starts.
 	defer cfg.Sandbox.Close()
 	s := session.New(client, cfg)
-	sigs := make(chan os.Signal, 4)
-	defer signal.Stop(sigs)
+	sigs, err := sigcatch.Catch(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err != nil {
+		// Without it a SIGTERM would kill sockjail before the close:
+		// refuse rather than serve without the close's guarantee.
+		return session.Refuse(client, cfg, "sandbox", "", err).ExitCode
+	}
 	go func() {
-		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 		terms := 0
-		for sig := range sigs {
-			sig := sig.(syscall.Signal)
+		for {
+			sig, err := sigs.Next()
+			if err != nil {
+				return
+			}
 			if sig == syscall.SIGTERM {
 				terms++
 				if terms > 1 && s.Closing() {
