@@ -119,9 +119,10 @@ type sessionCgroup struct {
 }
 
 // open opens what the spawner needs to place the program in the cgroup
-// (and, on v1, the OOM event). It is done when the cgroup is made, ahead
-// of the start where it can be: seven system calls less on the start's
-// path, for five descriptors a spare holds while it waits.
+// (and, on v1, the OOM event). It is done at the start, not when the
+// cgroup is made ahead: a spare cgroup waiting for the next connection
+// holds no descriptor (serve's descriptor count is the same before and
+// after a load, which TestServeLoad checks).
 func (c *sessionCgroup) open() error {
 	if c.v2 {
 		fd, err := unix.Open(c.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -426,18 +427,9 @@ func (s *Sandbox) refillCgroup() {
 // cgroupSeq numbers the session cgroups of this process, across Sandboxes.
 var cgroupSeq atomic.Uint64
 
-// newSessionCgroup makes a session cgroup, ready for a program.
 func (s *Sandbox) newSessionCgroup() (*sessionCgroup, error) {
 	name := "sockjail-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(cgroupSeq.Add(1), 10)
-	c, err := s.cg.drv.create(name, s.cg.bounds)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.open(); err != nil {
-		c.destroy()
-		return nil, err
-	}
-	return c, nil
+	return s.cg.drv.create(name, s.cg.bounds)
 }
 
 // takeCgroup returns the cgroup for a Start: the spare, or the one a
@@ -457,7 +449,14 @@ func (s *Sandbox) takeCgroup() (*sessionCgroup, error) {
 	}
 	s.cg.mu.Unlock()
 	if c == nil {
-		return s.newSessionCgroup()
+		var err error
+		if c, err = s.newSessionCgroup(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.open(); err != nil {
+		c.destroy()
+		return nil, err
 	}
 	return c, nil
 }
