@@ -22,6 +22,11 @@ type keyDef struct {
 	// one-element-per-line lists; nil for keys that are not lists. A list
 	// key's format joins them on one line (formatList).
 	elems func(p *Policy) []string
+	// implicit reports that p's value of the key was not written by its
+	// file and that writing it would change what the policy does (an
+	// explicit proc or session bound is enforced strictly); nil for keys
+	// whose meaning doesn't depend on being written.
+	implicit func(p *Policy) bool
 }
 
 // tableDef describes one table of the schema.
@@ -503,6 +508,7 @@ func explicitBoolKey(path, doc string, field, explicit func(*Policy) *bool) keyD
 		}
 		parse(p, v, c)
 	}
+	k.implicit = func(p *Policy) bool { return !*explicit(p) }
 	return k
 }
 
@@ -565,6 +571,17 @@ func limitKey(path, typ, doc string, u limitUnit, field func(*Policy) *Limit) ke
 			}
 		},
 		format: func(p *Policy) string { return formatLimit(*field(p), u) },
+		implicit: func(p *Policy) bool {
+			switch path {
+			case "limits.memory":
+				return !p.Limits.Written.Memory
+			case "limits.tasks":
+				return !p.Limits.Written.Tasks
+			case "limits.cpu_quota":
+				return !p.Limits.Written.CPUQuota
+			}
+			return false
+		},
 	}
 }
 

@@ -25,6 +25,12 @@ type Comments struct {
 	// the lines written above it. A list with a commented element is
 	// written one element per line.
 	Keys map[string][]string
+	// KeepImplicit writes the keys whose value p's file did not write and
+	// whose meaning changes once written (filesystem.proc, terminal.pty,
+	// and the session bounds memory, tasks and cpu_quota, which a written
+	// key enforces even where sockjail can't make a cgroup) as comments,
+	// so that the file read back keeps them implicit.
+	KeepImplicit bool
 }
 
 // MarshalCommented returns what Marshal does, with comments: c.Header
@@ -39,6 +45,44 @@ func (p *Policy) MarshalCommented(c Comments) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A key is left implicit only where reading the file back gives it
+	// the same value (a proc = false set by a caller, say, is written):
+	// read it back and write again those keys that came out differently.
+	implicit := map[string]bool{}
+	if c.KeepImplicit {
+		for _, k := range keys {
+			if k.implicit != nil && k.implicit(p) {
+				implicit[k.path] = true
+			}
+		}
+	}
+	for {
+		text := p.marshal(c, commentedLists, implicit)
+		// A file too large to read back is refused by Parse whatever
+		// its keys say: return it as it is, for the caller to report.
+		if len(implicit) == 0 || len(text) > MaxFileSize {
+			return text, nil
+		}
+		back, err := Parse("", text)
+		if err != nil {
+			return nil, fmt.Errorf("reading back the policy with implicit keys: %w", err)
+		}
+		changed := false
+		for path := range implicit {
+			if k := keyIndex[path]; k.format(back) != k.format(p) {
+				delete(implicit, path)
+				changed = true
+			}
+		}
+		if !changed {
+			return text, nil
+		}
+	}
+}
+
+// marshal writes p with c's comments, the lists in commentedLists one
+// element per line, and the keys in implicit as comments.
+func (p *Policy) marshal(c Comments, commentedLists, implicit map[string]bool) []byte {
 	var b strings.Builder
 	writeComment(&b, "", c.Header)
 	cur := ""
@@ -51,6 +95,10 @@ func (p *Policy) MarshalCommented(c Comments) ([]byte, error) {
 			cur = t
 		}
 		writeComment(&b, "", c.Keys[k.path])
+		if implicit[k.path] {
+			b.WriteString("# " + name + " = " + k.format(p) + "  (left implicit: see docs/policy.md)\n")
+			continue
+		}
 		if !commentedLists[k.path] {
 			b.WriteString(name + " = " + k.format(p) + "\n")
 			continue
@@ -62,7 +110,7 @@ func (p *Policy) MarshalCommented(c Comments) ([]byte, error) {
 		}
 		b.WriteString("]\n")
 	}
-	return []byte(b.String()), nil
+	return []byte(b.String())
 }
 
 // check reports a comment for a key or element that doesn't exist, and

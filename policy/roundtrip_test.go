@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -24,5 +25,50 @@ func TestDefaultRoundTrip(t *testing.T) {
 	}
 	if p.Hash() != q.Hash() {
 		t.Errorf("hash changed: %s != %s", p.Hash(), q.Hash())
+	}
+}
+
+// TestMarshalKeepImplicit: with KeepImplicit, the keys a file left to their
+// host-dependent defaults are written as comments, so the file read back
+// still leaves them implicit (an unprivileged run without a cgroup then
+// logs what it skipped instead of refusing); written keys stay written.
+func TestMarshalKeepImplicit(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		set       func(*Policy) // a change made by a caller, not the file
+		want      SessionBounds
+		proc      bool
+	}{
+		{"default", "version = 1\n", nil, SessionBounds{}, false},
+		{"written", "version = 1\n[limits]\nmemory = \"256MiB\"\ntasks = 64\n[filesystem]\nproc = true\n", nil, SessionBounds{Memory: true, Tasks: true}, true},
+		// Left implicit, proc would read back true: it is written.
+		{"changed by a caller", "version = 1\n", func(p *Policy) { p.Filesystem.Proc = false }, SessionBounds{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse("in.toml", []byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.set != nil {
+				tc.set(p)
+			}
+			text, err := p.MarshalCommented(Comments{KeepImplicit: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := Parse("out.toml", text)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			if !q.Equal(p) {
+				t.Errorf("read back differs:\n%s", text)
+			}
+			if q.Limits.Written != tc.want || q.Filesystem.ProcExplicit != tc.proc {
+				t.Errorf("read back: written %+v, proc explicit %v; want %+v, %v\n%s", q.Limits.Written, q.Filesystem.ProcExplicit, tc.want, tc.proc, text)
+			}
+			if plain, _ := p.Marshal(); bytes.Contains(plain, []byte("left implicit")) {
+				t.Errorf("Marshal comments out keys")
+			}
+		})
 	}
 }

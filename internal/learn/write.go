@@ -58,7 +58,10 @@ func WritePolicy(base *policy.Policy, obs *Observations, header string) (text []
 		sorted:   sortedKeys(obs.Paths),
 		base:     base,
 		p:        base.Clone(),
-		comments: policy.Comments{Keys: map[string][]string{}},
+		// The base's host-dependent defaults stay implicit: a learned
+		// policy written from the default must run where the default
+		// does (unprivileged, without a cgroup), not refuse there.
+		comments: policy.Comments{Keys: map[string][]string{}, KeepImplicit: true},
 	}
 	w.p.Enforce = policy.EnforceStrict
 	w.header(header)
