@@ -54,10 +54,10 @@ func WritePolicy(base *policy.Policy, obs *Observations, header string) (text []
 		obs = &Observations{}
 	}
 	w := &writer{
-		obs:      obs,
-		sorted:   sortedKeys(obs.Paths),
-		base:     base,
-		p:        base.Clone(),
+		obs:    obs,
+		sorted: sortedKeys(obs.Paths),
+		base:   base,
+		p:      base.Clone(),
 		// The base's host-dependent defaults stay implicit: a learned
 		// policy written from the default must run where the default
 		// does (unprivileged, without a cgroup), not refuse there.
