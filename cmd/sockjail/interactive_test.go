@@ -146,14 +146,7 @@ func (s *interactive) telnet(t *testing.T, cols, rows int) *termtest.Term {
 	t.Helper()
 	telnetPath := testenv.LookTool(t, "telnet")
 	host, port, _ := net.SplitHostPort(s.addr)
-	cmd := exec.Command(telnetPath, host, port)
-	cmd.Env = []string{"TERM=xterm", "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
-	term, err := termtest.Start(cmd, cols, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(term.Close)
-	return term
+	return termtest.Client(t, telnetPath, cols, rows, host, port)
 }
 
 // serveMenu runs `sockjail serve` on a fresh port with the menu under

@@ -7,7 +7,6 @@ package main
 
 import (
 	"net"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,14 +26,7 @@ func rloginClient(t *testing.T, addr, serverUser string, cols, rows int) *termte
 	t.Helper()
 	path := testenv.LookTool(t, "rsh-redone-rlogin")
 	host, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(path, "-l", serverUser, "-p", port, host)
-	cmd.Env = []string{"TERM=xterm", "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
-	term, err := termtest.Start(cmd, cols, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(term.Close)
-	return term
+	return termtest.Client(t, path, cols, rows, "-l", serverUser, "-p", port, host)
 }
 
 // TestRloginMenu logs into the menu with the real rlogin client, through

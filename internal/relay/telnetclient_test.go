@@ -2,7 +2,6 @@ package relay
 
 import (
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,13 +23,7 @@ func telnetSession(t *testing.T, cfg Config, cols, rows int, argv ...string) (*t
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec.Command(telnetPath, "127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-	cmd.Env = []string{"TERM=xterm", "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
-	term, err := termtest.Start(cmd, cols, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(term.Close)
+	term := termtest.Client(t, telnetPath, cols, rows, "127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	conn, err := ln.AcceptTCP()
 	if err != nil {
 		t.Fatal(err)

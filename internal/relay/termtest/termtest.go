@@ -55,6 +55,22 @@ func Start(cmd *exec.Cmd, cols, rows int) (*Term, error) {
 	return t, nil
 }
 
+// Client starts the terminal client tool (a path) with args on a pty of
+// cols x rows, as a user at an xterm would: TERM=xterm, a PATH and a HOME
+// of its own, nothing else of the test's environment. It is closed when
+// the test ends.
+func Client(t testing.TB, tool string, cols, rows int, args ...string) *Term {
+	t.Helper()
+	cmd := exec.Command(tool, args...)
+	cmd.Env = []string{"TERM=xterm", "PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
+	term, err := Start(cmd, cols, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(term.Close)
+	return term
+}
+
 // Send types s.
 func (t *Term) Send(s string) error {
 	_, err := t.ptm.Write([]byte(s))
