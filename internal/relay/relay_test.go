@@ -179,20 +179,18 @@ func (s *session) read(buf []byte, deadline time.Time) (int, error) {
 // readAll reads until EOF.
 func (s *session) readAll() []byte {
 	s.t.Helper()
-	var got []byte
-	buf := make([]byte, 4096)
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		n, err := s.read(buf, deadline)
-		got = append(got, buf[:n]...)
-		if err == io.EOF {
-			return got
-		}
-		if err != nil {
-			s.t.Fatalf("reading to EOF: %v (got %q)", err, got)
-		}
+	got, err := io.ReadAll(readerFunc(func(p []byte) (int, error) { return s.read(p, deadline) }))
+	if err != nil {
+		s.t.Fatalf("reading to EOF: %v (got %q)", err, got)
 	}
+	return got
 }
+
+// readerFunc is an io.Reader made of a function.
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // wait returns Run's result and closes the server side of the connection,
 // as the session's flush-then-close would.
