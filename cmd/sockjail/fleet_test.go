@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -474,28 +475,47 @@ func TestFleetHAProxy(t *testing.T) {
 	}
 	b2.proc.cmd.Process.Signal(syscall.SIGKILL)
 	b2.proc.exitCode(30 * time.Second)
-	lost, kept, survived := 0, 0, 0
+	killed := time.Now()
+	// b2's sessions end with it: each connection closes, with nothing
+	// more from the program, while the client sends nothing. Their end
+	// is asynchronous: the kernel kills each session's PID namespace
+	// when its init gets the parent-death signal, milliseconds after
+	// b2's exit is reported on a busy host (up to 20 ms measured with two
+	// CPU spinners), so a client that wrote at once could still get an
+	// answer; asserting that none does failed in about half the runs
+	// under CI's load. The sessions on the other backends go on.
+	lost, kept := 0, 0
+	var slowest time.Duration
 	for _, s := range sessions {
+		if s.backend != b2.name {
+			continue
+		}
+		s.c.SetReadDeadline(killed.Add(20 * time.Second))
+		rest, err := io.ReadAll(s.c)
+		s.c.Close()
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			t.Errorf("a session on b2 is still open 20 s after b2 was killed (read %q)", rest)
+		case len(rest) > 0:
+			t.Errorf("a session on b2 sent %q after b2 was killed", rest)
+		default:
+			lost++
+			slowest = max(slowest, time.Since(killed))
+		}
+	}
+	for _, s := range sessions {
+		if s.backend == b2.name {
+			continue
+		}
 		io.WriteString(s.c, "x\n")
 		s.c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		rest, _ := io.ReadAll(s.c)
 		s.c.Close()
-		switch {
-		case string(rest) == "bye x\n" && s.backend != b2.name:
-			kept++
-		case string(rest) != "bye x\n" && s.backend == b2.name:
-			lost++
-		case s.backend == b2.name:
-			// Known issue, open (issue 16's note): since 4326d0e, in
-			// about half the runs one of b2's sessions still answers
-			// after b2's SIGKILL, which a plain serve doesn't show;
-			// the cause is not found yet. Logged, not failed, so the
-			// rest of this test keeps guarding the fleet.
-			survived++
-			t.Logf("KNOWN ISSUE: session on b2 answered %q after b2 was killed", rest)
-		default:
+		if string(rest) != "bye x\n" {
 			t.Errorf("session on %s: answer %q after b2 was killed", s.backend, rest)
+			continue
 		}
+		kept++
 	}
 	fl.waitStatus(b2.name, "DOWN", 10*time.Second)
 	before := fl.stats()[b2.name]["stot"]
@@ -509,7 +529,7 @@ func TestFleetHAProxy(t *testing.T) {
 	if lost == 0 {
 		t.Errorf("no session of b2 was lost with it")
 	}
-	t.Logf("SIGKILL of b2: %d live sessions lost with it (%d survived, known issue), %d on the others kept; then 200 connections: %v", lost, survived, kept, r.byBackend)
+	t.Logf("SIGKILL of b2: %d live sessions lost with it (the last closed %v after b2's exit), %d on the others kept; then 200 connections: %v", lost, slowest.Round(time.Microsecond), kept, r.byBackend)
 
 	// 5. Health checks started no program: every session log line is a
 	// client's, the served count equals the session lines, and the LOCAL
