@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,6 +74,42 @@ func sessionCgroupDirs(t *testing.T, s *Sandbox) []string {
 		}
 	}
 	return out
+}
+
+// TestCgroupSetupFailureEndsTheProgram: with v1 cgroups the program's
+// process starts before the namespace's init mounts /tmp and /proc, so that
+// its moves into the session's cgroups overlap the mounts
+// (sj_early_program in spawn_linux.c). When a mount fails, Start reports
+// that step, and the program's process, already running, dies with the
+// init: no cgroup of the session is left (a live process in it would keep
+// it), and the next Start works.
+func TestCgroupSetupFailureEndsTheProgram(t *testing.T) {
+	drv := requireSessionCgroups(t)
+	s := mustNew(t, boundsPolicy(t, 64<<20, 32, 100), []string{"/bin/true"}, Options{})
+	if !s.ns.init || len(s.tmpMounts) == 0 {
+		testenv.SkipOrFail(t, "no PID namespace with a private /tmp here")
+	}
+	t.Logf("early program start: %v", drv.version() == CgroupV1)
+	good := s.tmpOpts
+	rebuild := func(opts string) {
+		s.tmpOpts = opts
+		s.tmpl.free()
+		s.buildTemplate()
+	}
+	// tmpfs refuses a size it can't parse: the init's mount of /tmp fails.
+	rebuild("size=unparsable")
+	_, err := s.Start(StartConfig{Stdin: -1, Stdout: -1, Stderr: -1})
+	var se *StartError
+	if !errors.As(err, &se) || se.Step != "mount_tmp" || se.Errno != syscall.EINVAL {
+		t.Fatalf("Start with a failing /tmp mount: %v, want the mount_tmp step and EINVAL", err)
+	}
+	if left := sessionCgroupDirs(t, s); len(left) > 0 {
+		t.Errorf("the failed session left cgroups %v", left)
+	}
+	rebuild(good)
+	if r := runIn(t, s, "", nil); r.exit != (Exit{}) {
+		t.Errorf("the next session: %+v, stderr %q", r.exit, r.stderr)
+	}
 }
 
 func TestCgroupPlacesTheProgram(t *testing.T) {

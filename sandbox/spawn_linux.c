@@ -25,6 +25,7 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -323,6 +324,31 @@ static void sj_trace(struct sj_spawn *s, int errfd)
 	}
 }
 
+/* sj_early_program reports whether the program's process starts before A
+ * mounts the namespace's filesystems: in init mode with v1 cgroups, so that
+ * its moves into the session's cgroups (each v1 migration takes the
+ * kernel's cgroup_threadgroup_rwsem for writing, about 0.2 ms for four)
+ * overlap A's mounts instead of following them. It then waits for
+ * setup_done before it goes on. */
+static int sj_early_program(const struct sj_spawn *s)
+{
+	return s->init && s->ncgprocs > 0;
+}
+
+/* sj_await_setup waits until A has set *flag (sj_setup_done). The two
+ * share memory (CLONE_VM), so a private futex on the flag is enough. */
+static void sj_await_setup(int *flag)
+{
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+		sj_sys4(SYS_futex, flag, FUTEX_WAIT_PRIVATE, 0, NULL);
+}
+
+static void sj_setup_done(int *flag)
+{
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+	sj_sys3(SYS_futex, flag, FUTEX_WAKE_PRIVATE, 1);
+}
+
 /* sj_program turns the current (single-threaded) child into the confined
  * program. It never returns. The order matters: rlimits and the bounding set
  * need privilege, so they come before the uid change; no_new_privs before
@@ -339,6 +365,8 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 	for (int i = 0; i < s->ncgprocs; i++)
 		if ((r = sj_sys3(SYS_write, s->cgprocs[i], "0", 1)) < 0)
 			sj_fail(errfd, SJ_STEP_CGROUP, r);
+	if (sj_early_program(s))
+		sj_await_setup(&s->setup_done);
 
 	if (errfd < 3) {
 		if ((r = sj_sys3(SYS_fcntl, errfd, F_DUPFD_CLOEXEC, 3)) < 0)
@@ -545,7 +573,8 @@ static int sj_first(void *arg)
 {
 	struct sj_spawn *s = arg;
 	int errfd = s->child_errfd, stfd = s->child_stfd;
-	long r;
+	int early = sj_early_program(s);
+	long r, pid = -1;
 
 	sj_reset_signals();
 	/* The namespace (or the program) dies with sockjail. A shares
@@ -564,6 +593,15 @@ static int sj_first(void *arg)
 			sj_fail(errfd, SJ_STEP_UID_MAP, r);
 		if ((r = sj_write_file("/proc/self/gid_map", s->gid_map)) < 0)
 			sj_fail(errfd, SJ_STEP_GID_MAP, r);
+	}
+	/* With v1 cgroups the program's process starts now, on the lower part
+	 * of A's stack, and joins its cgroups while A mounts; it waits for
+	 * setup_done before anything else (sj_early_program). Should A fail
+	 * below, it dies with A: A is its PID namespace's init. */
+	if (early) {
+		pid = clone(sj_program_entry, (char *)s->stack + SJ_STACK_B, CLONE_VM | SIGCHLD, s);
+		if (pid < 0)
+			sj_fail(errfd, SJ_STEP_FORK_PROGRAM, -EAGAIN);
 	}
 	if (s->clone_flags & CLONE_NEWNS) {
 		/* Keep our tmpfs mounts from propagating back to the host. */
@@ -588,11 +626,16 @@ static int sj_first(void *arg)
 	 * root, A has another uid; in a user namespace A holds every
 	 * capability there and the program none, and the kernel refuses a
 	 * tracer whose permitted set is not a superset of the tracee's. */
-	/* B runs on the lower part of A's stack while A is suspended
-	 * (CLONE_VFORK) until B's execve or exit. */
+	if (early) {
+		/* Nothing of s is read after this: sockjail frees it once the
+		 * program's execve closed the error pipe. */
+		sj_setup_done(&s->setup_done);
+		sj_init(pid, stfd);
+	}
+	/* Otherwise B starts now, on the lower part of A's stack, while A is
+	 * suspended (CLONE_VFORK) until B's execve or exit. */
 	{
 		char *stack_b = (char *)s->stack;
-		long pid;
 		if (s->cgroup_fd >= 0) {
 			pid = sj_clone_into(sj_program_entry, s, stack_b, SJ_STACK_B,
 					    CLONE_VM | CLONE_VFORK, s->cgroup_fd, NULL);
@@ -636,6 +679,7 @@ int sj_spawn(struct sj_spawn *s)
 	s->stack = stack;
 	s->child_errfd = errp[1];
 	s->child_stfd = stp[1];
+	s->setup_done = 0;
 	flags = CLONE_VM | CLONE_PIDFD | SIGCHLD | (int)s->clone_flags;
 	if (!s->init && s->trace_sock < 0)
 		/* The program itself: this thread waits until its execve, as

@@ -108,6 +108,10 @@ struct sj_spawn {
 
 	/* Set by sj_spawn for the children: the write ends of the pipes. */
 	int child_errfd, child_stfd;
+	/* Init mode with v1 cgroups: A sets it to 1 once the namespace's
+	 * mounts are in place; the program's process, started before them,
+	 * waits for it (sj_first). */
+	int setup_done;
 
 	/* Outputs. */
 	void *stack;   /* init mode: A's stack, to free with sj_free_stack once A is reaped */
