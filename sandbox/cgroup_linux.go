@@ -118,11 +118,12 @@ type sessionCgroup struct {
 	memDir, cpuDir, acctDir string
 }
 
-// open opens what the spawner needs to place the program in the cgroup
-// (and, on v1, the OOM event). It is done at the start, not when the
-// cgroup is made ahead: a spare cgroup waiting for the next connection
-// holds no descriptor (serve's descriptor count is the same before and
-// after a load, which TestServeLoad checks).
+// open opens what the spawner needs to place the program in the cgroup.
+// It is done at the start, not when the cgroup is made ahead: a spare
+// cgroup waiting for the next connection holds no descriptor (serve's
+// descriptor count is the same before and after a load, which
+// TestServeLoad checks). The v1 OOM event is registered later, while the
+// program's process sets up (watchOOM).
 func (c *sessionCgroup) open() error {
 	if c.v2 {
 		fd, err := unix.Open(c.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -138,9 +139,6 @@ func (c *sessionCgroup) open() error {
 			return fmt.Errorf("sockjail: opening the session's cgroup: %w", err)
 		}
 		c.procs = append(c.procs, fd)
-	}
-	if c.memDir != "" {
-		return c.registerOOMEvent(c.memDir)
 	}
 	return nil
 }
@@ -478,6 +476,17 @@ func (s *Sandbox) closeCgroups() {
 	s.cg.refills.Wait()
 }
 
+// registerOOM asks the kernel to signal the session's OOM event (v1; v2
+// has memory.oom.group). Start calls it while the program's process sets
+// up, off the path to the program's start: watchOOM then catches an OOM
+// kill that came before it.
+func (c *sessionCgroup) registerOOM() error {
+	if c.v2 || c.memDir == "" {
+		return nil
+	}
+	return c.registerOOMEvent(c.memDir)
+}
+
 // watchOOM makes an OOM kill in the session's cgroup end the whole
 // session (v1; v2 has memory.oom.group).
 func (p *Process) watchOOM(c *sessionCgroup) {
@@ -486,20 +495,29 @@ func (p *Process) watchOOM(c *sessionCgroup) {
 	}
 	go func() {
 		var b [8]byte
-		for {
+		// The event was registered after the program's process joined
+		// the cgroup: look once for a kill it could not see.
+		for !p.oomKill(c) {
 			if _, err := c.oom.Read(b[:]); err != nil {
 				return // closed at the session's end
 			}
-			// The event also fires when the cgroup is removed.
-			if readKeyed(c.fs, c.memDir+"/memory.oom_control", "oom_kill") > 0 {
-				p.mu.Lock()
-				p.oomKilled = true
-				p.mu.Unlock()
-				p.KillTree()
-				return
-			}
+			// The event also fires when the cgroup is removed; oomKill
+			// tells the two apart.
 		}
 	}()
+}
+
+// oomKill reports whether the OOM killer acted in the session's memory
+// cgroup, and if so ends the whole session.
+func (p *Process) oomKill(c *sessionCgroup) bool {
+	if readKeyed(c.fs, c.memDir+"/memory.oom_control", "oom_kill") == 0 {
+		return false
+	}
+	p.mu.Lock()
+	p.oomKilled = true
+	p.mu.Unlock()
+	p.KillTree()
+	return true
 }
 
 // readUint reads a file holding one number; 0 when it can't.

@@ -328,6 +328,17 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	if p.init {
 		p.status = newPollFile(int(c.status_fd), "status")
 	}
+	if p.cg != nil {
+		// The child sets up meanwhile (the mounts, the program's move
+		// into its cgroups): registering here keeps this off the path
+		// to the program's start.
+		if err := p.cg.registerOOM(); err != nil {
+			p.KillTree()
+			p.Wait()
+			p.closeFiles()
+			return fail(err)
+		}
+	}
 	if trace != nil {
 		// The program's execve waits for the supervisor: hand it the
 		// listener before waiting for the execve. With none, the child

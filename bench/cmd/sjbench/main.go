@@ -65,7 +65,7 @@ func mainErr() int {
 		rounds      = flag.Int("rounds", 3, "rounds the connections are split over; target order rotates each round")
 		conc        = flag.Int("c", 16, "the high concurrency")
 		only        = flag.String("targets", "", "comma-separated targets to measure (default: all installed); bare is always included")
-		phases      = flag.String("phases", "latency,close,throughput,rss,idle", "measurements to take, in this order")
+		phases      = flag.String("phases", "latency,paired,close,throughput,rss,idle", "measurements to take, in this order")
 		replyMiB    = flag.Int64("reply-mib", 100, "size of the large reply in MiB")
 		idle        = flag.Int("idle", 500, "open idle connections for serve's memory per connection")
 		sjPath      = flag.String("sockjail", "", "the sockjail binary to measure (default: build ./cmd/sockjail)")
@@ -241,6 +241,8 @@ func (b *bench) runPhases(phases []string) error {
 		switch ph {
 		case "latency":
 			b.latency()
+		case "paired":
+			b.paired()
 		case "close":
 			b.closeLatency()
 		case "throughput":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,8 +13,13 @@ import (
 // startAll starts prog under every live target and returns the instances
 // by target name; a target that fails to start is skipped from then on.
 func (b *bench) startAll(prog []string, warm func(*instance) error) map[string]*instance {
+	return b.startTargets(b.live(0), prog, warm)
+}
+
+// startTargets is startAll for the given targets only.
+func (b *bench) startTargets(ts []*target, prog []string, warm func(*instance) error) map[string]*instance {
 	ins := map[string]*instance{}
-	for _, t := range b.live(0) {
+	for _, t := range ts {
 		in, err := b.start(t, prog, nil, b.cfg.ServePolicy)
 		if err != nil {
 			b.skip(t, err.Error())
@@ -95,6 +101,73 @@ func (b *bench) latency() {
 		if kib, err := procStatusKiB(in.cmd.Process.Pid, "VmHWM"); err == nil {
 			b.res.ServePeakKiB = kib
 		}
+	}
+}
+
+// paired measures what each variant of sockjail run (-run-policy, -run-bin,
+// -run-env) adds to sockjail-run's connect-to-EOF at concurrency 1: one
+// connection of each in turn, the order alternating, b.cfg.N pairs per
+// variant, and the median of the per-pair differences. A shared machine's
+// drift moves whole rounds of the latency phase by milliseconds, more than
+// the differences a variant is there to show (the session cgroup's few
+// tenths of a millisecond); within a pair it cancels out.
+func (b *bench) paired() {
+	var base *target
+	var variants []*target
+	for _, t := range b.live(0) {
+		switch {
+		case t.Name == "sockjail-run":
+			base = t
+		case t.runVariant():
+			variants = append(variants, t)
+		}
+	}
+	if base == nil || len(variants) == 0 {
+		logf("paired: nothing to pair (sockjail-run and a -run-policy, -run-bin or -run-env variant)")
+		return
+	}
+	logf("paired: static hello, %d pairs per variant, each against sockjail-run", b.cfg.N)
+	check := expectReply("Hello World\n")
+	ins := b.startTargets(append([]*target{base}, variants...), []string{filepath.Join(b.bin, "hello")}, b.warmLoad(check))
+	defer stopAll(ins)
+	against := ins[base.Name]
+	if against == nil {
+		return
+	}
+	buf := make([]byte, 64<<10)
+	one := func(in *instance) (float64, error) {
+		s, err := fetch(in.port, buf, nil)
+		if err == nil {
+			err = check(s)
+		}
+		return s.latency(), err
+	}
+	for _, v := range variants {
+		in := ins[v.Name]
+		if in == nil {
+			continue
+		}
+		pr := b.res.paired(v, base)
+		for i := 0; i < b.cfg.N; i++ {
+			var lb, lv float64
+			var eb, ev error
+			if i%2 == 0 {
+				lb, eb = one(against)
+				lv, ev = one(in)
+			} else {
+				lv, ev = one(in)
+				lb, eb = one(against)
+			}
+			if err := errors.Join(eb, ev); err != nil {
+				pr.Errors++
+				if pr.FirstError == "" {
+					pr.FirstError = err.Error()
+				}
+				continue
+			}
+			pr.diffs = append(pr.diffs, lv-lb)
+		}
+		logf("  %-15s %+.3f ms per connection (median of %d pairs)", v.Name, median(pr.diffs), len(pr.diffs))
 	}
 }
 

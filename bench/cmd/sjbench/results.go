@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -34,6 +35,7 @@ type Results struct {
 	Close      []*CloseResult      `json:"close_latency"`
 	Throughput []*ThroughputResult `json:"throughput"`
 	PeakRSS    []*RSSResult        `json:"peak_rss"`
+	Paired     []*PairedResult     `json:"paired"`
 	// ServePeakKiB is sockjail serve's VmHWM after the latency phase.
 	ServePeakKiB int64       `json:"serve_peak_kib,omitempty"`
 	ServeIdle    *IdleResult `json:"serve_idle,omitempty"`
@@ -86,6 +88,22 @@ type TargetResult struct {
 	cpuConns         int
 	usage            syscall.Rusage
 	usageConns       int
+}
+
+// PairedResult is what a variant of sockjail run adds to Against's
+// connect-to-EOF, from connections made in pairs (the paired phase).
+type PairedResult struct {
+	Name    string `json:"name"`
+	Against string `json:"against"`
+	// Diff summarizes the per-pair differences (variant minus Against),
+	// in ms; its P50 is the figure to read.
+	Diff       Summary `json:"diff_ms"`
+	P25        float64 `json:"diff_p25_ms"`
+	P75        float64 `json:"diff_p75_ms"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+
+	diffs []float64
 }
 
 // UsagePerConn is the rusage of a launcher divided by the connections it
@@ -196,6 +214,7 @@ func (x *TargetResult) name() string     { return x.Name }
 func (x *CloseResult) name() string      { return x.Name }
 func (x *ThroughputResult) name() string { return x.Name }
 func (x *RSSResult) name() string        { return x.Name }
+func (x *PairedResult) name() string     { return x.Name }
 
 // entry returns the result in list named like t, appending the one made by
 // fresh when there is none yet.
@@ -220,6 +239,10 @@ func (r *Results) close(t *target) *CloseResult {
 
 func (r *Results) throughput(t *target) *ThroughputResult {
 	return entry(&r.Throughput, t, func() *ThroughputResult { return &ThroughputResult{Name: t.Name} })
+}
+
+func (r *Results) paired(t, against *target) *PairedResult {
+	return entry(&r.Paired, t, func() *PairedResult { return &PairedResult{Name: t.Name, Against: against.Name} })
 }
 
 func (r *Results) rss(t *target) *RSSResult {
@@ -282,6 +305,14 @@ func (r *Results) finish(b *bench) {
 			}
 		}
 	}
+	for _, p := range r.Paired {
+		p.Diff = summarize(p.diffs)
+		if len(p.diffs) > 0 {
+			sorted := append([]float64(nil), p.diffs...)
+			sort.Float64s(sorted)
+			p.P25, p.P75 = percentile(sorted, 25), percentile(sorted, 75)
+		}
+	}
 	for _, c := range r.Close {
 		c.ExitToEOF = summarize(c.exitToEOF)
 		c.DataToEOF = summarize(c.dataToEOF)
@@ -340,6 +371,16 @@ func (r *Results) print(w io.Writer) {
 	c := r.Config
 	if r.hasLatency() {
 		r.printLatency(w)
+	}
+	if len(r.Paired) > 0 {
+		fmt.Fprintf(w, "\nPaired with sockjail-run, static C hello, connect to EOF: one connection of each in turn, %d pairs per variant; what the variant adds per connection\n", c.N)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "variant\tmedian diff ms\tp25 ms\tp75 ms\tpairs\terrors\t\n")
+		for _, x := range r.Paired {
+			fmt.Fprintf(tw, "%s\t%+.3f\t%+.3f\t%+.3f\t%d\t%d\t\n", x.Name, x.Diff.P50, x.P25, x.P75, x.Diff.N, x.Errors)
+		}
+		tw.Flush()
+		printErrors(w, r.Paired, func(x *PairedResult) (string, string) { return x.Name, x.FirstError })
 	}
 	if len(r.Close) > 0 {
 		fmt.Fprintf(w, "\nClose latency, program exit to client EOF (exitstamp.c), %d connections per target\n", c.CloseN)

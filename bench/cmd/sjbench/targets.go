@@ -82,6 +82,17 @@ func allTargets() []*target {
 	}
 }
 
+// runVariant reports whether t is a variant of sockjail-run (-run-policy,
+// -run-bin, -run-env), which the paired phase measures against it.
+func (t *target) runVariant() bool {
+	for _, prefix := range []string{"run:", "run-bin:", "run-env:"} {
+		if strings.HasPrefix(t.Name, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // runVariant is `sockjail run --policy file`, for -run-policy.
 func runVariant(name, file string) *target {
 	return &target{
