@@ -105,9 +105,6 @@ type sessionCgroup struct {
 	// idle are the names under which dirs may be parked for a later
 	// session with the same bounds ("": always removed); v1 only.
 	idle []string
-	// procs are open cgroup.procs files (v1): the program writes itself
-	// into each before anything else.
-	procs []int
 	// dirFD is the cgroup's directory (v2), for CLONE_INTO_CGROUP.
 	dirFD int
 	// oom is signalled by the kernel when the OOM killer acted in the
@@ -118,37 +115,41 @@ type sessionCgroup struct {
 	memDir, cpuDir, acctDir string
 }
 
-// open opens what the spawner needs to place the program in the cgroup.
-// It is done at the start, not when the cgroup is made ahead: a spare
-// cgroup waiting for the next connection holds no descriptor (serve's
-// descriptor count is the same before and after a load, which
-// TestServeLoad checks). The v1 OOM event is registered later, while the
-// program's process sets up (watchOOM).
+// open opens what the spawner needs to place the program in the cgroup
+// (v2: the directory, for CLONE_INTO_CGROUP). It is done at the start, not
+// when the cgroup is made ahead: a spare cgroup waiting for the next
+// connection holds no descriptor (serve's descriptor count is the same
+// before and after a load, which TestServeLoad checks). On v1 the
+// program's process opens each cgroup.procs itself (procsFiles), while the
+// namespace's init mounts; the OOM event is registered while it does
+// (registerOOM).
 func (c *sessionCgroup) open() error {
-	if c.v2 {
-		fd, err := unix.Open(c.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("sockjail: opening the session's cgroup: %w", err)
-		}
-		c.dirFD = fd
+	if !c.v2 {
 		return nil
 	}
-	for _, dir := range c.dirs {
-		fd, err := unix.Open(filepath.Join(dir, "cgroup.procs"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("sockjail: opening the session's cgroup: %w", err)
-		}
-		c.procs = append(c.procs, fd)
+	fd, err := unix.Open(c.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sockjail: opening the session's cgroup: %w", err)
 	}
+	c.dirFD = fd
 	return nil
+}
+
+// procsFiles lists the cgroup.procs files the program's process writes
+// itself into before anything else (v1; none on v2).
+func (c *sessionCgroup) procsFiles() []string {
+	if c.v2 {
+		return nil
+	}
+	files := make([]string, len(c.dirs))
+	for i, dir := range c.dirs {
+		files[i] = filepath.Join(dir, "cgroup.procs")
+	}
+	return files
 }
 
 // closeFDs closes the descriptors only the start needs.
 func (c *sessionCgroup) closeFDs() {
-	for _, fd := range c.procs {
-		unix.Close(fd)
-	}
-	c.procs = nil
 	if c.dirFD > 0 {
 		unix.Close(c.dirFD)
 		c.dirFD = -1

@@ -361,10 +361,19 @@ static void __attribute__((noreturn)) sj_program(struct sj_spawn *s, int errfd)
 	const char *exec_path;
 
 	/* v1: join the session's cgroups before anything else, so that all
-	 * the program allocates, kernel memory included, is charged there. */
-	for (int i = 0; i < s->ncgprocs; i++)
-		if ((r = sj_sys3(SYS_write, s->cgprocs[i], "0", 1)) < 0)
+	 * the program allocates, kernel memory included, is charged there.
+	 * Opening the files here rather than in sockjail takes them off the
+	 * path to the program's start: in init mode this runs while A
+	 * mounts (sj_early_program). */
+	for (int i = 0; i < s->ncgprocs; i++) {
+		long fd = sj_sys4(SYS_openat, AT_FDCWD, s->cgprocs[i], O_WRONLY | O_CLOEXEC, 0);
+		if (fd < 0)
+			sj_fail(errfd, SJ_STEP_CGROUP, fd);
+		r = sj_sys3(SYS_write, fd, "0", 1);
+		sj_sys1(SYS_close, fd);
+		if (r < 0)
 			sj_fail(errfd, SJ_STEP_CGROUP, r);
+	}
 	if (sj_early_program(s))
 		sj_await_setup(&s->setup_done);
 

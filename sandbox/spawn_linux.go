@@ -291,10 +291,13 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 		if cg.dirFD >= 0 {
 			c.cgroup_fd = C.int(cg.dirFD)
 		}
-		for i, fd := range cg.procs {
-			c.cgprocs[i] = C.int(fd)
+		files := cg.procsFiles()
+		for i, f := range files {
+			cf := C.CString(f)
+			defer C.free(unsafe.Pointer(cf))
+			c.cgprocs[i] = cf
 		}
-		c.ncgprocs = C.int(len(cg.procs))
+		c.ncgprocs = C.int(len(files))
 	}
 
 	var trace *traceHandover

@@ -64,12 +64,12 @@ struct sj_spawn {
 	int mount_proc;
 	const char *shm_opts;
 
-	/* The session's cgroup. v1: open cgroup.procs files that the program's
-	 * process writes itself into before anything else; v2: the cgroup's
-	 * directory, which the program's process is cloned into
+	/* The session's cgroup. v1: the cgroup.procs files that the program's
+	 * process opens and writes itself into before anything else; v2: the
+	 * cgroup's directory, which the program's process is cloned into
 	 * (CLONE_INTO_CGROUP), or -1. */
 	int ncgprocs;
-	int cgprocs[4];
+	const char *cgprocs[4];
 	int cgroup_fd;
 
 	/* Credentials, applied in the program's process in this order. */
