@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -141,15 +142,63 @@ func LookTool(t testing.TB, name string) string {
 }
 
 // FreeLoopbackAddr returns "127.0.0.1:PORT" with a TCP port that nothing
-// listened on a moment ago, for a server a test starts itself.
+// listened on a moment ago, for a server a test starts itself. The port is
+// outside the kernel's ephemeral range: a port the kernel hands out for
+// listen(":0") is also one it hands to outgoing connections, and these
+// tests make thousands, so between this check and the server's bind one of
+// them took the port now and then (EADDRINUSE in CI). No port is returned
+// twice in one test process.
 func FreeLoopbackAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, hi := nonEphemeralPorts()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for try := 0; try < 1000; try++ {
+		port := lo + rand.IntN(hi-lo)
+		if portsGiven[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("no free loopback TCP port in %d..%d", lo, hi)
+	return ""
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// nonEphemeralPorts returns the larger of the port ranges below and above
+// the kernel's ephemeral range (net.ipv4.ip_local_port_range), without the
+// privileged ports and 1024..9999, where services listen.
+func nonEphemeralPorts() (lo, hi int) {
+	elo, ehi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			a, err1 := strconv.Atoi(f[0])
+			z, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && a <= z {
+				elo, ehi = a, z
+			}
+		}
+	}
+	const floor, top = 10000, 65536
+	below, above := elo-floor, top-(ehi+1)
+	if below >= above && below > 0 {
+		return floor, elo
+	}
+	if above > 0 {
+		return ehi + 1, top
+	}
+	return floor, top // the whole range is ephemeral: nothing better
 }
 
 // FreeTCPPort is FreeLoopbackAddr's port.
