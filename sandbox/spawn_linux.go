@@ -331,15 +331,20 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	if p.init {
 		p.status = newPollFile(int(c.status_fd), "status")
 	}
+	// abandon ends a start that failed after the clone: the children
+	// are killed and reaped before the session's resources go.
+	abandon := func(err error) (*Process, error) {
+		p.KillTree()
+		p.Wait()
+		p.closeFiles()
+		return fail(err)
+	}
 	if p.cg != nil {
 		// The child sets up meanwhile (the mounts, the program's move
 		// into its cgroups): registering here keeps this off the path
 		// to the program's start.
 		if err := p.cg.registerOOM(); err != nil {
-			p.KillTree()
-			p.Wait()
-			p.closeFiles()
-			return fail(err)
+			return abandon(err)
 		}
 	}
 	if trace != nil {
@@ -348,10 +353,7 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 		// failed first and the error pipe below says where.
 		l, err := trace.receive()
 		if err != nil {
-			p.KillTree()
-			p.Wait()
-			p.closeFiles()
-			return fail(err)
+			return abandon(err)
 		}
 		if l != nil {
 			s.opt.Trace(Trace{Listener: l, Report: p.report})
@@ -364,9 +366,6 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 	if n == len(msg) {
 		step := int(*(*int32)(unsafe.Pointer(&msg[0])))
 		errno := syscall.Errno(*(*int32)(unsafe.Pointer(&msg[4])))
-		p.KillTree()
-		p.Wait()
-		p.closeFiles()
 		name := "unknown"
 		if step >= 0 && step < len(stepNames) {
 			name = stepNames[step]
@@ -374,12 +373,12 @@ func (s *Sandbox) Start(cfg StartConfig) (*Process, error) {
 		if step == C.SJ_STEP_EXECVE {
 			switch errno {
 			case syscall.ENOENT:
-				return fail(&ProgramError{Kind: NotFound, Name: s.argv[0], Err: errno})
+				return abandon(&ProgramError{Kind: NotFound, Name: s.argv[0], Err: errno})
 			case syscall.EACCES, syscall.ENOEXEC, syscall.EPERM:
-				return fail(&ProgramError{Kind: NotExecutable, Name: s.argv[0], Err: errno})
+				return abandon(&ProgramError{Kind: NotExecutable, Name: s.argv[0], Err: errno})
 			}
 		}
-		return fail(&StartError{Step: name, Errno: errno})
+		return abandon(&StartError{Step: name, Errno: errno})
 	}
 	if p.cg != nil {
 		// The program is in its cgroup; the descriptors that put it
