@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
 )
 
 // parse checks the exposition with Prometheus's own text parser and returns
@@ -79,7 +80,9 @@ func TestExposition(t *testing.T) {
 	m.SandboxStarted(3 * time.Millisecond)
 	m.Reloaded(false)
 
+	cpuBefore := selfCPU(t)
 	fams := parse(t, m)
+	cpuAfter := selfCPU(t)
 	for _, c := range []struct {
 		name, labels string
 		want         float64
@@ -103,7 +106,6 @@ func TestExposition(t *testing.T) {
 		{"sockjail_nodes_in_use", "", 2},
 		{"sockjail_node_highest", "", 5},
 		{"go_goroutines", "", -1},
-		{"process_cpu_seconds_total", "", -1},
 		{"process_resident_memory_bytes", "", -1},
 		{"process_open_fds", "", -1},
 		{"process_max_fds", "", -1},
@@ -129,6 +131,11 @@ func TestExposition(t *testing.T) {
 		if b.GetCumulativeCount() != want {
 			t.Errorf("duration bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
 		}
+	}
+	// The process's CPU time is read during the scrape, so it lies between
+	// this process's own readings before and after it.
+	if cpu := value(t, fams, "process_cpu_seconds_total", ""); cpu < cpuBefore || cpu > cpuAfter || cpu <= 0 {
+		t.Errorf("process_cpu_seconds_total %v, want within [%v, %v] and > 0", cpu, cpuBefore, cpuAfter)
 	}
 	start := value(t, fams, "process_start_time_seconds", "")
 	if now := float64(time.Now().Unix()); start > now+1 || start < now-3600 {
@@ -232,4 +239,14 @@ func TestNil(t *testing.T) {
 	if s := m.Snapshot(); s.Served != 0 {
 		t.Fatal("nil metrics counted")
 	}
+}
+
+// selfCPU returns this process's user plus system time in seconds.
+func selfCPU(t *testing.T) float64 {
+	t.Helper()
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return cpuSeconds(ru)
 }

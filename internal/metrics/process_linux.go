@@ -41,8 +41,6 @@ func writeProcess(e expo, started time.Time) {
 		if i := bytes.LastIndexByte(stat, ')'); i >= 0 {
 			f := bytes.Fields(stat[i+1:])
 			if len(f) > 21 {
-				utime, _ := strconv.ParseUint(string(f[11]), 10, 64)
-				stime, _ := strconv.ParseUint(string(f[12]), 10, 64)
 				vsize, _ := strconv.ParseUint(string(f[20]), 10, 64)
 				rss, _ := strconv.ParseUint(string(f[21]), 10, 64)
 				if t, err := strconv.ParseUint(string(f[19]), 10, 64); err == nil {
@@ -50,14 +48,20 @@ func writeProcess(e expo, started time.Time) {
 						started = time.Unix(boot, 0).Add(time.Duration(t) * time.Second / clockTicks)
 					}
 				}
-				e.header("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
-				e.sample("process_cpu_seconds_total", "", float64(utime+stime)/clockTicks)
 				e.header("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.")
 				e.sample("process_virtual_memory_bytes", "", float64(vsize))
 				e.header("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
 				e.sample("process_resident_memory_bytes", "", float64(rss*uint64(os.Getpagesize())))
 			}
 		}
+	}
+	// CPU time comes from getrusage, not from /proc/self/stat: the latter
+	// counts in clock ticks (10 ms), so a process that has used less than
+	// one tick would report 0 seconds.
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		e.header("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
+		e.sample("process_cpu_seconds_total", "", cpuSeconds(ru))
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		e.header("process_open_fds", "gauge", "Number of open file descriptors.")
@@ -71,4 +75,9 @@ func writeProcess(e expo, started time.Time) {
 	}
 	e.header("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
 	e.sample("process_start_time_seconds", "", float64(started.UnixNano())/1e9)
+}
+
+// cpuSeconds returns the user plus system time of ru in seconds.
+func cpuSeconds(ru unix.Rusage) float64 {
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
