@@ -24,12 +24,13 @@ import (
 // file protocols; this file plans, pools and tears down.
 //
 // On v1, a session's cgroup that ended cleanly is not removed but parked:
-// with no task left, its counters reset, renamed to sockjail-idle-CTRL-BOUND, for the
-// next session with the same bound (in this process or a later `run`) to
-// take with a rename. Removing and creating a v1 memory cgroup and writing
-// its limits cost about 0.5 ms of CPU per session here, a rename 30 µs.
-// At most one cgroup per hierarchy and bound is parked: the rename onto an
-// existing one fails and the session's is removed instead.
+// with no task left, its counters reset, renamed to sockjail-idle-CTRL-BOUND
+// (or one of its numbered slots), for the next session with the same bound
+// (in this process or a later `run`) to take with a rename. Removing and
+// creating a v1 memory cgroup and writing its limits cost about 0.5 ms of
+// CPU per session here, a rename 30 µs. At most parkSlots cgroups per
+// hierarchy and bound are parked: when every slot is taken, the session's
+// is removed instead.
 //
 // Not covered: memory the kernel charges to sockjail rather than to the
 // session (the namespaces and the init process the spawner clones, a few
@@ -225,8 +226,8 @@ func (c *sessionCgroup) release(reuse bool, st CgroupStats) error {
 // and writing its limits cost. It reports false, leaving dir to be
 // removed, when dir's counters can't be made those of a new cgroup (the
 // OOM killer acted in it or the quota throttled it: those counts can't be
-// reset), when the reset fails, or when another session's cgroup is
-// parked there already.
+// reset), when the reset fails, or when every slot (parkSlots) holds
+// another session's cgroup already.
 func (c *sessionCgroup) parkDir(dir, idle string, st CgroupStats) bool {
 	switch dir {
 	case c.memDir:
@@ -251,7 +252,18 @@ func (c *sessionCgroup) parkDir(dir, idle string, st CgroupStats) bool {
 			return false
 		}
 	}
-	return c.fs.Rename(dir, idle) == nil
+	// An occupied slot is skipped on a lookup: renaming onto it would
+	// fail too, but only after taking cgroupfs's global lock.
+	for k := range parkSlots {
+		slot := idleSlot(idle, k)
+		if unix.Access(slot, unix.F_OK) == nil {
+			continue
+		}
+		if c.fs.Rename(dir, slot) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // removeDir kills what is left in dir and removes it. A task that was just

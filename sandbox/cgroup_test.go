@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,26 +290,26 @@ func TestCgroupNoneLeftBehind(t *testing.T) {
 	}
 	parked := parkedCgroupDirs(quick.cg.drv)
 	t.Logf("parked for the next session: %q", parked)
-	perBase := map[string]int{}
+	// Other tests may have parked cgroups of other bounds too, but every
+	// parked name is a bound's slot, never a session's: parking doesn't
+	// accumulate.
+	slotName := regexp.MustCompile(`^sockjail-idle-(memory|pids|cpu|cpuacct)-[0-9]+(\.[1-9][0-9]*)?$`)
 	for _, dir := range parked {
-		perBase[filepath.Dir(dir)]++
-	}
-	for base, n := range perBase {
-		// Other bounds (other tests) may have parked theirs too: one
-		// per bound, never one per session.
-		if n > 8 {
-			t.Errorf("%d cgroups parked in %s: parking accumulates", n, base)
+		base := filepath.Base(dir)
+		_, k, _ := strings.Cut(base, ".")
+		if n, _ := strconv.Atoi(k); !slotName.MatchString(base) || n >= parkSlots {
+			t.Errorf("%s is parked under a name that is not one of a bound's %d slots", dir, parkSlots)
 		}
 	}
 	for _, name := range []string{idleName("memory", 64<<20), idleName("pids", 16), idleName("cpu", 100)} {
 		n := 0
 		for _, dir := range parked {
-			if filepath.Base(dir) == name {
+			if base := filepath.Base(dir); base == name || strings.HasPrefix(base, name+".") {
 				n++
 			}
 		}
-		if n > 1 {
-			t.Errorf("%s parked %d times", name, n)
+		if n > parkSlots {
+			t.Errorf("%s parked %d times, more than its %d slots", name, n, parkSlots)
 		}
 	}
 }
@@ -463,6 +464,63 @@ func TestCgroupParkedForTheNextSession(t *testing.T) {
 	for i, dir := range c3.dirs {
 		if exists(dir) || exists(idle[i]) {
 			t.Errorf("%s or %s left after a release without reuse", dir, idle[i])
+		}
+	}
+
+	// Sessions that end together park up to parkSlots cgroups per
+	// hierarchy and bound, and the one more is removed; as many later
+	// sessions take every slot back.
+	var many []*sessionCgroup
+	for i := range parkSlots + 1 {
+		c, err := drv.create(name(10+i), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		many = append(many, c)
+	}
+	for _, c := range many {
+		if err := c.release(true, CgroupStats{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range idle {
+		for k := range parkSlots {
+			if !exists(idleSlot(dir, k)) {
+				t.Errorf("slot %d of %s is empty after %d sessions ended", k, dir, parkSlots+1)
+			}
+		}
+		if exists(idleSlot(dir, parkSlots)) {
+			t.Errorf("%s parked beyond its %d slots", dir, parkSlots)
+		}
+	}
+	for _, c := range many {
+		for _, dir := range c.dirs {
+			if exists(dir) {
+				t.Errorf("%s is left", dir)
+			}
+		}
+	}
+	many = many[:0]
+	for i := range parkSlots {
+		c, err := drv.create(name(20+i), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		many = append(many, c)
+	}
+	for _, dir := range idle {
+		for k := range parkSlots {
+			if exists(idleSlot(dir, k)) {
+				t.Errorf("slot %d of %s was not taken by one of %d new sessions", k, dir, parkSlots)
+			}
+		}
+	}
+	for _, c := range many {
+		if got := limits(c); got != want {
+			t.Errorf("cgroup taken from a slot: %s, want %s", got, want)
+		}
+		if err := c.release(false, CgroupStats{}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

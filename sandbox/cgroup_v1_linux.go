@@ -91,11 +91,28 @@ func (d *v1Driver) missing(b sessionBounds) (sessionBounds, string) {
 	return m, strings.Join(why, "; ")
 }
 
+// parkSlots is how many cgroups per hierarchy and bound may be parked.
+// One is enough for sessions that follow each other; concurrent sessions
+// end and start in bursts, and with a single slot 40% of 16 concurrent
+// sessions found none parked and made (and later removed) their own,
+// each mkdir and rmdir holding v1's global cgroup_mutex.
+const parkSlots = 4
+
 // idleName is the name under which a session's cgroup in the hierarchy of
-// ctrl is parked for a later session (sessionCgroup.parkDir): one per
+// ctrl is parked for a later session (sessionCgroup.parkDir): per
 // hierarchy and bound, since what the directory holds is that bound alone.
+// Slot 0 has the bare name (the one sockjail used before it had slots),
+// slot k the suffix ".k".
 func idleName(ctrl string, bound uint64) string {
 	return "sockjail-idle-" + ctrl + "-" + strconv.FormatUint(bound, 10)
+}
+
+// idleSlot returns the path of slot k of the parked cgroups named idle.
+func idleSlot(idle string, k int) string {
+	if k == 0 {
+		return idle
+	}
+	return idle + "." + strconv.Itoa(k)
 }
 
 // parked looks in the first hierarchy create takes from: sessions park
@@ -107,7 +124,27 @@ func (d *v1Driver) parked(b sessionBounds) bool {
 		bound uint64
 	}{{"memory", b.memory}, {"pids", b.tasks}, {"cpu", b.cpuPercent}} {
 		if h, ok := d.hier[x.ctrl]; ok && x.bound != 0 {
-			return unix.Access(filepath.Join(h.base, idleName(x.ctrl, x.bound)), unix.F_OK) == nil
+			idle := filepath.Join(h.base, idleName(x.ctrl, x.bound))
+			for k := range parkSlots {
+				if unix.Access(idleSlot(idle, k), unix.F_OK) == nil {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return false
+}
+
+// takeParked renames a cgroup parked under idle (any slot) to dir, and
+// reports whether there was one. A rename whose source is missing fails
+// in the path lookup, before cgroupfs takes its lock, so trying the empty
+// slots is cheap; the rename is atomic, so two sessions never take the
+// same cgroup.
+func (d *v1Driver) takeParked(idle, dir string) bool {
+	for k := range parkSlots {
+		if d.fs.Rename(idleSlot(idle, k), dir) == nil {
+			return true
 		}
 	}
 	return false
@@ -132,7 +169,7 @@ func (d *v1Driver) create(name string, b sessionBounds) (*sessionCgroup, error) 
 		}
 		dir = filepath.Join(h.base, name)
 		idle := filepath.Join(h.base, idleName(ctrl, bound))
-		if d.fs.Rename(idle, dir) != nil {
+		if !d.takeParked(idle, dir) {
 			if err := d.fs.Mkdir(dir); err != nil {
 				return "", false, fmt.Errorf("sockjail: creating the session's cgroup: %w", err)
 			}
