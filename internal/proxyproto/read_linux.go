@@ -153,36 +153,24 @@ func (r *reader) fill(want int, stop []byte) error {
 		take := len(space)
 		if stop != nil {
 			// Peek first: only the bytes up to the stop byte are ours.
-			n, err := recv(r.fd, space, unix.MSG_PEEK)
-			if err == unix.EAGAIN {
-				if err := r.wait(); err != nil {
-					return err
-				}
-				continue
-			}
+			n, ok, err := r.recvSome(space, unix.MSG_PEEK)
 			if err != nil {
 				return err
 			}
-			if n == 0 {
-				return r.eof()
+			if !ok {
+				continue
 			}
 			take = n
 			if i := bytes.IndexByte(space[:n], stop[0]); i >= 0 {
 				take = i + 1
 			}
 		}
-		n, err := recv(r.fd, space[:take], 0)
-		if err == unix.EAGAIN {
-			if err := r.wait(); err != nil {
-				return err
-			}
-			continue
-		}
+		n, ok, err := r.recvSome(space[:take], 0)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return r.eof()
+		if !ok {
+			continue
 		}
 		r.buf = r.buf[:have+n]
 		if err := checkPrefix(r.buf, r.mode); err != nil {
@@ -196,6 +184,22 @@ func (r *reader) fill(want int, stop []byte) error {
 		return errNoLF
 	}
 	return nil
+}
+
+// recvSome receives into b with flags. When nothing was there it waits
+// until the socket is readable and reports ok false with a nil error, so
+// that the caller starts its step over; the end of the stream is an error.
+func (r *reader) recvSome(b []byte, flags int) (n int, ok bool, err error) {
+	n, err = recv(r.fd, b, flags)
+	switch {
+	case err == unix.EAGAIN:
+		return 0, false, r.wait()
+	case err != nil:
+		return 0, false, err
+	case n == 0:
+		return 0, false, r.eof()
+	}
+	return n, true, nil
 }
 
 func (r *reader) eof() error {
