@@ -609,14 +609,21 @@ func messageKey(path, doc string, field func(*Policy) *string) keyDef {
 	}
 }
 
-func pathsKey(path, doc string, field func(*Policy) *[]Path) keyDef {
-	elems := func(p *Policy) []string {
-		s := make([]string, len(*field(p)))
-		for i, x := range *field(p) {
-			s[i] = quote(x.String())
+// listElems returns a list key's elems: every element of the field's list,
+// written as it would stand in a policy file.
+func listElems[T any](field func(*Policy) *[]T, format func(T) string) func(*Policy) []string {
+	return func(p *Policy) []string {
+		list := *field(p)
+		s := make([]string, len(list))
+		for i, x := range list {
+			s[i] = format(x)
 		}
 		return s
 	}
+}
+
+func pathsKey(path, doc string, field func(*Policy) *[]Path) keyDef {
+	elems := listElems(field, func(x Path) string { return quote(x.String()) })
 	return keyDef{
 		path: path, typ: "list of paths", doc: doc,
 		parse: func(p *Policy, v any, c *decoder) {
@@ -651,13 +658,7 @@ func pathsKey(path, doc string, field func(*Policy) *[]Path) keyDef {
 }
 
 func portsKey(path, doc string, field func(*Policy) *[]PortRange) keyDef {
-	elems := func(p *Policy) []string {
-		s := make([]string, len(*field(p)))
-		for i, r := range *field(p) {
-			s[i] = formatPort(r)
-		}
-		return s
-	}
+	elems := listElems(field, formatPort)
 	return keyDef{
 		path: path, typ: "list of ports and ranges", doc: doc,
 		parse: func(p *Policy, v any, c *decoder) {
@@ -691,14 +692,7 @@ func syscallListKey(path, doc string, field func(*Policy) *[]string) keyDef {
 }
 
 func cidrKey(path, doc string, field func(*Policy) *[]netip.Prefix) keyDef {
-	elems := func(p *Policy) []string {
-		list := *field(p)
-		s := make([]string, len(list))
-		for i, pfx := range list {
-			s[i] = quote(pfx.String())
-		}
-		return s
-	}
+	elems := listElems(field, func(x netip.Prefix) string { return quote(x.String()) })
 	return keyDef{
 		path: path, typ: "list of CIDRs", doc: doc,
 		parse: func(p *Policy, v any, c *decoder) {
