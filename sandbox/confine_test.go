@@ -58,8 +58,8 @@ func newFixture(t *testing.T) *fixture {
 	must(t, err)
 	t.Cleanup(func() { ul.Close() })
 	os.Chmod(f.unixSock, 0o777)
-	f.allowed = listen(t)
-	f.denied = listen(t)
+	f.allowed = testenv.ClosingTCPPort(t)
+	f.denied = testenv.ClosingTCPPort(t)
 	return f
 }
 
@@ -68,29 +68,6 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// listen opens a plain-TCP loopback listener that accepts and closes, and
-// returns its port.
-func listen(t testing.TB) int {
-	t.Helper()
-	lc := net.ListenConfig{}
-	lc.SetMultipathTCP(false)
-	l, err := lc.Listen(t.Context(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // probeResults runs the probe helper with attempts and returns each

@@ -208,17 +208,13 @@ func Setup(t *testing.T) *Env {
 	}
 
 	// A TCP listener that the connect attempts aim at; it accepts and
-	// closes. Plain TCP, not MPTCP, as sockjail's own listeners.
+	// closes.
+	connectPort := testenv.ClosingTCPPort(t)
+	// A free port for the bind attempts: bound by nobody else, as far as
+	// a port found free a moment ago can be. Plain TCP, not MPTCP, as
+	// sockjail's own listeners.
 	lc := net.ListenConfig{}
 	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go acceptAndClose(ln)
-	// A free port for the bind attempts: bound by nobody else, as far as
-	// a port found free a moment ago can be.
 	bln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +228,7 @@ func Setup(t *testing.T) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { aln.Close() })
-	go acceptAndClose(aln)
+	go testenv.AcceptAndClose(aln)
 
 	// A pathname unix socket outside the sandbox, connectable by
 	// everyone (like /run/dbus/system_bus_socket).
@@ -245,7 +241,7 @@ func Setup(t *testing.T) *Env {
 	if err := os.Chmod(unixSock, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	go acceptAndClose(uln)
+	go testenv.AcceptAndClose(uln)
 
 	e.Vars = map[string]string{
 		"unixsock":    unixSock,
@@ -258,7 +254,7 @@ func Setup(t *testing.T) *Env {
 		"execdir":     filepath.Join(e.Root, "noexec"),
 		"setuid":      setuid,
 		"mnt":         filepath.Join(e.Root, "mnt"),
-		"connectport": strconv.Itoa(ln.Addr().(*net.TCPAddr).Port),
+		"connectport": strconv.Itoa(connectPort),
 		"bindport":    strconv.Itoa(bindPort),
 		"abstract":    abstract,
 	}
@@ -417,16 +413,6 @@ func RenderPolicies(t *testing.T, dir string, vars map[string]string) map[string
 		}
 	}
 	return files
-}
-
-func acceptAndClose(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		c.Close()
-	}
 }
 
 // WriteFile writes a file with exactly mode, past the umask.

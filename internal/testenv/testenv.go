@@ -3,6 +3,7 @@ package testenv
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -235,6 +236,35 @@ func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
 	}
 	t.Cleanup(func() { f.Close() })
 	return c.(*net.TCPConn), f
+}
+
+// ClosingTCPPort serves a plain-TCP (not MPTCP, as sockjail's own listeners)
+// loopback port that accepts each connection and closes it at once, for
+// connect attempts that only need to succeed or be denied. It returns the
+// port; the listener closes when the test ends.
+func ClosingTCPPort(t testing.TB) int {
+	t.Helper()
+	lc := net.ListenConfig{}
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go AcceptAndClose(ln)
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// AcceptAndClose accepts connections on ln and closes each at once, until
+// ln is closed.
+func AcceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
 
 // LineBackend serves a loopback port that answers each connection's first
