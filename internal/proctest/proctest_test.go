@@ -14,7 +14,10 @@ import (
 // test knows.
 func TestReaders(t *testing.T) {
 	token := "proctest-" + time.Now().Format("150405.000000000")
-	cmd := exec.Command("sleep", "600", token)
+	// The token is sleep's argv[0]: as a further argument, sleep would
+	// refuse it as an interval and exit at once.
+	cmd := exec.Command("sleep", "600")
+	cmd.Args[0] = token
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +36,7 @@ func TestReaders(t *testing.T) {
 	if state, ppid, ok := Stat(child); !ok || ppid != os.Getpid() || state == 'Z' {
 		t.Errorf("Stat(child) = %c, %d, %v; want a live process whose parent is %d", state, ppid, ok, os.Getpid())
 	}
-	if got := Cmdline(child); !slices.Equal(got, []string{"sleep", "600", token}) {
+	if got := Cmdline(child); !slices.Equal(got, []string{token, "600"}) {
 		t.Errorf("Cmdline(child) = %q", got)
 	}
 	if got := Comm(child); got != "sleep" {
