@@ -26,6 +26,7 @@ const reachUID = 4242470
 //     when sockjail is nobody (owner is a uid, or -1 for root).
 func reachTree(t *testing.T, places map[string]int) map[string]string {
 	t.Helper()
+	testenv.RequireRoot(t) // it writes under /run and gives directories away
 	base, err := os.MkdirTemp("/run", "sockjail-reach-")
 	must(t, err)
 	t.Cleanup(func() { os.RemoveAll(base) })
@@ -73,7 +74,6 @@ func reachTree(t *testing.T, places map[string]int) map[string]string {
 // (which the session's private /tmp covers), and in another user's 0700
 // home directory. Scripts (direct and through env) and an ELF binary.
 func TestProgramReachable(t *testing.T) {
-	testenv.RequireRoot(t)
 	places := reachTree(t, map[string]int{"root-0700": -1, "tmp": -1, "tmp-0700": -1, "home-0700": reachUID})
 	for place, dir := range places {
 		for _, prog := range []string{"hello.sh", "env.sh", "echo"} {
