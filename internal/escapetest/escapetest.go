@@ -472,34 +472,8 @@ const SessionTimeout = 60 * time.Second
 // through `sh -c 'exec …'`, so the shell's $$ is sockjail's pid.
 func (e *Env) Start(t *testing.T, m Mode, pol string, env []string, argv []string) *Session {
 	t.Helper()
-	lc := net.ListenConfig{}
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	d := net.Dialer{Timeout: 10 * time.Second}
-	d.SetMultipathTCP(false)
-	cc, err := d.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf, err := sc.(*net.TCPConn).File()
-	sc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sf.Close()
-	// Go's poller made the shared open file description non-blocking;
-	// a program reading its stdin must see a blocking socket.
-	if err := unix.SetNonblock(int(sf.Fd()), false); err != nil {
-		t.Fatal(err)
-	}
+	cc, sf := testenv.TCPPair(t)
+	defer sf.Close() // sockjail's copy must be the last, so that its close ends the connection
 
 	var full []string
 	if m.Unpriv {
@@ -534,7 +508,7 @@ func (e *Env) Start(t *testing.T, m Mode, pol string, env []string, argv []strin
 	}
 	defer extra.Close()
 	cmd.ExtraFiles = []*os.File{extra}
-	s := &Session{t: t, cmd: cmd, client: cc.(*net.TCPConn), Stderr: &testenv.LockedBuffer{}, done: make(chan struct{}), code: -1,
+	s := &Session{t: t, cmd: cmd, client: cc, Stderr: &testenv.LockedBuffer{}, done: make(chan struct{}), code: -1,
 		Desc: fmt.Sprintf("mode %s, policy %s: %s", m.Name, pol, strings.Join(argv, " "))}
 	s.r = bufio.NewReader(s.client)
 	cmd.Stderr = s.Stderr

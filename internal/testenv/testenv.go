@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sockjail/sockjail/internal/buildflags"
 	"github.com/sockjail/sockjail/internal/exitcode"
@@ -212,15 +213,21 @@ func FreeTCPPort(t testing.TB) int {
 
 // TCPPair returns both ends of a loopback TCP connection: the client's,
 // and the accepted end as a file for a child's fd 0 and 1, as systemd's
-// Accept=yes hands it. Both are closed when the test ends.
+// Accept=yes hands it (plain TCP, not MPTCP, and blocking). Both are closed
+// when the test ends; a test whose child must own the connection closes the
+// server file itself once the child has started.
 func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	lc := net.ListenConfig{}
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.Dial("tcp4", ln.Addr().String())
+	d := net.Dialer{Timeout: 10 * time.Second}
+	d.SetMultipathTCP(false)
+	c, err := d.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,6 +242,11 @@ func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
+	// Go's poller made the shared open file description non-blocking;
+	// a program reading its stdin must see a blocking socket.
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		t.Fatal(err)
+	}
 	return c.(*net.TCPConn), f
 }
 
