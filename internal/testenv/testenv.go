@@ -211,12 +211,9 @@ func FreeTCPPort(t testing.TB) int {
 	return n
 }
 
-// TCPPair returns both ends of a loopback TCP connection: the client's,
-// and the accepted end as a file for a child's fd 0 and 1, as systemd's
-// Accept=yes hands it (plain TCP, not MPTCP, and blocking). Both are closed
-// when the test ends; a test whose child must own the connection closes the
-// server file itself once the child has started.
-func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
+// plainTCPListener listens on a loopback port the kernel picks, with plain
+// TCP rather than MPTCP, as sockjail's own listeners do. The caller closes it.
+func plainTCPListener(t testing.TB) net.Listener {
 	t.Helper()
 	lc := net.ListenConfig{}
 	lc.SetMultipathTCP(false)
@@ -224,6 +221,17 @@ func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln
+}
+
+// TCPPair returns both ends of a loopback TCP connection: the client's,
+// and the accepted end as a file for a child's fd 0 and 1, as systemd's
+// Accept=yes hands it (plain TCP, not MPTCP, and blocking). Both are closed
+// when the test ends; a test whose child must own the connection closes the
+// server file itself once the child has started.
+func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
+	t.Helper()
+	ln := plainTCPListener(t)
 	defer ln.Close()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	d.SetMultipathTCP(false)
@@ -256,12 +264,7 @@ func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
 // port; the listener closes when the test ends.
 func ClosingTCPPort(t testing.TB) int {
 	t.Helper()
-	lc := net.ListenConfig{}
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := plainTCPListener(t)
 	t.Cleanup(func() { ln.Close() })
 	go AcceptAndClose(ln)
 	return ln.Addr().(*net.TCPAddr).Port
