@@ -20,7 +20,6 @@ package escapetest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -211,14 +210,8 @@ func Setup(t *testing.T) *Env {
 	// closes.
 	connectPort := testenv.ClosingTCPPort(t)
 	// A free port for the bind attempts: bound by nobody else, as far as
-	// a port found free a moment ago can be. Plain TCP, not MPTCP, as
-	// sockjail's own listeners.
-	lc := net.ListenConfig{}
-	lc.SetMultipathTCP(false)
-	bln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// a port found free a moment ago can be.
+	bln := testenv.PlainTCPListener(t)
 	bindPort := bln.Addr().(*net.TCPAddr).Port
 	bln.Close()
 	// An abstract unix socket outside the sandbox.

@@ -211,9 +211,9 @@ func FreeTCPPort(t testing.TB) int {
 	return n
 }
 
-// plainTCPListener listens on a loopback port the kernel picks, with plain
+// PlainTCPListener listens on a loopback port the kernel picks, with plain
 // TCP rather than MPTCP, as sockjail's own listeners do. The caller closes it.
-func plainTCPListener(t testing.TB) net.Listener {
+func PlainTCPListener(t testing.TB) net.Listener {
 	t.Helper()
 	lc := net.ListenConfig{}
 	lc.SetMultipathTCP(false)
@@ -231,7 +231,7 @@ func plainTCPListener(t testing.TB) net.Listener {
 // server file itself once the child has started.
 func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
 	t.Helper()
-	ln := plainTCPListener(t)
+	ln := PlainTCPListener(t)
 	defer ln.Close()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	d.SetMultipathTCP(false)
@@ -264,7 +264,7 @@ func TCPPair(t testing.TB) (client *net.TCPConn, server *os.File) {
 // port; the listener closes when the test ends.
 func ClosingTCPPort(t testing.TB) int {
 	t.Helper()
-	ln := plainTCPListener(t)
+	ln := PlainTCPListener(t)
 	t.Cleanup(func() { ln.Close() })
 	go AcceptAndClose(ln)
 	return ln.Addr().(*net.TCPAddr).Port
